@@ -1,0 +1,66 @@
+/**
+ * `lanfs create NAME [--from PATH]`: the content comes from PATH, else from
+ * stdin when it is not a terminal, else from the user's editor. The name is
+ * checked before anything is read or sent.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { validateName } from '../../protocol/file-name.ts';
+import { NameExistsError, UsageError } from '../../shared/errors.ts';
+import { print, type CliContext } from '../context.ts';
+import { runEditor } from '../editor.ts';
+import { formatBytes } from '../format.ts';
+import { createProgress } from '../progress.ts';
+import { withScratchFile } from '../scratch.ts';
+
+export async function create(
+  ctx: CliContext,
+  rawName: string,
+  options: { from?: string },
+): Promise<void> {
+  const name = validateName(rawName);
+  if (options.from !== undefined) return await upload(ctx, name, options.from);
+  if (!ctx.inShell && !ctx.stdin.isTTY) return await uploadStream(ctx, name, ctx.stdin, null);
+  await withScratchFile(name, '', async (path) => {
+    // Ask the server first, so nobody writes a page of text for a name that is taken.
+    const client = await ctx.client();
+    if ((await client.list()).some((r) => r.name === name)) throw new NameExistsError(name);
+    await runEditor(path);
+    await upload(ctx, name, path);
+  });
+}
+
+async function upload(ctx: CliContext, name: string, path: string): Promise<void> {
+  let size: number;
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) throw new UsageError(`${path} is not a regular file.`);
+    size = st.size;
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(
+      `Cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'}).`,
+    );
+  }
+  await uploadStream(ctx, name, createReadStream(path, { highWaterMark: 1024 * 1024 }), size);
+}
+
+async function uploadStream(
+  ctx: CliContext,
+  name: string,
+  source: AsyncIterable<Buffer>,
+  size: number | null,
+): Promise<void> {
+  const client = await ctx.client();
+  const progress = createProgress(`create ${name}`, ctx.stderr);
+  try {
+    const record = await client.create(name, source, { size, onProgress: progress.update });
+    progress.stop();
+    print(
+      ctx,
+      `Created ${name} (${formatBytes(record.size)}, version ${record.version}) on server ${record.primary}.`,
+    );
+  } finally {
+    progress.stop();
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * `lanfs server`: runs one server in the foreground until SIGINT or SIGTERM.
+ */
+import { LanfsServer, type ServerOptions } from '../../server/server.ts';
+import { UsageError } from '../../shared/errors.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { note, print, type CliContext } from '../context.ts';
+import { resolveCredentials, type KeyOptions } from '../options.ts';
+
+export interface ServerCommandOptions extends KeyOptions {
+  data: string;
+  id?: string;
+  port: string;
+  host: string;
+  replicas: string;
+  httpPort?: string;
+  group?: string;
+  interface?: string;
+  peers?: string;
+}
+
+export function parsePositiveInt(value: string, what: string, allowZero = false): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || (n === 0 && !allowZero)) {
+    throw new UsageError(
+      `${what} must be a ${allowZero ? 'non-negative' : 'positive'} integer, not "${value}".`,
+    );
+  }
+  return n;
+}
+
+export function serverOptionsFrom(options: ServerCommandOptions): Omit<ServerOptions, 'logger'> {
+  const port = parsePositiveInt(options.port, '--port', true);
+  if (port > 65535) throw new UsageError(`--port must be at most 65535, not ${port}.`);
+  return {
+    dataDir: options.data,
+    serverId: options.id === undefined ? undefined : parsePositiveInt(options.id, '--id'),
+    host: options.host,
+    port,
+    replicas: parsePositiveInt(options.replicas, '--replicas'),
+    credentials: resolveCredentials(options),
+  };
+}
+
+export async function server(ctx: CliContext, options: ServerCommandOptions): Promise<void> {
+  const server = new LanfsServer({ ...serverOptionsFrom(options), logger: createLogger() });
+  await server.start();
+  const scan = server.scanReport!;
+  print(
+    ctx,
+    `lanfs server ${server.id} serving ${server.catalog.directory.root} (${scan.files} files) on ${options.host}:${server.port}`,
+  );
+  if (options.insecure)
+    note(
+      ctx,
+      'WARNING: running without a cluster key (--insecure): anyone on the LAN can read and change these files.',
+    );
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await server.stop();
+  print(ctx, `lanfs server ${server.id} stopped.`);
+}

@@ -1,0 +1,78 @@
+/**
+ * The `lanfs` executable: parses the command line, runs the command, and turns
+ * any error into one plain sentence on stderr and the exit code of SPEC §3.
+ * The only place that ends the process.
+ */
+import { CommanderError, Option } from '@commander-js/extra-typings';
+import { LanfsClient } from '../client/client.ts';
+import { LanfsError } from '../shared/errors.ts';
+import { up } from './commands/up.ts';
+import type { CliContext } from './context.ts';
+import { exitCodeFor, ExitCode } from './exit-codes.ts';
+import { addConnectOptions, resolveClientOptions, type ConnectOptions } from './options.ts';
+import { buildProgram } from './program.ts';
+import { runShell } from './shell.ts';
+
+export async function main(argv: string[]): Promise<number> {
+  const clients: LanfsClient[] = [];
+  const context = (options: ConnectOptions): CliContext => {
+    let connecting: Promise<LanfsClient> | undefined;
+    return {
+      client: async () => {
+        connecting ??= LanfsClient.connect(resolveClientOptions(options)).then((client) => {
+          clients.push(client);
+          if (options.verbose)
+            process.stderr.write(`Connected to server ${client.serverId} at ${client.address}.\n`);
+          return client;
+        });
+        return await connecting;
+      },
+      stdin: process.stdin,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      inShell: false,
+      verbose: options.verbose === true,
+    };
+  };
+  const program = buildProgram({
+    context,
+    extend: (program) => {
+      const shell = program
+        .command('shell')
+        .description(
+          'an interactive session: show, create, download, edit, delete, status, help, bye',
+        );
+      addConnectOptions(shell as never);
+      shell.action(async (options) => {
+        const o = options as ConnectOptions;
+        await runShell({ client: resolveClientOptions(o), verbose: o.verbose });
+      });
+      program
+        .command('up')
+        .description('run a whole cluster on this machine (loopback) and open a shell on it')
+        .addOption(new Option('--servers <n>', 'how many servers').default('1'))
+        .addOption(new Option('--data <dir>', 'where their data goes').default('./lanfs-data'))
+        .action(
+          async (options: { servers: string; data: string }) => await up(context({}), options),
+        );
+    },
+  });
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return ExitCode.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are not errors; everything else commander refuses is bad usage.
+      return err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+    }
+    if (err instanceof LanfsError) {
+      process.stderr.write(`lanfs: ${err.message}\n`);
+      return exitCodeFor(err.code);
+    }
+    process.stderr.write(`lanfs: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
+    return ExitCode.ERROR;
+  } finally {
+    for (const client of clients) client.close();
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The options every client command shares (SPEC §3): where the servers are,
+ * which cluster, and the key, each also from the environment. Resolves them
+ * into what LanfsClient.connect needs.
+ */
+import { readFileSync } from 'node:fs';
+import { Option, type Command } from '@commander-js/extra-typings';
+import type { ClientOptions } from '../client/client.ts';
+import { DEFAULT_CLUSTER, DEFAULT_PORT } from '../server/server.ts';
+import { UsageError } from '../shared/errors.ts';
+import type { Credentials } from '../transport/handshake.ts';
+
+export interface KeyOptions {
+  key?: string;
+  keyFile?: string;
+  insecure?: boolean;
+  cluster?: string;
+}
+
+export interface ConnectOptions extends KeyOptions {
+  server?: string;
+  group?: string;
+  interface?: string;
+  verbose?: boolean;
+}
+
+export function addKeyOptions<T extends Command<never[], Record<string, unknown>>>(command: T): T {
+  command
+    .addOption(new Option('--key <secret>', 'the cluster key').env('LANFS_KEY'))
+    .addOption(new Option('--key-file <path>', 'read the cluster key from a file'))
+    .addOption(new Option('--insecure', 'run without a cluster key (anyone on the LAN gets in)'))
+    .addOption(
+      new Option('--cluster <name>', 'the cluster name')
+        .env('LANFS_CLUSTER')
+        .default(DEFAULT_CLUSTER),
+    );
+  return command;
+}
+
+export function addConnectOptions<T extends Command<never[], Record<string, unknown>>>(
+  command: T,
+): T {
+  addKeyOptions(command)
+    .addOption(
+      new Option('--server <host:port,...>', 'servers to try, in order').env('LANFS_SERVER'),
+    )
+    .addOption(
+      new Option('--group <addr:port>', 'multicast group to find servers on').env('LANFS_GROUP'),
+    )
+    .addOption(
+      new Option('--interface <addr>', 'network interface for multicast').env('LANFS_INTERFACE'),
+    )
+    .addOption(new Option('-v, --verbose', 'say which server answers and what happens'));
+  return command;
+}
+
+export function resolveCredentials(options: KeyOptions): Credentials {
+  if (options.key !== undefined && options.keyFile !== undefined) {
+    throw new UsageError('Give the key with --key or with --key-file, not both.');
+  }
+  let key = options.key;
+  if (options.keyFile !== undefined) {
+    try {
+      key = readFileSync(options.keyFile, 'utf8').trim();
+    } catch (err) {
+      throw new UsageError(
+        `Cannot read the key file ${options.keyFile} (${(err as NodeJS.ErrnoException).code ?? 'error'}).`,
+      );
+    }
+  }
+  if (key !== undefined && key.length === 0)
+    throw new UsageError('The cluster key is empty; give a non-empty --key or --key-file.');
+  return {
+    key: key,
+    insecure: options.insecure === true,
+    cluster: options.cluster ?? DEFAULT_CLUSTER,
+  };
+}
+
+export function resolveClientOptions(options: ConnectOptions): ClientOptions {
+  const servers = (options.server ?? `127.0.0.1:${DEFAULT_PORT}`)
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  return { servers, credentials: resolveCredentials(options) };
+}

@@ -1,0 +1,105 @@
+/**
+ * The command table: every `lanfs` command, its options and what it runs. The
+ * shell builds the same table for each line it reads, so a command behaves alike
+ * in both places.
+ */
+import { Command, Option } from '@commander-js/extra-typings';
+import { DEFAULT_PORT, DEFAULT_REPLICAS } from '../server/server.ts';
+import type { CliContext } from './context.ts';
+import { create } from './commands/create.ts';
+import { deleteFile } from './commands/delete.ts';
+import { download } from './commands/download.ts';
+import { edit } from './commands/edit.ts';
+import { server } from './commands/server.ts';
+import { show } from './commands/show.ts';
+import { status } from './commands/status.ts';
+import { addConnectOptions, addKeyOptions, type ConnectOptions } from './options.ts';
+
+/** Builds the context for a command from its options (one-shot or shell). */
+export type ContextFactory = (options: ConnectOptions) => CliContext;
+
+export interface ProgramHooks {
+  context: ContextFactory;
+  /** Extra top-level commands (shell, up) that need the whole CLI. */
+  extend?: (program: Command) => void;
+  /** In the shell: no connection options, no server commands. */
+  inShell?: boolean;
+}
+
+export function buildProgram(hooks: ProgramHooks): Command {
+  const program = new Command('lanfs')
+    .description('lanfs: one file system over the servers of your LAN.')
+    .showHelpAfterError('(run with --help for usage)')
+    .allowExcessArguments(false);
+
+  const fileCommand = (name: string, description: string): Command => {
+    const command = program.command(name).description(description);
+    if (!hooks.inShell) addConnectOptions(command as never);
+    return command;
+  };
+
+  fileCommand('show', 'list every file on every server')
+    .option('--json', 'print one JSON array')
+    .action(async (options) => await show(hooks.context(options as ConnectOptions), options));
+
+  fileCommand('create', 'create a file (content from --from PATH, else stdin, else $EDITOR)')
+    .argument('<name>', 'the new file, e.g. notes/todo.txt')
+    .option('--from <path>', 'read the content from this local file')
+    .action(
+      async (name: string, options: { from?: string }) =>
+        await create(hooks.context(options as ConnectOptions), name, options),
+    );
+
+  fileCommand('download', 'download a file, checked against its sha256')
+    .argument('<name>', 'the file to download')
+    .option(
+      '-o, --output <path>',
+      'where to write it ("-" for stdout); default: its base name here',
+    )
+    .option('--force', 'overwrite an existing local file')
+    .action(
+      async (name: string, options: { output?: string; force?: boolean }) =>
+        await download(hooks.context(options as ConnectOptions), name, options),
+    );
+
+  fileCommand('edit', 'edit a file in $VISUAL/$EDITOR and upload the result as its next version')
+    .argument('<name>', 'the file to edit')
+    .action(
+      async (name: string, options: object) =>
+        await edit(hooks.context(options as ConnectOptions), name),
+    );
+
+  fileCommand('delete', 'delete a file from every server')
+    .argument('<name>', 'the file to delete')
+    .action(
+      async (name: string, options: object) =>
+        await deleteFile(hooks.context(options as ConnectOptions), name),
+    );
+
+  fileCommand('status', 'show every server: address, up/down, file count')
+    .option('--json', 'print one JSON object')
+    .action(async (options) => await status(hooks.context(options as ConnectOptions), options));
+
+  if (!hooks.inShell) {
+    const serverCommand = program
+      .command('server')
+      .description('run a server exporting a directory')
+      .requiredOption('--data <dir>', 'the directory to export')
+      .option('--id <n>', "this server's id (a positive integer; required the first time)")
+      .addOption(new Option('--port <n>', 'TCP port').default(String(DEFAULT_PORT)))
+      .addOption(new Option('--host <addr>', 'address to listen on').default('0.0.0.0'))
+      .option('--http-port <n>', 'HTTP port for the dashboard and API')
+      .option('--group <addr:port>', 'multicast group for discovery')
+      .option('--interface <addr>', 'interface for multicast')
+      .option('--peers <host:port,...>', 'servers to connect to directly')
+      .addOption(
+        new Option('--replicas <n>', 'copies of each file, the primary included').default(
+          String(DEFAULT_REPLICAS),
+        ),
+      );
+    addKeyOptions(serverCommand as never);
+    serverCommand.action(async (options) => await server(hooks.context({}), options as never));
+  }
+  hooks.extend?.(program as never);
+  return program as never;
+}

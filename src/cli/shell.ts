@@ -1,0 +1,177 @@
+/**
+ * `lanfs shell`: an interactive session on one connection. Each line is run by
+ * the same command table as the one-shot commands; errors are printed and the
+ * session goes on. History is kept in ~/.lanfs_history; Tab completes command
+ * names and file names.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { appendFile, readFile } from 'node:fs/promises';
+import { createInterface, type Interface } from 'node:readline';
+import { CommanderError } from '@commander-js/extra-typings';
+import { LanfsClient, type ClientOptions } from '../client/client.ts';
+import { LanfsError } from '../shared/errors.ts';
+import type { CliContext } from './context.ts';
+import { buildProgram } from './program.ts';
+
+const COMMANDS = ['show', 'create', 'download', 'edit', 'delete', 'status', 'help', 'bye'];
+const HISTORY_LINES = 500;
+/** How long a fetched list of names is good for completion. */
+const NAMES_FRESH_MS = 3000;
+
+const HELP = `Commands:
+  show [--json]                       list every file on every server
+  create NAME [--from PATH]           create a file (from PATH, else in your editor)
+  download NAME [-o PATH] [--force]   download a file (-o - prints it)
+  edit NAME                           edit a file in $EDITOR; saved as its next version
+  delete NAME                         delete a file everywhere
+  status [--json]                     servers, up/down, file counts
+  help                                this list
+  bye                                 leave the shell (also: exit, quit, Ctrl-D)`;
+
+/** Splits a line like a shell would: spaces separate, quotes group, backslash escapes. */
+export function splitLine(line: string): string[] {
+  const words: string[] = [];
+  let current = '';
+  let inWord = false;
+  let quote: '"' | "'" | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quote) {
+      if (c === quote) quote = undefined;
+      else if (c === '\\' && quote === '"' && i + 1 < line.length) current += line[++i];
+      else current += c;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      inWord = true;
+    } else if (c === '\\' && i + 1 < line.length) {
+      current += line[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(current);
+      current = '';
+      inWord = false;
+    } else {
+      current += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(current);
+  return words;
+}
+
+export interface ShellOptions {
+  client: ClientOptions;
+  historyFile?: string;
+  /** Printed before the prompt (lanfs up says what the user is looking at). */
+  banner?: string;
+  verbose?: boolean;
+}
+
+export async function runShell(options: ShellOptions): Promise<void> {
+  const client = await LanfsClient.connect(options.client);
+  const ctx: CliContext = {
+    client: async () => client,
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    inShell: true,
+    verbose: options.verbose ?? false,
+  };
+  let names: string[] = [];
+  let namesAt = 0;
+  const refreshNames = async (): Promise<void> => {
+    if (Date.now() - namesAt < NAMES_FRESH_MS) return;
+    names = (await client.list()).map((r) => r.name);
+    namesAt = Date.now();
+  };
+
+  if (options.banner) process.stdout.write(`${options.banner}\n`);
+  const files = (await client.list()).length;
+  process.stdout.write(
+    `Connected to server ${client.serverId} at ${client.address}: ${files} file${files === 1 ? '' : 's'}. Type "help" for commands, "bye" to leave.\n`,
+  );
+
+  const historyFile =
+    options.historyFile ?? process.env.LANFS_HISTORY_FILE ?? join(homedir(), '.lanfs_history');
+  const history = (await readFile(historyFile, 'utf8').catch(() => ''))
+    .split('\n')
+    .filter((l) => l.trim().length > 0)
+    .slice(-HISTORY_LINES)
+    .reverse();
+
+  const rl: Interface = createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    prompt: 'lanfs> ',
+    history,
+    historySize: HISTORY_LINES,
+    completer: (line: string, callback: (err: null, result: [string[], string]) => void) => {
+      const words = splitLine(line);
+      const completingCommand = words.length === 0 || (words.length === 1 && !/\s$/.test(line));
+      if (completingCommand) {
+        const partial = words[0] ?? '';
+        callback(null, [COMMANDS.filter((c) => c.startsWith(partial)), partial]);
+        return;
+      }
+      const partial = /\s$/.test(line) ? '' : (words[words.length - 1] ?? '');
+      refreshNames()
+        .catch(() => undefined)
+        .finally(() => callback(null, [names.filter((n) => n.startsWith(partial)), partial]));
+    },
+  });
+
+  const stopped = new Promise<void>((resolve) => rl.once('close', resolve));
+  rl.on('SIGINT', () => {
+    // Ctrl-C clears a line being typed; on an empty line it leaves, like bye.
+    if (rl.line.length === 0) {
+      process.stdout.write('\n');
+      rl.close();
+      return;
+    }
+    rl.write(null, { ctrl: true, name: 'u' });
+    process.stdout.write('\n');
+    rl.prompt();
+  });
+  rl.prompt();
+  for await (const line of rl) {
+    const words = splitLine(line);
+    const command = words[0];
+    if (command === undefined) {
+      rl.prompt();
+      continue;
+    }
+    await appendFile(historyFile, `${line}\n`).catch(() => undefined);
+    if (command === 'bye' || command === 'exit' || command === 'quit') break;
+    if (command === 'help' || command === '?') {
+      process.stdout.write(`${HELP}\n`);
+      rl.prompt();
+      continue;
+    }
+    rl.pause();
+    await runLine(ctx, words);
+    namesAt = 0;
+    rl.resume();
+    rl.prompt();
+  }
+  rl.close();
+  await stopped;
+  client.close();
+  process.stdout.write('Bye.\n');
+}
+
+async function runLine(ctx: CliContext, words: string[]): Promise<void> {
+  const program = buildProgram({ context: () => ctx, inShell: true });
+  program.exitOverride();
+  program.configureOutput({
+    writeOut: (s) => process.stdout.write(s),
+    writeErr: (s) => process.stderr.write(s),
+  });
+  try {
+    await program.parseAsync(words, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) return; // commander already said what was wrong
+    if (err instanceof LanfsError) process.stderr.write(`${err.message}\n`);
+    else process.stderr.write(`Unexpected error: ${(err as Error).message}\n`);
+  }
+}

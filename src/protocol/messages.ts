@@ -1,0 +1,159 @@
+/**
+ * Every lanfs message: its type number, the schema of its payload, and the one
+ * place it is encoded and decoded. Control payloads are JSON checked against a
+ * zod schema; DATA payloads are raw file bytes. Type numbers are never reused
+ * (docs/PROTOCOL.md lists them, with the order in which they flow).
+ */
+import { z } from 'zod';
+import { ProtocolError } from '../shared/errors.ts';
+import { encodeFrame, type Frame } from './frame.ts';
+
+export const MessageType = {
+  HELLO: 1,
+  CHALLENGE: 2,
+  AUTH: 3,
+  WELCOME: 4,
+  ERROR: 5,
+  LIST: 6,
+  LIST_PAGE: 7,
+  STATUS: 8,
+  STATUS_RESULT: 9,
+  CREATE: 10,
+  EDIT: 11,
+  DATA: 12,
+  END: 13,
+  DONE: 14,
+  DOWNLOAD: 15,
+  FILE: 16,
+  DELETE: 17,
+  REDIRECT: 18,
+  CANCEL: 19,
+} as const;
+export type MessageTypeName = keyof typeof MessageType;
+
+const TYPE_NAMES = new Map<number, MessageTypeName>(
+  Object.entries(MessageType).map(([name, type]) => [type, name as MessageTypeName]),
+);
+
+export function isKnownMessageType(type: number): boolean {
+  return TYPE_NAMES.has(type);
+}
+
+export function messageTypeName(type: number): string {
+  return TYPE_NAMES.get(type) ?? `type ${type}`;
+}
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+const nonceHex = z.string().regex(/^[0-9a-f]{32,128}$/);
+const serverId = z.number().int().positive();
+const fileName = z.string().min(1).max(4096); // checked for real by validateName
+const requestId = z.string().min(1).max(64);
+
+/** What every server knows of one file (SPEC §2.1). */
+export const fileRecordSchema = z.object({
+  name: fileName,
+  size: z.number().int().nonnegative(),
+  sha256: sha256Hex,
+  version: z.number().int().positive(),
+  primary: serverId,
+  replicas: z.array(serverId),
+  /** Milliseconds since the epoch of the last change; shown to people, never used to decide. */
+  modifiedAt: z.number(),
+});
+export type FileRecord = z.infer<typeof fileRecordSchema>;
+
+export const memberSchema = z.object({
+  id: serverId,
+  address: z.string().max(300),
+  up: z.boolean(),
+  files: z.number().int().nonnegative(),
+});
+export type Member = z.infer<typeof memberSchema>;
+
+const schemas = {
+  HELLO: z.object({
+    role: z.enum(['client', 'server']),
+    protocol: z.number().int(),
+    cluster: z.string().max(200),
+    nonce: nonceHex,
+    serverId: serverId.optional(),
+  }),
+  CHALLENGE: z.object({
+    serverId,
+    cluster: z.string().max(200),
+    nonce: nonceHex,
+    /** Proof that the server knows the key; null when the server runs --insecure. */
+    proof: z.string().max(128).nullable(),
+    insecure: z.boolean(),
+  }),
+  AUTH: z.object({ proof: z.string().max(128).nullable() }),
+  WELCOME: z.object({
+    serverId,
+    members: z.array(memberSchema).max(10_000),
+    insecure: z.boolean(),
+  }),
+  ERROR: z.object({ code: z.string().max(100), message: z.string().max(2000) }),
+  LIST: z.object({}),
+  LIST_PAGE: z.object({ records: z.array(fileRecordSchema).max(10_000), done: z.boolean() }),
+  STATUS: z.object({}),
+  STATUS_RESULT: z.object({
+    serverId,
+    insecure: z.boolean(),
+    replicas: z.number().int().positive(),
+    servers: z.array(memberSchema).max(10_000),
+  }),
+  CREATE: z.object({ name: fileName, size: z.number().int().nonnegative().nullable(), requestId }),
+  EDIT: z.object({
+    name: fileName,
+    size: z.number().int().nonnegative().nullable(),
+    baseVersion: z.number().int().positive(),
+    requestId,
+  }),
+  END: z.object({ size: z.number().int().nonnegative(), sha256: sha256Hex }),
+  DONE: z.object({ record: fileRecordSchema.nullable() }),
+  DOWNLOAD: z.object({ name: fileName, offset: z.number().int().nonnegative().default(0) }),
+  FILE: z.object({ record: fileRecordSchema, offset: z.number().int().nonnegative() }),
+  DELETE: z.object({ name: fileName, requestId }),
+  REDIRECT: z.object({ name: fileName, serverId, address: z.string().max(300) }),
+  CANCEL: z.object({}),
+} as const;
+
+type Schemas = typeof schemas;
+export type ControlMessageName = keyof Schemas;
+export type ControlMessage = {
+  [K in ControlMessageName]: { type: K; streamId: number; body: z.infer<Schemas[K]> };
+}[ControlMessageName];
+export type DataMessage = { type: 'DATA'; streamId: number; bytes: Buffer };
+export type Message = ControlMessage | DataMessage;
+export type BodyOf<K extends ControlMessageName> = z.infer<Schemas[K]>;
+export type InputOf<K extends ControlMessageName> = z.input<Schemas[K]>;
+
+export function encodeMessage<K extends ControlMessageName>(
+  type: K,
+  streamId: number,
+  body: InputOf<K>,
+): Buffer {
+  return encodeFrame(MessageType[type], streamId, Buffer.from(JSON.stringify(body)));
+}
+
+/** Turn a frame into a checked message; throws ProtocolError on anything malformed. */
+export function decodeMessage(frame: Frame): Message {
+  const name = TYPE_NAMES.get(frame.type);
+  if (name === undefined) throw new ProtocolError(`Unknown message type ${frame.type}.`);
+  if (name === 'DATA') return { type: 'DATA', streamId: frame.streamId, bytes: frame.payload };
+  let json: unknown;
+  try {
+    json = JSON.parse(frame.payload.toString('utf8'));
+  } catch {
+    throw new ProtocolError(`The ${name} message is not valid JSON.`);
+  }
+  const parsed = schemas[name].safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? ` (at ${issue.path.join('.')})` : '';
+    throw new ProtocolError(
+      `The ${name} message is malformed${where}: ${issue?.message ?? 'invalid'}.`,
+    );
+  }
+  return { type: name, streamId: frame.streamId, body: parsed.data } as ControlMessage;
+}

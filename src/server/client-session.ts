@@ -1,0 +1,300 @@
+/**
+ * Serves one client connection after its handshake: every request on it runs
+ * concurrently, each on its own stream id, and the frames of one stream are
+ * handled in order. Uploads are written as they arrive, with the socket paused
+ * while too many bytes wait for the disk; downloads are read and sent a chunk
+ * at a time, waiting for the socket to drain. An error in one request is sent
+ * back on its stream; a broken message closes this connection only.
+ */
+import { createHash } from 'node:crypto';
+import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
+import { validateName } from '../protocol/file-name.ts';
+import type { BodyOf, Message } from '../protocol/messages.ts';
+import {
+  ChecksumMismatchError,
+  errorToWire,
+  LanfsError,
+  NotFoundError,
+  ProtocolError,
+} from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { Upload } from '../storage/data-directory.ts';
+import type { LocalCatalog } from '../storage/local-catalog.ts';
+import type { Connection } from '../transport/connection.ts';
+
+/** Pause reading a connection when this many received bytes wait for the disk… */
+const PAUSE_AT_PENDING_BYTES = 8 * 1024 * 1024;
+/** …and resume when the backlog is down to this. */
+const RESUME_AT_PENDING_BYTES = 2 * 1024 * 1024;
+/** Records per LIST_PAGE: keeps each page far below the frame limit. */
+const LIST_PAGE_RECORDS = 2000;
+
+export interface SessionComponents {
+  catalog: LocalCatalog;
+  logger: Logger;
+  /** The status of the cluster as this server sees it. */
+  status: () => BodyOf<'STATUS_RESULT'>;
+}
+
+interface UploadStream {
+  kind: 'upload';
+  /** Set once the temp file is open; undefined while opening or after a refusal. */
+  upload?: Upload;
+  /** An error already sent for this stream: the rest of its frames are dropped. */
+  refused: boolean;
+  release?: () => void;
+  commit: (upload: Upload, end: BodyOf<'END'>) => Promise<unknown>;
+}
+
+interface OtherStream {
+  kind: 'other';
+}
+
+type StreamState = UploadStream | OtherStream;
+
+export class ClientSession {
+  readonly #connection: Connection;
+  readonly #components: SessionComponents;
+  readonly #streams = new Map<number, { state: StreamState; chain: Promise<void> }>();
+  #pendingBytes = 0;
+  #paused = false;
+
+  constructor(connection: Connection, components: SessionComponents) {
+    this.#connection = connection;
+    this.#components = components;
+    connection.setHandler((message) => this.#onMessage(message));
+    connection.onClose(() => this.#abortAll());
+  }
+
+  #onMessage(message: Message): void {
+    const { streamId } = message;
+    if (streamId === 0) {
+      if (message.type === 'ERROR') this.#connection.destroy();
+      else
+        this.#connection.close(
+          new ProtocolError(`${message.type} is not valid on stream 0 after the handshake.`),
+        );
+      return;
+    }
+    let entry = this.#streams.get(streamId);
+    if (!entry) {
+      if (message.type === 'DATA' || message.type === 'END' || message.type === 'CANCEL') {
+        // Frames of a stream this end already finished (e.g. after refusing it) are dropped.
+        return;
+      }
+      entry = { state: { kind: 'other' }, chain: Promise.resolve() };
+      this.#streams.set(streamId, entry);
+    }
+    const size = message.type === 'DATA' ? message.bytes.length : 0;
+    this.#track(size);
+    const current = entry;
+    current.chain = current.chain
+      .then(() => this.#handle(streamId, current.state, message))
+      .catch((err: unknown) => this.#fail(streamId, current.state, message.type, err))
+      .finally(() => this.#track(-size));
+  }
+
+  async #handle(streamId: number, state: StreamState, message: Message): Promise<void> {
+    if (state.kind === 'upload') return await this.#continueUpload(streamId, state, message);
+    switch (message.type) {
+      case 'LIST':
+        return this.#list(streamId);
+      case 'STATUS':
+        this.#connection.send('STATUS_RESULT', streamId, this.#components.status());
+        return this.#end(streamId);
+      case 'CREATE':
+        return await this.#startCreate(streamId, message.body);
+      case 'EDIT':
+        return await this.#startEdit(streamId, message.body);
+      case 'DOWNLOAD':
+        return await this.#download(streamId, message.body);
+      case 'DELETE': {
+        const name = validateName(message.body.name);
+        await this.#components.catalog.delete(name);
+        this.#connection.send('DONE', streamId, { record: null });
+        return this.#end(streamId);
+      }
+      default:
+        throw new ProtocolError(`A client cannot start a request with ${message.type}.`);
+    }
+  }
+
+  async #startCreate(streamId: number, body: BodyOf<'CREATE'>): Promise<void> {
+    const catalog = this.#components.catalog;
+    const state: UploadStream = {
+      kind: 'upload',
+      refused: false,
+      commit: (upload, end) =>
+        catalog.create(name, upload, { size: body.size, sha256: end.sha256 }),
+    };
+    this.#setState(streamId, state);
+    const name = validateName(body.name);
+    state.release = catalog.reserve(name);
+    await catalog.directory.checkPlaceable(name);
+    state.upload = await catalog.directory.beginUpload();
+  }
+
+  async #startEdit(streamId: number, body: BodyOf<'EDIT'>): Promise<void> {
+    const catalog = this.#components.catalog;
+    const state: UploadStream = {
+      kind: 'upload',
+      refused: false,
+      commit: (upload, end) =>
+        catalog.edit(name, body.baseVersion, upload, { size: body.size, sha256: end.sha256 }),
+    };
+    this.#setState(streamId, state);
+    const name = validateName(body.name);
+    catalog.checkEditable(name, body.baseVersion);
+    state.upload = await catalog.directory.beginUpload();
+  }
+
+  async #continueUpload(streamId: number, state: UploadStream, message: Message): Promise<void> {
+    if (state.refused) {
+      if (message.type === 'END' || message.type === 'CANCEL') this.#end(streamId);
+      return;
+    }
+    const upload = state.upload;
+    if (!upload)
+      throw new ProtocolError('Upload frames arrived for a stream that is not uploading.');
+    switch (message.type) {
+      case 'DATA':
+        await upload.write(message.bytes);
+        return;
+      case 'END': {
+        state.upload = undefined;
+        if (upload.size !== message.body.size) {
+          await upload.abort();
+          throw new ChecksumMismatchError(
+            `The upload ended after ${upload.size} bytes but the client sent ${message.body.size}; nothing was stored.`,
+          );
+        }
+        const record = (await state.commit(upload, message.body)) as BodyOf<'DONE'>['record'];
+        state.release?.();
+        this.#connection.send('DONE', streamId, { record });
+        return this.#end(streamId);
+      }
+      case 'CANCEL':
+        state.upload = undefined;
+        await upload.abort();
+        state.release?.();
+        return this.#end(streamId);
+      default:
+        throw new ProtocolError(`${message.type} is not valid during an upload.`);
+    }
+  }
+
+  async #download(streamId: number, body: BodyOf<'DOWNLOAD'>): Promise<void> {
+    const catalog = this.#components.catalog;
+    const name = validateName(body.name);
+    const record = catalog.get(name);
+    if (!record) throw new NotFoundError(name);
+    const { handle, file } = await catalog.directory.openForRead(name);
+    try {
+      if (file.size !== record.size) {
+        throw new LanfsError(
+          'LANFS_ERR_STORAGE',
+          `The bytes of "${name}" on this server changed outside lanfs; try again in a moment.`,
+        );
+      }
+      const offset = Math.min(body.offset, file.size);
+      this.#connection.send('FILE', streamId, { record, offset });
+      const hash = createHash('sha256');
+      const buffer = Buffer.allocUnsafe(DATA_CHUNK_BYTES);
+      let position = offset;
+      while (position < file.size) {
+        const { bytesRead } = await handle.read(
+          buffer,
+          0,
+          Math.min(DATA_CHUNK_BYTES, file.size - position),
+          position,
+        );
+        if (bytesRead === 0) break;
+        // The socket keeps a reference to what it is sending: give it a copy.
+        const chunk = Buffer.from(buffer.subarray(0, bytesRead));
+        hash.update(chunk);
+        position += bytesRead;
+        if (!this.#connection.sendData(streamId, chunk)) await this.#connection.drain();
+      }
+      // The sha256 of the bytes actually sent from `offset` on; the client checks the whole file.
+      this.#connection.send('END', streamId, {
+        size: position - offset,
+        sha256: hash.digest('hex'),
+      });
+    } finally {
+      await handle.close();
+    }
+    this.#end(streamId);
+  }
+
+  #list(streamId: number): void {
+    const records = this.#components.catalog.list();
+    for (let i = 0; i === 0 || i < records.length; i += LIST_PAGE_RECORDS) {
+      const page = records.slice(i, i + LIST_PAGE_RECORDS);
+      this.#connection.send('LIST_PAGE', streamId, {
+        records: page,
+        done: i + LIST_PAGE_RECORDS >= records.length,
+      });
+    }
+    this.#end(streamId);
+  }
+
+  #setState(streamId: number, state: StreamState): void {
+    const entry = this.#streams.get(streamId);
+    if (entry) entry.state = state;
+  }
+
+  #end(streamId: number): void {
+    this.#streams.delete(streamId);
+  }
+
+  async #fail(
+    streamId: number,
+    state: StreamState,
+    failedOn: Message['type'],
+    err: unknown,
+  ): Promise<void> {
+    if (err instanceof ProtocolError) {
+      this.#connection.close(err);
+      return;
+    }
+    if (!(err instanceof LanfsError)) {
+      this.#components.logger.error({ err, streamId }, 'request failed');
+    } else if (err.code === 'LANFS_ERR_STORAGE' || err.code === 'LANFS_ERR_DISK_FULL') {
+      this.#components.logger.warn({ err: err.message, streamId }, 'request failed');
+    }
+    this.#connection.send('ERROR', streamId, errorToWire(err));
+    if (state.kind === 'upload' && failedOn !== 'END' && failedOn !== 'CANCEL') {
+      // Keep the stream open, dropping its frames, until the client's END or CANCEL.
+      state.refused = true;
+      state.release?.();
+      const upload = state.upload;
+      state.upload = undefined;
+      await upload?.abort();
+    } else {
+      if (state.kind === 'upload') state.release?.();
+      this.#end(streamId);
+    }
+  }
+
+  #track(bytes: number): void {
+    this.#pendingBytes += bytes;
+    if (!this.#paused && this.#pendingBytes >= PAUSE_AT_PENDING_BYTES) {
+      this.#paused = true;
+      this.#connection.pause();
+    } else if (this.#paused && this.#pendingBytes <= RESUME_AT_PENDING_BYTES) {
+      this.#paused = false;
+      this.#connection.resume();
+    }
+  }
+
+  #abortAll(): void {
+    for (const { state } of this.#streams.values()) {
+      if (state.kind === 'upload') {
+        state.release?.();
+        void state.upload?.abort();
+        state.upload = undefined;
+      }
+    }
+    this.#streams.clear();
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The one catalogue of lanfs errors. Every error a user or a peer can see is a
+ * LanfsError with a stable `code`; callers match on the code, and only the CLI
+ * and the web layer turn codes into exit codes and HTTP statuses. Messages are
+ * one plain sentence that says what to do next. docs/ERRORS.md lists every code
+ * (a test keeps the two in step); retired codes are never reused.
+ */
+
+export const ERROR_CODES = [
+  'LANFS_ERR_USAGE',
+  'LANFS_ERR_INVALID_NAME',
+  'LANFS_ERR_NOT_FOUND',
+  'LANFS_ERR_NAME_EXISTS',
+  'LANFS_ERR_NO_SERVER',
+  'LANFS_ERR_EDIT_CONFLICT',
+  'LANFS_ERR_AUTH_FAILED',
+  'LANFS_ERR_AUTH_REQUIRED',
+  'LANFS_ERR_PROTOCOL',
+  'LANFS_ERR_FRAME_TOO_LARGE',
+  'LANFS_ERR_UNSUPPORTED_VERSION',
+  'LANFS_ERR_CHECKSUM_MISMATCH',
+  'LANFS_ERR_CONNECTION_CLOSED',
+  'LANFS_ERR_TIMEOUT',
+  'LANFS_ERR_STORAGE',
+  'LANFS_ERR_DISK_FULL',
+  'LANFS_ERR_CONFIG',
+  'LANFS_ERR_LOCAL_FILE_EXISTS',
+  'LANFS_ERR_INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class LanfsError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Bad command-line usage or a bad option value. */
+export class UsageError extends LanfsError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('LANFS_ERR_USAGE', message, options);
+  }
+}
+
+/** A file name that breaks the rules of SPEC §4; refused before any byte is written. */
+export class InvalidNameError extends LanfsError {
+  constructor(message: string) {
+    super('LANFS_ERR_INVALID_NAME', message);
+  }
+}
+
+export class NotFoundError extends LanfsError {
+  constructor(name: string) {
+    super(
+      'LANFS_ERR_NOT_FOUND',
+      `No file named "${name}" exists; run "lanfs show" to list the files.`,
+    );
+  }
+}
+
+export class NameExistsError extends LanfsError {
+  constructor(name: string, detail = 'already exists') {
+    super('LANFS_ERR_NAME_EXISTS', `"${name}" ${detail}; choose another name.`);
+  }
+}
+
+export class NoServerError extends LanfsError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('LANFS_ERR_NO_SERVER', message, options);
+  }
+}
+
+export class EditConflictError extends LanfsError {
+  readonly currentVersion: number;
+  constructor(name: string, baseVersion: number, currentVersion: number) {
+    super(
+      'LANFS_ERR_EDIT_CONFLICT',
+      `"${name}" changed while you edited it (you started from version ${baseVersion}, it is now version ${currentVersion}).`,
+    );
+    this.currentVersion = currentVersion;
+  }
+}
+
+export class AuthError extends LanfsError {
+  constructor(code: 'LANFS_ERR_AUTH_FAILED' | 'LANFS_ERR_AUTH_REQUIRED', message: string) {
+    super(code, message);
+  }
+}
+
+/** The other end broke the protocol: a malformed, unexpected or unknown message. */
+export class ProtocolError extends LanfsError {
+  constructor(
+    message: string,
+    code:
+      | 'LANFS_ERR_PROTOCOL'
+      | 'LANFS_ERR_FRAME_TOO_LARGE'
+      | 'LANFS_ERR_UNSUPPORTED_VERSION' = 'LANFS_ERR_PROTOCOL',
+  ) {
+    super(code, message);
+  }
+}
+
+export class ChecksumMismatchError extends LanfsError {
+  constructor(message: string) {
+    super('LANFS_ERR_CHECKSUM_MISMATCH', message);
+  }
+}
+
+export class ConnectionClosedError extends LanfsError {
+  constructor(
+    message = 'The connection to the server closed unexpectedly.',
+    options?: ErrorOptions,
+  ) {
+    super('LANFS_ERR_CONNECTION_CLOSED', message, options);
+  }
+}
+
+export class TimeoutError extends LanfsError {
+  constructor(message: string) {
+    super('LANFS_ERR_TIMEOUT', message);
+  }
+}
+
+export class StorageError extends LanfsError {
+  constructor(
+    message: string,
+    options?: ErrorOptions,
+    code: 'LANFS_ERR_STORAGE' | 'LANFS_ERR_DISK_FULL' = 'LANFS_ERR_STORAGE',
+  ) {
+    super(code, message, options);
+  }
+}
+
+export class ConfigError extends LanfsError {
+  constructor(message: string) {
+    super('LANFS_ERR_CONFIG', message);
+  }
+}
+
+export class LocalFileExistsError extends LanfsError {
+  constructor(path: string) {
+    super(
+      'LANFS_ERR_LOCAL_FILE_EXISTS',
+      `${path} already exists; pass --force to overwrite it or -o to choose another path.`,
+    );
+  }
+}
+
+/** Rebuild an error that crossed the wire, so the caller sees the same class and code. */
+export function errorFromWire(code: string, message: string): LanfsError {
+  const known = (ERROR_CODES as readonly string[]).includes(code)
+    ? (code as ErrorCode)
+    : 'LANFS_ERR_INTERNAL';
+  return new LanfsError(known, message);
+}
+
+/** What goes back to the other end for an error thrown while serving it. */
+export function errorToWire(err: unknown): { code: ErrorCode; message: string } {
+  if (err instanceof LanfsError) return { code: err.code, message: err.message };
+  return {
+    code: 'LANFS_ERR_INTERNAL',
+    message: 'The server hit an internal error; its log has the details.',
+  };
+}

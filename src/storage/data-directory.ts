@@ -1,0 +1,357 @@
+/**
+ * The exported directory of one server (SPEC §2.1): where a file's bytes live
+ * (DIR/NAME), and the only code that touches them. Every write goes to a temp
+ * file under DIR/.lanfs/tmp, is flushed (fsync), and is then linked or renamed
+ * into place and the folder flushed, so a reader sees the old bytes or the new,
+ * never a torn file. Paths are built only from validated names, re-checked to
+ * stay under DIR, and symbolic links are never followed.
+ */
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { constants, type Dirent } from 'node:fs';
+import {
+  lstat,
+  link,
+  mkdir,
+  open,
+  opendir,
+  readdir,
+  realpath,
+  rename,
+  rm,
+  rmdir,
+  unlink,
+  type FileHandle,
+} from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { STATE_DIR_NAME, validateName } from '../protocol/file-name.ts';
+import { crashPoint } from '../shared/crash-points.ts';
+import { InvalidNameError, LanfsError, NameExistsError, StorageError } from '../shared/errors.ts';
+
+export const TEMP_DIR_NAME = 'tmp';
+
+/** Where a file's bytes are on disk, and which bytes they are. */
+export interface LocalFile {
+  name: string;
+  size: number;
+  ino: number;
+  mtimeMs: number;
+}
+
+/** Turn a file-system error into one a user can act on. */
+export function storageError(err: unknown, action: string): LanfsError {
+  if (err instanceof LanfsError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new StorageError(
+      `The server's disk is full while ${action}; free some space on it and try again.`,
+      { cause: err },
+      'LANFS_ERR_DISK_FULL',
+    );
+  }
+  if (code === 'EROFS')
+    return new StorageError(`The server's disk is read-only while ${action}.`, { cause: err });
+  return new StorageError(
+    `The server could not finish ${action} (${code ?? (err as Error).message}).`,
+    { cause: err },
+  );
+}
+
+/** A file being received: bytes go to a temp file and are hashed as they arrive. */
+export class Upload {
+  readonly tempPath: string;
+  readonly #handle: FileHandle;
+  readonly #hash: Hash = createHash('sha256');
+  #size = 0;
+  #done = false;
+
+  constructor(tempPath: string, handle: FileHandle) {
+    this.tempPath = tempPath;
+    this.#handle = handle;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Append a chunk. The caller awaits each write before the next (order matters). */
+  async write(chunk: Buffer): Promise<void> {
+    this.#hash.update(chunk);
+    this.#size += chunk.length;
+    let offset = 0;
+    while (offset < chunk.length) {
+      const { bytesWritten } = await this.#handle.write(chunk, offset, chunk.length - offset);
+      offset += bytesWritten;
+    }
+  }
+
+  /** Flush the bytes to disk and close; returns what was received. */
+  async finish(): Promise<{ size: number; sha256: string }> {
+    await this.#handle.sync();
+    await this.#handle.close();
+    this.#done = true;
+    return { size: this.#size, sha256: this.#hash.digest('hex') };
+  }
+
+  /** Throw the upload away (never throws). */
+  async abort(): Promise<void> {
+    if (!this.#done) {
+      this.#done = true;
+      await this.#handle.close().catch(() => undefined);
+    }
+    await unlink(this.tempPath).catch(() => undefined);
+  }
+}
+
+export class DataDirectory {
+  readonly root: string;
+  readonly stateDir: string;
+  readonly tempDir: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+    this.stateDir = join(this.root, STATE_DIR_NAME);
+    this.tempDir = join(this.stateDir, TEMP_DIR_NAME);
+  }
+
+  /** Creates the state folders and removes leftovers of uploads cut off by a crash. */
+  async init(): Promise<{ removedTempFiles: number }> {
+    const rootStat = await lstat(this.root).catch(() => undefined);
+    if (rootStat && !rootStat.isDirectory())
+      throw new StorageError(`${this.root} is not a directory; give --data a folder.`);
+    await mkdir(this.tempDir, { recursive: true });
+    const leftovers = await readdir(this.tempDir);
+    await Promise.all(
+      leftovers.map((entry) => rm(join(this.tempDir, entry), { force: true, recursive: true })),
+    );
+    if ((await realpath(this.root)) !== this.root) {
+      // Checking "stays under the root" compares real paths; keep the root itself real.
+      throw new StorageError(
+        `${this.root} passes through a symbolic link; give --data its real path (${await realpath(this.root)}).`,
+      );
+    }
+    return { removedTempFiles: leftovers.length };
+  }
+
+  /** The on-disk path of a (validated) name, guaranteed to lie inside the root. */
+  pathOf(name: string): string {
+    const path = join(this.root, ...name.split('/'));
+    const rel = relative(this.root, path);
+    if (rel === '' || rel.startsWith('..') || rel.split(sep)[0] === STATE_DIR_NAME) {
+      throw new InvalidNameError(
+        `The name ${JSON.stringify(name)} does not stay inside the data directory.`,
+      );
+    }
+    return path;
+  }
+
+  async beginUpload(): Promise<Upload> {
+    const tempPath = join(this.tempDir, `upload-${Date.now()}-${randomBytes(6).toString('hex')}`);
+    try {
+      const handle = await open(
+        tempPath,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+        0o644,
+      );
+      return new Upload(tempPath, handle);
+    } catch (err) {
+      throw storageError(err, 'starting an upload');
+    }
+  }
+
+  /**
+   * Checks that a new file could be placed at name: nothing there yet, and every
+   * folder on the way a real folder (not a file, not a symbolic link).
+   */
+  async checkPlaceable(name: string): Promise<void> {
+    const segments = name.split('/');
+    let path = this.root;
+    for (let i = 0; i < segments.length; i++) {
+      path = join(path, segments[i]!);
+      const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined;
+        throw storageError(err, `checking ${name}`);
+      });
+      if (st === undefined) return;
+      const isLast = i === segments.length - 1;
+      if (isLast)
+        throw new NameExistsError(
+          name,
+          st.isDirectory() ? 'is already the name of a folder' : 'already exists',
+        );
+      if (st.isSymbolicLink())
+        throw new InvalidNameError(
+          `The name ${JSON.stringify(name)} passes through a symbolic link on the server.`,
+        );
+      if (!st.isDirectory())
+        throw new NameExistsError(
+          segments.slice(0, i + 1).join('/'),
+          'is a file, so it cannot be a folder',
+        );
+    }
+  }
+
+  /** Moves a finished upload to name, which must not exist (create). */
+  async commitNew(upload: Upload, name: string): Promise<LocalFile> {
+    const path = this.pathOf(name);
+    try {
+      await this.checkPlaceable(name);
+      await this.#makeParents(name);
+      // link() fails with EEXIST instead of replacing: the last guard of create-if-absent.
+      await link(upload.tempPath, path);
+    } catch (err) {
+      await upload.abort();
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new NameExistsError(name);
+      throw storageError(err, `storing ${name}`);
+    }
+    crashPoint('create-after-link');
+    await unlink(upload.tempPath).catch(() => undefined);
+    await syncDir(dirname(path));
+    return await this.stat(name);
+  }
+
+  /** Replaces the bytes of name with a finished upload (edit), atomically. */
+  async commitReplace(upload: Upload, name: string): Promise<LocalFile> {
+    const path = this.pathOf(name);
+    try {
+      await this.#makeParents(name);
+      await rename(upload.tempPath, path);
+    } catch (err) {
+      await upload.abort();
+      throw storageError(err, `storing ${name}`);
+    }
+    crashPoint('edit-after-rename');
+    await syncDir(dirname(path));
+    return await this.stat(name);
+  }
+
+  async remove(name: string): Promise<void> {
+    const path = this.pathOf(name);
+    try {
+      await unlink(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw storageError(err, `deleting ${name}`);
+    }
+    crashPoint('delete-after-unlink');
+    await syncDir(dirname(path));
+    await this.#removeEmptyParents(name);
+  }
+
+  async stat(name: string): Promise<LocalFile> {
+    const st = await lstat(this.pathOf(name));
+    return { name, size: st.size, ino: st.ino, mtimeMs: st.mtimeMs };
+  }
+
+  /** Opens name for reading without following a symbolic link at its last part. */
+  async openForRead(name: string): Promise<{ handle: FileHandle; file: LocalFile }> {
+    const handle = await open(this.pathOf(name), constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      const st = await handle.stat();
+      if (!st.isFile()) throw new StorageError(`${name} is not a regular file on the server.`);
+      return { handle, file: { name, size: st.size, ino: st.ino, mtimeMs: st.mtimeMs } };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  /** sha256 of the bytes of name, streamed. */
+  async hash(name: string): Promise<string> {
+    const { handle } = await this.openForRead(name);
+    try {
+      const hash = createHash('sha256');
+      for await (const chunk of handle.createReadStream({
+        highWaterMark: 1024 * 1024,
+        autoClose: false,
+      })) {
+        hash.update(chunk as Buffer);
+      }
+      return hash.digest('hex');
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * Every regular file under the root (SPEC §2.1): recursive, folders are not
+   * entries, .lanfs is skipped, symbolic links are never followed, and names that
+   * break the rules are reported instead of listed.
+   */
+  async *walk(onSkipped: (path: string, reason: string) => void): AsyncGenerator<LocalFile> {
+    const pending: string[] = [''];
+    while (pending.length > 0) {
+      const prefix = pending.pop()!;
+      const dir = await opendir(prefix === '' ? this.root : join(this.root, ...prefix.split('/')));
+      for await (const entry of dir as AsyncIterable<Dirent>) {
+        const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
+        if (prefix === '' && entry.name === STATE_DIR_NAME) continue;
+        if (entry.isSymbolicLink()) {
+          onSkipped(name, 'it is a symbolic link');
+        } else if (entry.isDirectory()) {
+          pending.push(name);
+        } else if (entry.isFile()) {
+          let valid: string;
+          try {
+            valid = validateName(name);
+          } catch (err) {
+            onSkipped(name, (err as Error).message);
+            continue;
+          }
+          if (valid !== name) {
+            onSkipped(name, 'its name is not in Unicode NFC form; rename it');
+            continue;
+          }
+          const st = await lstat(join(this.root, ...name.split('/'))).catch(() => undefined);
+          if (st?.isFile()) yield { name, size: st.size, ino: st.ino, mtimeMs: st.mtimeMs };
+        }
+      }
+    }
+  }
+
+  async #makeParents(name: string): Promise<void> {
+    const segments = name.split('/');
+    let path = this.root;
+    for (const segment of segments.slice(0, -1)) {
+      const parent = path;
+      path = join(path, segment);
+      try {
+        await mkdir(path);
+        await syncDir(parent);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const st = await lstat(path);
+        if (st.isSymbolicLink())
+          throw new InvalidNameError(
+            `The name ${JSON.stringify(name)} passes through a symbolic link on the server.`,
+          );
+        if (!st.isDirectory())
+          throw new NameExistsError(
+            relative(this.root, path).split(sep).join('/'),
+            'is a file, so it cannot be a folder',
+          );
+      }
+    }
+  }
+
+  async #removeEmptyParents(name: string): Promise<void> {
+    const segments = name.split('/').slice(0, -1);
+    while (segments.length > 0) {
+      try {
+        await rmdir(join(this.root, ...segments));
+      } catch {
+        return; // not empty (or already gone): stop climbing
+      }
+      segments.pop();
+    }
+  }
+}
+
+/** fsync a folder, so a rename or link inside it survives a crash. */
+export async function syncDir(path: string): Promise<void> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,310 @@
+/**
+ * The files this server holds: their records (kept durably in the StateStore and
+ * in memory for lookups) and their bytes (in the DataDirectory), changed together
+ * so that a record never points at missing bytes. It is the storage logic of one
+ * server and knows nothing of sockets or peers: the server feeds it finished
+ * uploads and asks it for files.
+ *
+ * The order of a create: temp file written and fsynced → linked into place →
+ * folder fsynced → record committed (fsync) → only then acknowledged. A crash
+ * before the link leaves only a temp file (removed at start); after it, the
+ * start-up scan finds the bytes and adopts them.
+ */
+import type { FileRecord } from '../protocol/messages.ts';
+import { crashPoint } from '../shared/crash-points.ts';
+import {
+  ChecksumMismatchError,
+  ConfigError,
+  EditConflictError,
+  NameExistsError,
+  NotFoundError,
+} from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import { DataDirectory, storageError, type LocalFile, type Upload } from './data-directory.ts';
+import { StateStore, type StoredRecord } from './state-store.ts';
+
+export interface LocalCatalogOptions {
+  /** The exported directory. */
+  root: string;
+  /** The server id; required the first time the directory is used, then must match. */
+  serverId?: number;
+  logger: Logger;
+  /** How many files the start-up scan hashes at once. Default 4. */
+  hashConcurrency?: number;
+}
+
+export interface ScanReport {
+  files: number;
+  hashed: number;
+  adopted: number;
+  changed: number;
+  vanished: number;
+  skipped: number;
+  removedTempFiles: number;
+}
+
+/** What an upload must match: the size announced up front (if any) and the sha256 sent at the end. */
+export interface UploadCheck {
+  size: number | null;
+  sha256: string;
+}
+
+export class LocalCatalog {
+  readonly serverId: number;
+  readonly directory: DataDirectory;
+  readonly #store: StateStore;
+  readonly #logger: Logger;
+  readonly #records = new Map<string, StoredRecord>();
+  /** Names with a create in flight: claimed, so a second create of one name fails at once. */
+  readonly #reserved = new Set<string>();
+  /** Per-name chain of changes, so an edit and a delete of one name never interleave. */
+  readonly #locks = new Map<string, Promise<unknown>>();
+
+  private constructor(
+    serverId: number,
+    directory: DataDirectory,
+    store: StateStore,
+    logger: Logger,
+  ) {
+    this.serverId = serverId;
+    this.directory = directory;
+    this.#store = store;
+    this.#logger = logger;
+  }
+
+  /** Opens the data directory, checks the server id and reconciles records with the disk. */
+  static async open(
+    options: LocalCatalogOptions,
+  ): Promise<{ catalog: LocalCatalog; scan: ScanReport }> {
+    const directory = new DataDirectory(options.root);
+    const { removedTempFiles } = await directory.init();
+    const store = StateStore.open(directory.stateDir);
+    try {
+      const stored = store.getMeta('serverId');
+      let serverId: number;
+      if (stored === undefined) {
+        if (options.serverId === undefined) {
+          throw new ConfigError(
+            `${directory.root} is new to lanfs: give this server an id with --id N (a positive integer).`,
+          );
+        }
+        serverId = options.serverId;
+        store.setMeta('serverId', String(serverId));
+      } else {
+        serverId = Number(stored);
+        if (options.serverId !== undefined && options.serverId !== serverId) {
+          throw new ConfigError(
+            `${directory.root} belongs to server ${serverId}, not ${options.serverId}: start it with --id ${serverId} or use another --data folder.`,
+          );
+        }
+      }
+      const catalog = new LocalCatalog(serverId, directory, store, options.logger);
+      const scan = await catalog.#reconcile(options.hashConcurrency ?? 4);
+      return { catalog, scan: { ...scan, removedTempFiles } };
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+  }
+
+  get size(): number {
+    return this.#records.size;
+  }
+
+  get(name: string): FileRecord | undefined {
+    return this.#records.get(name);
+  }
+
+  list(): FileRecord[] {
+    return [...this.#records.values()];
+  }
+
+  /** Claims name for a create, or throws NameExistsError. Call the returned function when done. */
+  reserve(name: string): () => void {
+    if (this.#records.has(name) || this.#reserved.has(name)) throw new NameExistsError(name);
+    this.#reserved.add(name);
+    return () => this.#reserved.delete(name);
+  }
+
+  /** Stores a finished upload as the new file name (version 1, primary here). */
+  async create(name: string, upload: Upload, check: UploadCheck): Promise<FileRecord> {
+    const received = await this.#finishUpload(upload, check);
+    crashPoint('create-after-temp-fsync');
+    return await this.#withLock(name, async () => {
+      const local = await this.directory.commitNew(upload, name);
+      const record = this.#recordFor(local, received.sha256, 1, Date.now());
+      this.#store.putRecord(record);
+      this.#records.set(name, record);
+      crashPoint('create-after-record');
+      return publicRecord(record);
+    });
+  }
+
+  /** Checks an edit can start from baseVersion; throws NotFound / EditConflict. */
+  checkEditable(name: string, baseVersion: number): void {
+    const current = this.#records.get(name);
+    if (!current) throw new NotFoundError(name);
+    if (current.version !== baseVersion)
+      throw new EditConflictError(name, baseVersion, current.version);
+  }
+
+  /** Replaces name with a finished upload as the next version, if it is still at baseVersion. */
+  async edit(
+    name: string,
+    baseVersion: number,
+    upload: Upload,
+    check: UploadCheck,
+  ): Promise<FileRecord> {
+    const received = await this.#finishUpload(upload, check);
+    return await this.#withLock(name, async () => {
+      try {
+        this.checkEditable(name, baseVersion);
+      } catch (err) {
+        await upload.abort();
+        throw err;
+      }
+      const local = await this.directory.commitReplace(upload, name);
+      const record = this.#recordFor(local, received.sha256, baseVersion + 1, Date.now());
+      this.#store.putRecord(record);
+      this.#records.set(name, record);
+      return publicRecord(record);
+    });
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.#withLock(name, async () => {
+      if (!this.#records.has(name)) throw new NotFoundError(name);
+      // Bytes first, then the record: a crash between the two leaves a record
+      // without bytes, which the start-up scan drops; the other order would leave
+      // bytes without a record, which the scan would adopt (the file comes back).
+      await this.directory.remove(name);
+      this.#store.deleteRecord(name);
+      this.#records.delete(name);
+    });
+  }
+
+  close(): void {
+    this.#store.close();
+  }
+
+  async #finishUpload(
+    upload: Upload,
+    check: UploadCheck,
+  ): Promise<{ size: number; sha256: string }> {
+    // On any failure the temp file is removed, so nothing half-received stays behind.
+    let received: { size: number; sha256: string };
+    try {
+      received = await upload.finish();
+    } catch (err) {
+      await upload.abort();
+      throw storageError(err, 'saving the upload');
+    }
+    if (check.size !== null && received.size !== check.size) {
+      await upload.abort();
+      throw new ChecksumMismatchError(
+        `The upload was announced as ${check.size} bytes but ${received.size} arrived; nothing was stored.`,
+      );
+    }
+    if (received.sha256 !== check.sha256) {
+      await upload.abort();
+      throw new ChecksumMismatchError(
+        'The uploaded bytes do not match their sha256 (damaged in transit); nothing was stored, try again.',
+      );
+    }
+    return received;
+  }
+
+  #recordFor(local: LocalFile, sha256: string, version: number, modifiedAt: number): StoredRecord {
+    return {
+      name: local.name,
+      size: local.size,
+      sha256,
+      version,
+      primary: this.serverId,
+      replicas: [],
+      modifiedAt,
+      ino: local.ino,
+      mtimeMs: local.mtimeMs,
+    };
+  }
+
+  async #withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(name) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(work);
+    this.#locks.set(name, next);
+    try {
+      return await next;
+    } finally {
+      if (this.#locks.get(name) === next) this.#locks.delete(name);
+    }
+  }
+
+  /**
+   * Makes the records match the disk. A file whose size, inode and mtime match its
+   * record keeps its stored sha256 (so a restart of 100k files hashes nothing);
+   * others are hashed: new files are adopted as version 1, changed ones get the
+   * next version, and records whose bytes vanished are dropped.
+   */
+  async #reconcile(hashConcurrency: number): Promise<Omit<ScanReport, 'removedTempFiles'>> {
+    for (const record of this.#store.loadRecords()) this.#records.set(record.name, record);
+    const seen = new Set<string>();
+    const toHash: LocalFile[] = [];
+    let skipped = 0;
+    for await (const file of this.directory.walk((path, reason) => {
+      skipped++;
+      this.#logger.warn({ path }, `not listing ${path}: ${reason}`);
+    })) {
+      seen.add(file.name);
+      const record = this.#records.get(file.name);
+      if (
+        !record ||
+        record.size !== file.size ||
+        record.ino !== file.ino ||
+        record.mtimeMs !== file.mtimeMs
+      )
+        toHash.push(file);
+    }
+    const put: StoredRecord[] = [];
+    let adopted = 0;
+    let changed = 0;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < toHash.length) {
+        const file = toHash[next++]!;
+        const sha256 = await this.directory.hash(file.name);
+        const record = this.#records.get(file.name);
+        if (!record) {
+          adopted++;
+          put.push(this.#recordFor(file, sha256, 1, Date.now()));
+        } else if (record.sha256 === sha256) {
+          put.push({ ...record, size: file.size, ino: file.ino, mtimeMs: file.mtimeMs });
+        } else {
+          changed++;
+          put.push({
+            ...this.#recordFor(file, sha256, record.version + 1, Date.now()),
+            primary: record.primary,
+            replicas: record.replicas,
+          });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: hashConcurrency }, worker));
+    const vanished = [...this.#records.keys()].filter((name) => !seen.has(name));
+    this.#store.applyChanges(put, vanished);
+    for (const record of put) this.#records.set(record.name, record);
+    for (const name of vanished) this.#records.delete(name);
+    return {
+      files: this.#records.size,
+      hashed: toHash.length,
+      adopted,
+      changed,
+      vanished: vanished.length,
+      skipped,
+    };
+  }
+}
+
+function publicRecord(record: StoredRecord): FileRecord {
+  const { ino: _ino, mtimeMs: _mtimeMs, ...rest } = record;
+  return rest;
+}

@@ -1,0 +1,187 @@
+/**
+ * A lanfs connection: a TCP socket turned into a stream of checked messages in
+ * and framed messages out, with backpressure both ways. It owns the socket and
+ * nothing else: what the messages mean is up to the client or the server that
+ * holds it. A protocol error closes the connection after telling the other end
+ * why (an ERROR on stream 0); it never throws out of a socket handler.
+ */
+import type { Socket } from 'node:net';
+import { FrameDecoder } from '../protocol/frame-decoder.ts';
+import { encodeFrameHeader } from '../protocol/frame.ts';
+import {
+  decodeMessage,
+  encodeMessage,
+  isKnownMessageType,
+  MessageType,
+  type ControlMessageName,
+  type InputOf,
+  type Message,
+} from '../protocol/messages.ts';
+import { ConnectionClosedError, errorToWire, LanfsError, TimeoutError } from '../shared/errors.ts';
+
+export type MessageHandler = (message: Message) => void;
+
+export class Connection {
+  readonly socket: Socket;
+  readonly #decoder = new FrameDecoder({ isKnownType: isKnownMessageType });
+  #handler: MessageHandler | undefined;
+  #queue: Message[] = [];
+  #waiter: { resolve: (m: Message) => void; reject: (e: Error) => void } | undefined;
+  #closeError: Error | undefined;
+  #closed = false;
+  readonly #closeListeners: ((err: Error | undefined) => void)[] = [];
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', (err) =>
+      this.#finish(
+        new ConnectionClosedError(`The connection failed: ${err.message}.`, { cause: err }),
+      ),
+    );
+    socket.on('close', () => this.#finish(this.#closeError ?? new ConnectionClosedError()));
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get remoteAddress(): string {
+    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
+  }
+
+  /** From now on every message goes to the handler (queued ones first). */
+  setHandler(handler: MessageHandler): void {
+    this.#handler = handler;
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const message of queued) handler(message);
+  }
+
+  /** The next message, for request-by-request use before a handler is set (the handshake). */
+  async receive(timeoutMs: number): Promise<Message> {
+    const queued = this.#queue.shift();
+    if (queued) return queued;
+    if (this.#closed) throw this.#closeError ?? new ConnectionClosedError();
+    return await new Promise<Message>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiter = undefined;
+        reject(new TimeoutError(`No answer from ${this.remoteAddress} within ${timeoutMs} ms.`));
+      }, timeoutMs);
+      this.#waiter = {
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+    });
+  }
+
+  onClose(listener: (err: Error | undefined) => void): void {
+    if (this.#closed) listener(this.#closeError);
+    else this.#closeListeners.push(listener);
+  }
+
+  /** Send a control message. Returns false when the socket's buffer is full (see drain()). */
+  send<K extends ControlMessageName>(type: K, streamId: number, body: InputOf<K>): boolean {
+    if (this.#closed) return false;
+    return this.socket.write(encodeMessage(type, streamId, body));
+  }
+
+  /** Send one chunk of file bytes; the caller keeps chunks within DATA_CHUNK_BYTES. */
+  sendData(streamId: number, bytes: Buffer): boolean {
+    if (this.#closed) return false;
+    this.socket.cork();
+    this.socket.write(encodeFrameHeader(MessageType.DATA, streamId, bytes.length));
+    const ok = this.socket.write(bytes);
+    this.socket.uncork();
+    return ok;
+  }
+
+  /** Resolves when the socket can take more bytes; rejects if the connection closes first. */
+  async drain(): Promise<void> {
+    if (this.#closed) throw this.#closeError ?? new ConnectionClosedError();
+    if (!this.socket.writableNeedDrain) return;
+    await new Promise<void>((resolve, reject) => {
+      const onDrain = (): void => {
+        cleanup();
+        resolve();
+      };
+      const onClose = (): void => {
+        cleanup();
+        reject(this.#closeError ?? new ConnectionClosedError());
+      };
+      const cleanup = (): void => {
+        this.socket.off('drain', onDrain);
+        this.socket.off('close', onClose);
+      };
+      this.socket.on('drain', onDrain);
+      this.socket.on('close', onClose);
+    });
+  }
+
+  /** Stop reading from the socket (the reader's side of backpressure). */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.#closed) this.socket.resume();
+  }
+
+  /** Tell the other end why (if there is an error) and close. */
+  close(err?: LanfsError): void {
+    if (this.#closed) return;
+    if (err) {
+      this.#closeError = err;
+      this.socket.end(encodeMessage('ERROR', 0, errorToWire(err)));
+      // A peer that never reads must not keep the socket alive.
+      setTimeout(() => this.socket.destroy(), 2000).unref();
+    } else {
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), 2000).unref();
+    }
+    this.#finish(err);
+  }
+
+  destroy(err?: Error): void {
+    this.socket.destroy();
+    this.#finish(err);
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#closed) return;
+    let messages: Message[];
+    try {
+      messages = this.#decoder.push(chunk).map(decodeMessage);
+    } catch (err) {
+      this.close(err instanceof LanfsError ? err : undefined);
+      return;
+    }
+    for (const message of messages) {
+      if (this.#closed) return;
+      if (this.#handler) this.#handler(message);
+      else if (this.#waiter) {
+        const waiter = this.#waiter;
+        this.#waiter = undefined;
+        waiter.resolve(message);
+      } else this.#queue.push(message);
+    }
+  }
+
+  #finish(err: Error | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeError ??= err;
+    if (this.#waiter) {
+      this.#waiter.reject(this.#closeError ?? new ConnectionClosedError());
+      this.#waiter = undefined;
+    }
+    for (const listener of this.#closeListeners.splice(0)) listener(this.#closeError);
+  }
+}
