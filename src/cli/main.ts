@@ -57,7 +57,6 @@ export async function main(argv: string[]): Promise<number> {
         );
     },
   });
-  program.exitOverride();
   try {
     await program.parseAsync(argv, { from: 'user' });
     return ExitCode.OK;

@@ -30,7 +30,9 @@ export function buildProgram(hooks: ProgramHooks): Command {
   const program = new Command('lanfs')
     .description('lanfs: one file system over the servers of your LAN.')
     .showHelpAfterError('(run with --help for usage)')
-    .allowExcessArguments(false);
+    .allowExcessArguments(false)
+    // Throw instead of exiting, in every subcommand too: main() picks the exit code.
+    .exitOverride();
 
   const fileCommand = (name: string, description: string): Command => {
     const command = program.command(name).description(description);
@@ -66,14 +68,14 @@ export function buildProgram(hooks: ProgramHooks): Command {
     .argument('<name>', 'the file to edit')
     .action(
       async (name: string, options: object) =>
-        await edit(hooks.context(options as ConnectOptions), name),
+        await edit(hooks.context(options), name),
     );
 
   fileCommand('delete', 'delete a file from every server')
     .argument('<name>', 'the file to delete')
     .action(
       async (name: string, options: object) =>
-        await deleteFile(hooks.context(options as ConnectOptions), name),
+        await deleteFile(hooks.context(options), name),
     );
 
   fileCommand('status', 'show every server: address, up/down, file count')
@@ -100,6 +102,6 @@ export function buildProgram(hooks: ProgramHooks): Command {
     addKeyOptions(serverCommand as never);
     serverCommand.action(async (options) => await server(hooks.context({}), options as never));
   }
-  hooks.extend?.(program as never);
-  return program as never;
+  hooks.extend?.(program);
+  return program;
 }

@@ -71,7 +71,7 @@ export interface ShellOptions {
 export async function runShell(options: ShellOptions): Promise<void> {
   const client = await LanfsClient.connect(options.client);
   const ctx: CliContext = {
-    client: async () => client,
+    client: () => Promise.resolve(client),
     stdin: process.stdin,
     stdout: process.stdout,
     stderr: process.stderr,
@@ -162,7 +162,6 @@ export async function runShell(options: ShellOptions): Promise<void> {
 
 async function runLine(ctx: CliContext, words: string[]): Promise<void> {
   const program = buildProgram({ context: () => ctx, inShell: true });
-  program.exitOverride();
   program.configureOutput({
     writeOut: (s) => process.stdout.write(s),
     writeErr: (s) => process.stderr.write(s),

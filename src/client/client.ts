@@ -270,7 +270,7 @@ export class LanfsClient {
     answered.catch((err: Error) => {
       refusal = err;
     });
-    this.#connection.send(type, streamId, body as BodyOf<'CREATE'> & BodyOf<'EDIT'>);
+    this.#connection.send(type, streamId, body);
     const hash = createHash('sha256');
     const total = options.size ?? null;
     let size = 0;

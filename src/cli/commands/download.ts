@@ -45,12 +45,11 @@ export async function downloadToFile(
   ctx: CliContext,
 ): Promise<FileRecord> {
   const temp = join(dirname(path), `.${basename(path)}.lanfs-${randomBytes(4).toString('hex')}`);
-  let sink;
+  const sink = createWriteStream(temp, { flags: 'wx', mode: 0o644 });
   try {
-    sink = createWriteStream(temp, { flags: 'wx', mode: 0o644 });
     await new Promise<void>((resolve, reject) => {
-      sink!.once('open', () => resolve());
-      sink!.once('error', reject);
+      sink.once('open', () => resolve());
+      sink.once('error', reject);
     });
   } catch (err) {
     throw new UsageError(

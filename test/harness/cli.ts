@@ -1,0 +1,104 @@
+/**
+ * Runs the real `lanfs` executable (bin/lanfs.js on the compiled dist/) and
+ * collects what it printed and its exit code; servers started this way are
+ * stopped when the test ends, also on failure.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+/** Anything that runs clean-up at the end: a test's context, or node:test's after() for a suite. */
+export interface Cleanup {
+  after: (fn: () => unknown) => void;
+}
+
+export const LANFS_BIN = fileURLToPath(new URL('../../bin/lanfs.js', import.meta.url));
+/** Upper bound for one CLI command in tests; generous, it only stops a hang. */
+const CLI_TIMEOUT_MS = 60_000;
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  input?: string | Buffer;
+  cwd?: string;
+}
+
+/** An environment without the developer's own LANFS_* settings. */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('LANFS_') && k !== 'EDITOR' && k !== 'VISUAL') env[k] = v;
+  return { ...env, LANFS_LOG_LEVEL: 'warn', ...extra };
+}
+
+export async function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
+  const child = spawn(process.execPath, [LANFS_BIN, ...args], { env: cleanEnv(options.env), cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  child.stdout.on('data', (c: Buffer) => stdout.push(c));
+  child.stderr.on('data', (c: Buffer) => stderr.push(c));
+  child.stdin.on('error', () => undefined);
+  child.stdin.end(options.input ?? '');
+  const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() };
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  port: number;
+  address: string;
+  /** Everything the server printed on stderr so far (its log). */
+  log: () => string;
+  stop: () => Promise<void>;
+  kill9: () => Promise<void>;
+  exited: Promise<number | null>;
+}
+
+/** Starts `lanfs server` on a free port and waits for its "serving" line. */
+export async function startServer(t: Cleanup, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [LANFS_BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited;
+  };
+  t.after(() => stop('SIGKILL'));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 20_000);
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      const match = / on [\d.]+:(\d+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}: ${err}`));
+    });
+  });
+  return { child, port, address: `127.0.0.1:${port}`, log: () => err, stop: () => stop('SIGTERM'), kill9: () => stop('SIGKILL'), exited };
+}
+
+/**
+ * Clean-up for a describe() block: call inside describe (not in a hook); what is
+ * registered on it runs in the suite's after hook, last registered first.
+ */
+export function suiteCleanup(after: (fn: () => Promise<void>) => void): Cleanup {
+  const tasks: (() => unknown)[] = [];
+  after(async () => {
+    for (const task of tasks.reverse()) await task();
+  });
+  return { after: (fn) => tasks.push(fn) };
+}
