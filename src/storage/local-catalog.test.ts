@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { LanfsError } from '../shared/errors.ts';
+import { silentLogger } from '../shared/logger.ts';
+import { LocalCatalog } from './local-catalog.ts';
+
+async function dataDir(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'lanfs-catalog-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function open(t: TestContext, root: string, serverId?: number) {
+  const opened = await LocalCatalog.open({ root, serverId, logger: silentLogger() });
+  t.after(() => opened.catalog.close());
+  return opened;
+}
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+async function upload(catalog: LocalCatalog, content: string) {
+  const u = await catalog.directory.beginUpload();
+  await u.write(Buffer.from(content));
+  return { u, check: { size: Buffer.byteLength(content), sha256: sha(content) } };
+}
+
+test('catalog - the start-up scan lists regular files only, skipping .lanfs, symlinks and bad names', async (t) => {
+  const root = await dataDir(t);
+  await mkdir(join(root, 'a', 'b'), { recursive: true });
+  await writeFile(join(root, 'top.txt'), 'top');
+  await writeFile(join(root, 'a', 'b', 'deep.txt'), 'deep');
+  await mkdir(join(root, 'empty-folder'));
+  await symlink('/etc/passwd', join(root, 'passwd-link'));
+  await symlink(join(root, 'a'), join(root, 'folder-link'));
+  await writeFile(join(root, 'back\\slash'), 'x');
+  const { catalog, scan } = await open(t, root, 1);
+  assert.deepEqual(catalog.list().map((r) => r.name).sort(), ['a/b/deep.txt', 'top.txt']);
+  assert.equal(scan.skipped, 3);
+  const deep = catalog.get('a/b/deep.txt')!;
+  assert.equal(deep.sha256, sha('deep'));
+  assert.equal(deep.version, 1);
+  assert.equal(deep.primary, 1);
+});
+
+test('catalog - a restart trusts stored hashes (nothing re-hashed) but sees out-of-band changes', async (t) => {
+  const root = await dataDir(t);
+  for (let i = 0; i < 300; i++) await writeFile(join(root, `f${i}.txt`), `content ${i}`);
+  let opened = await LocalCatalog.open({ root, serverId: 1, logger: silentLogger() });
+  assert.equal(opened.scan.hashed, 300);
+  opened.catalog.close();
+
+  opened = await LocalCatalog.open({ root, logger: silentLogger() });
+  assert.equal(opened.scan.hashed, 0, 'a plain restart hashes nothing');
+  assert.equal(opened.catalog.size, 300);
+  opened.catalog.close();
+
+  await writeFile(join(root, 'f1.txt'), 'changed behind our back');
+  await utimes(join(root, 'f1.txt'), new Date(), new Date(Date.now() + 5000));
+  await rm(join(root, 'f2.txt'));
+  const { catalog, scan } = await open(t, root);
+  assert.equal(scan.hashed, 1);
+  assert.equal(scan.changed, 1);
+  assert.equal(scan.vanished, 1);
+  assert.equal(catalog.get('f1.txt')!.version, 2);
+  assert.equal(catalog.get('f1.txt')!.sha256, sha('changed behind our back'));
+  assert.equal(catalog.get('f2.txt'), undefined);
+});
+
+test('catalog - the server id is required once, then remembered and checked', async (t) => {
+  const root = await dataDir(t);
+  await assert.rejects(LocalCatalog.open({ root, logger: silentLogger() }), /--id N/);
+  (await LocalCatalog.open({ root, serverId: 7, logger: silentLogger() })).catalog.close();
+  await assert.rejects(LocalCatalog.open({ root, serverId: 8, logger: silentLogger() }), /belongs to server 7/);
+  const { catalog } = await open(t, root);
+  assert.equal(catalog.serverId, 7);
+});
+
+test('catalog - leftover temp uploads are removed at start', async (t) => {
+  const root = await dataDir(t);
+  (await LocalCatalog.open({ root, serverId: 1, logger: silentLogger() })).catalog.close();
+  await writeFile(join(root, '.lanfs', 'tmp', 'upload-crashed'), 'half a file');
+  const { catalog, scan } = await open(t, root);
+  assert.equal(scan.removedTempFiles, 1);
+  assert.deepEqual(await readdir(catalog.directory.tempDir), []);
+  assert.equal(catalog.size, 0);
+});
+
+test('catalog - an unreadable state store stops the server instead of starting empty', async (t) => {
+  const root = await dataDir(t);
+  await writeFile(join(root, 'file.txt'), 'x');
+  (await LocalCatalog.open({ root, serverId: 1, logger: silentLogger() })).catalog.close();
+  await rm(join(root, '.lanfs', 'state.db-wal'), { force: true });
+  await writeFile(join(root, '.lanfs', 'state.db'), Buffer.alloc(8192, 0x41));
+  await assert.rejects(LocalCatalog.open({ root, logger: silentLogger() }), (err: LanfsError) => err.code === 'LANFS_ERR_STORAGE' && /Cannot read the server state/.test(err.message));
+});
+
+test('catalog - create, edit with version check, delete; records survive a reopen', async (t) => {
+  const root = await dataDir(t);
+  let opened = await LocalCatalog.open({ root, serverId: 2, logger: silentLogger() });
+  let catalog = opened.catalog;
+  const release = catalog.reserve('x/y.txt');
+  assert.throws(() => catalog.reserve('x/y.txt'), /already exists/);
+  let { u, check } = await upload(catalog, 'one');
+  const created = await catalog.create('x/y.txt', u, check);
+  release();
+  assert.equal(created.version, 1);
+  ({ u, check } = await upload(catalog, 'two'));
+  assert.equal((await catalog.edit('x/y.txt', 1, u, check)).version, 2);
+  ({ u, check } = await upload(catalog, 'stale'));
+  await assert.rejects(catalog.edit('x/y.txt', 1, u, check), (err: LanfsError) => err.code === 'LANFS_ERR_EDIT_CONFLICT');
+  ({ u, check } = await upload(catalog, 'bad'));
+  await assert.rejects(catalog.create('z.txt', u, { size: 3, sha256: sha('other') }), (err: LanfsError) => err.code === 'LANFS_ERR_CHECKSUM_MISMATCH');
+  assert.deepEqual(await readdir(catalog.directory.tempDir), [], 'refused uploads leave no temp file');
+  catalog.close();
+
+  opened = await open(t, root);
+  catalog = opened.catalog;
+  assert.equal(opened.scan.hashed, 0);
+  assert.equal(catalog.get('x/y.txt')!.version, 2);
+  assert.equal(catalog.get('x/y.txt')!.sha256, sha('two'));
+  await catalog.delete('x/y.txt');
+  assert.equal(catalog.get('x/y.txt'), undefined);
+  assert.deepEqual((await readdir(root)).sort(), ['.lanfs']);
+});
