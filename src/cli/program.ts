@@ -66,16 +66,12 @@ export function buildProgram(hooks: ProgramHooks): Command {
 
   fileCommand('edit', 'edit a file in $VISUAL/$EDITOR and upload the result as its next version')
     .argument('<name>', 'the file to edit')
-    .action(
-      async (name: string, options: object) =>
-        await edit(hooks.context(options), name),
-    );
+    .action(async (name: string, options: object) => await edit(hooks.context(options), name));
 
   fileCommand('delete', 'delete a file from every server')
     .argument('<name>', 'the file to delete')
     .action(
-      async (name: string, options: object) =>
-        await deleteFile(hooks.context(options), name),
+      async (name: string, options: object) => await deleteFile(hooks.context(options), name),
     );
 
   fileCommand('status', 'show every server: address, up/down, file count')

@@ -5,7 +5,16 @@ import { InvalidNameError } from '../shared/errors.ts';
 import { validateName } from './file-name.ts';
 
 test('names - valid names pass and come back in NFC', () => {
-  for (const name of ['a', 'notes/todo.txt', 'deep/er/still/file', 'spaces are fine.md', 'ünïcödé/日本.txt', 'x'.repeat(255), '.hidden', 'a/.lanfs']) {
+  for (const name of [
+    'a',
+    'notes/todo.txt',
+    'deep/er/still/file',
+    'spaces are fine.md',
+    'ünïcödé/日本.txt',
+    'x'.repeat(255),
+    '.hidden',
+    'a/.lanfs',
+  ]) {
     assert.equal(validateName(name), name);
   }
   assert.equal(validateName('cafe\u0301'), 'caf\u00e9', 'two spellings of é are one name');
@@ -31,7 +40,11 @@ test('names - SPEC §4 refusals, each with a reason', () => {
     ['lone \ud800 surrogate', /UTF-8/],
   ];
   for (const [name, reason] of bad) {
-    assert.throws(() => validateName(name), (err: InvalidNameError) => err instanceof InvalidNameError && reason.test(err.message), JSON.stringify(name));
+    assert.throws(
+      () => validateName(name),
+      (err: InvalidNameError) => err instanceof InvalidNameError && reason.test(err.message),
+      JSON.stringify(name),
+    );
   }
 });
 

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { ProtocolError } from '../shared/errors.ts';
-import { encodeFrame, encodeFrameHeader, FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES } from './frame.ts';
+import {
+  encodeFrame,
+  encodeFrameHeader,
+  FRAME_HEADER_BYTES,
+  MAX_FRAME_PAYLOAD_BYTES,
+} from './frame.ts';
 import { FrameDecoder } from './frame-decoder.ts';
 import { isKnownMessageType } from './messages.ts';
 
@@ -14,22 +19,26 @@ const frameArb = fc.record({
 
 test('frame decoder - any frames split at any boundaries come out whole and in order', () => {
   fc.assert(
-    fc.property(fc.array(frameArb, { maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1 }), (frames, cuts) => {
-      const bytes = Buffer.concat(frames.map((f) => encodeFrame(f.type, f.streamId, f.payload)));
-      const decoder = new FrameDecoder();
-      const out = [];
-      let offset = 0;
-      for (let i = 0; offset < bytes.length; i++) {
-        const n = cuts[i % cuts.length]!;
-        out.push(...decoder.push(bytes.subarray(offset, offset + n)));
-        offset += n;
-      }
-      assert.deepEqual(
-        out.map((f) => ({ type: f.type, streamId: f.streamId, payload: Buffer.from(f.payload) })),
-        frames.map((f) => ({ type: f.type, streamId: f.streamId, payload: f.payload })),
-      );
-      assert.equal(decoder.bufferedBytes, 0);
-    }),
+    fc.property(
+      fc.array(frameArb, { maxLength: 8 }),
+      fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1 }),
+      (frames, cuts) => {
+        const bytes = Buffer.concat(frames.map((f) => encodeFrame(f.type, f.streamId, f.payload)));
+        const decoder = new FrameDecoder();
+        const out = [];
+        let offset = 0;
+        for (let i = 0; offset < bytes.length; i++) {
+          const n = cuts[i % cuts.length]!;
+          out.push(...decoder.push(bytes.subarray(offset, offset + n)));
+          offset += n;
+        }
+        assert.deepEqual(
+          out.map((f) => ({ type: f.type, streamId: f.streamId, payload: Buffer.from(f.payload) })),
+          frames.map((f) => ({ type: f.type, streamId: f.streamId, payload: f.payload })),
+        );
+        assert.equal(decoder.bufferedBytes, 0);
+      },
+    ),
   );
 });
 
@@ -49,17 +58,29 @@ test('frame decoder - any byte string gives frames or a ProtocolError, never ano
 test('frame decoder - refuses an absurd length before buffering its payload', () => {
   const decoder = new FrameDecoder();
   const header = encodeFrameHeader(6, 1, 0xffffffff);
-  assert.throws(() => decoder.push(header), (err: ProtocolError) => err.code === 'LANFS_ERR_FRAME_TOO_LARGE');
+  assert.throws(
+    () => decoder.push(header),
+    (err: ProtocolError) => err.code === 'LANFS_ERR_FRAME_TOO_LARGE',
+  );
   const justOver = new FrameDecoder();
   assert.throws(() => justOver.push(encodeFrameHeader(6, 1, MAX_FRAME_PAYLOAD_BYTES + 1)), /limit/);
 });
 
 test('frame decoder - bad magic, other version and unknown type are protocol errors', () => {
-  assert.throws(() => new FrameDecoder().push(Buffer.from('GET / HTTP/1.1\r\n\r\n')), /not a lanfs frame/);
+  assert.throws(
+    () => new FrameDecoder().push(Buffer.from('GET / HTTP/1.1\r\n\r\n')),
+    /not a lanfs frame/,
+  );
   const otherVersion = encodeFrameHeader(6, 1, 0);
   otherVersion.writeUInt8(9, 2);
-  assert.throws(() => new FrameDecoder().push(otherVersion), (err: ProtocolError) => err.code === 'LANFS_ERR_UNSUPPORTED_VERSION');
-  assert.throws(() => new FrameDecoder({ isKnownType: isKnownMessageType }).push(encodeFrameHeader(200, 1, 0)), /unknown message type 200/);
+  assert.throws(
+    () => new FrameDecoder().push(otherVersion),
+    (err: ProtocolError) => err.code === 'LANFS_ERR_UNSUPPORTED_VERSION',
+  );
+  assert.throws(
+    () => new FrameDecoder({ isKnownType: isKnownMessageType }).push(encodeFrameHeader(200, 1, 0)),
+    /unknown message type 200/,
+  );
 });
 
 test('frame decoder - a truncated frame waits for the rest and is not delivered', () => {

@@ -12,15 +12,37 @@ function roundTrip(bytes: Buffer) {
 }
 
 test('messages - encode then decode gives the same message', () => {
-  const record = { name: 'a/b.txt', size: 3, sha256: 'a'.repeat(64), version: 2, primary: 1, replicas: [2], modifiedAt: 1700000000000 };
+  const record = {
+    name: 'a/b.txt',
+    size: 3,
+    sha256: 'a'.repeat(64),
+    version: 2,
+    primary: 1,
+    replicas: [2],
+    modifiedAt: 1700000000000,
+  };
   const message = roundTrip(encodeMessage('LIST_PAGE', 5, { records: [record], done: true }));
-  assert.deepEqual(message, { type: 'LIST_PAGE', streamId: 5, body: { records: [record], done: true } });
+  assert.deepEqual(message, {
+    type: 'LIST_PAGE',
+    streamId: 5,
+    body: { records: [record], done: true },
+  });
   const data = roundTrip(encodeFrame(MessageType.DATA, 9, Buffer.from('raw bytes')));
   assert.deepEqual(data, { type: 'DATA', streamId: 9, bytes: Buffer.from('raw bytes') });
 });
 
 test('messages - bad JSON and schema violations are protocol errors naming the message', () => {
-  assert.throws(() => roundTrip(encodeFrame(MessageType.CREATE, 1, Buffer.from('{not json'))), (e: ProtocolError) => e instanceof ProtocolError && /CREATE message is not valid JSON/.test(e.message));
-  assert.throws(() => roundTrip(encodeFrame(MessageType.CREATE, 1, Buffer.from('{"name":5}'))), /CREATE message is malformed \(at name\)/);
-  assert.throws(() => roundTrip(encodeFrame(MessageType.END, 1, Buffer.from('{"size":-1,"sha256":"x"}'))), /END message is malformed/);
+  assert.throws(
+    () => roundTrip(encodeFrame(MessageType.CREATE, 1, Buffer.from('{not json'))),
+    (e: ProtocolError) =>
+      e instanceof ProtocolError && /CREATE message is not valid JSON/.test(e.message),
+  );
+  assert.throws(
+    () => roundTrip(encodeFrame(MessageType.CREATE, 1, Buffer.from('{"name":5}'))),
+    /CREATE message is malformed \(at name\)/,
+  );
+  assert.throws(
+    () => roundTrip(encodeFrame(MessageType.END, 1, Buffer.from('{"size":-1,"sha256":"x"}'))),
+    /END message is malformed/,
+  );
 });

@@ -38,7 +38,13 @@ test('catalog - the start-up scan lists regular files only, skipping .lanfs, sym
   await symlink(join(root, 'a'), join(root, 'folder-link'));
   await writeFile(join(root, 'back\\slash'), 'x');
   const { catalog, scan } = await open(t, root, 1);
-  assert.deepEqual(catalog.list().map((r) => r.name).sort(), ['a/b/deep.txt', 'top.txt']);
+  assert.deepEqual(
+    catalog
+      .list()
+      .map((r) => r.name)
+      .sort(),
+    ['a/b/deep.txt', 'top.txt'],
+  );
   assert.equal(scan.skipped, 3);
   const deep = catalog.get('a/b/deep.txt')!;
   assert.equal(deep.sha256, sha('deep'));
@@ -74,7 +80,10 @@ test('catalog - the server id is required once, then remembered and checked', as
   const root = await dataDir(t);
   await assert.rejects(LocalCatalog.open({ root, logger: silentLogger() }), /--id N/);
   (await LocalCatalog.open({ root, serverId: 7, logger: silentLogger() })).catalog.close();
-  await assert.rejects(LocalCatalog.open({ root, serverId: 8, logger: silentLogger() }), /belongs to server 7/);
+  await assert.rejects(
+    LocalCatalog.open({ root, serverId: 8, logger: silentLogger() }),
+    /belongs to server 7/,
+  );
   const { catalog } = await open(t, root);
   assert.equal(catalog.serverId, 7);
 });
@@ -95,7 +104,11 @@ test('catalog - an unreadable state store stops the server instead of starting e
   (await LocalCatalog.open({ root, serverId: 1, logger: silentLogger() })).catalog.close();
   await rm(join(root, '.lanfs', 'state.db-wal'), { force: true });
   await writeFile(join(root, '.lanfs', 'state.db'), Buffer.alloc(8192, 0x41));
-  await assert.rejects(LocalCatalog.open({ root, logger: silentLogger() }), (err: LanfsError) => err.code === 'LANFS_ERR_STORAGE' && /Cannot read the server state/.test(err.message));
+  await assert.rejects(
+    LocalCatalog.open({ root, logger: silentLogger() }),
+    (err: LanfsError) =>
+      err.code === 'LANFS_ERR_STORAGE' && /Cannot read the server state/.test(err.message),
+  );
 });
 
 test('catalog - create, edit with version check, delete; records survive a reopen', async (t) => {
@@ -111,10 +124,20 @@ test('catalog - create, edit with version check, delete; records survive a reope
   ({ u, check } = await upload(catalog, 'two'));
   assert.equal((await catalog.edit('x/y.txt', 1, u, check)).version, 2);
   ({ u, check } = await upload(catalog, 'stale'));
-  await assert.rejects(catalog.edit('x/y.txt', 1, u, check), (err: LanfsError) => err.code === 'LANFS_ERR_EDIT_CONFLICT');
+  await assert.rejects(
+    catalog.edit('x/y.txt', 1, u, check),
+    (err: LanfsError) => err.code === 'LANFS_ERR_EDIT_CONFLICT',
+  );
   ({ u, check } = await upload(catalog, 'bad'));
-  await assert.rejects(catalog.create('z.txt', u, { size: 3, sha256: sha('other') }), (err: LanfsError) => err.code === 'LANFS_ERR_CHECKSUM_MISMATCH');
-  assert.deepEqual(await readdir(catalog.directory.tempDir), [], 'refused uploads leave no temp file');
+  await assert.rejects(
+    catalog.create('z.txt', u, { size: 3, sha256: sha('other') }),
+    (err: LanfsError) => err.code === 'LANFS_ERR_CHECKSUM_MISMATCH',
+  );
+  assert.deepEqual(
+    await readdir(catalog.directory.tempDir),
+    [],
+    'refused uploads leave no temp file',
+  );
   catalog.close();
 
   opened = await open(t, root);

@@ -17,7 +17,13 @@ import {
   type InputOf,
   type Message,
 } from '../protocol/messages.ts';
-import { ConnectionClosedError, errorToWire, LanfsError, TimeoutError } from '../shared/errors.ts';
+import {
+  ConnectionClosedError,
+  errorFromWire,
+  errorToWire,
+  LanfsError,
+  TimeoutError,
+} from '../shared/errors.ts';
 
 export type MessageHandler = (message: Message) => void;
 
@@ -165,6 +171,10 @@ export class Connection {
     }
     for (const message of messages) {
       if (this.#closed) return;
+      // An error on stream 0 is the other end's last word: it becomes the close reason.
+      if (message.type === 'ERROR' && message.streamId === 0) {
+        this.#closeError = errorFromWire(message.body.code, message.body.message);
+      }
       if (this.#handler) this.#handler(message);
       else if (this.#waiter) {
         const waiter = this.#waiter;

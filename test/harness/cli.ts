@@ -29,12 +29,17 @@ export interface RunOptions {
 /** An environment without the developer's own LANFS_* settings. */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('LANFS_') && k !== 'EDITOR' && k !== 'VISUAL') env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('LANFS_') && k !== 'EDITOR' && k !== 'VISUAL') env[k] = v;
   return { ...env, LANFS_LOG_LEVEL: 'warn', ...extra };
 }
 
 export async function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
-  const child = spawn(process.execPath, [LANFS_BIN, ...args], { env: cleanEnv(options.env), cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [LANFS_BIN, ...args], {
+    env: cleanEnv(options.env),
+    cwd: options.cwd,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   child.stdout.on('data', (c: Buffer) => stdout.push(c));
@@ -42,9 +47,15 @@ export async function runCli(args: string[], options: RunOptions = {}): Promise<
   child.stdin.on('error', () => undefined);
   child.stdin.end(options.input ?? '');
   const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
-  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  const code = await new Promise<number | null>((resolve) =>
+    child.once('close', (c) => resolve(c)),
+  );
   clearTimeout(timer);
-  return { code, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() };
+  return {
+    code,
+    stdout: Buffer.concat(stdout).toString(),
+    stderr: Buffer.concat(stderr).toString(),
+  };
 }
 
 export interface ServerProcess {
@@ -59,11 +70,19 @@ export interface ServerProcess {
 }
 
 /** Starts `lanfs server` on a free port and waits for its "serving" line. */
-export async function startServer(t: Cleanup, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [LANFS_BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
-    env: cleanEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export async function startServer(
+  t: Cleanup,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<ServerProcess> {
+  const child = spawn(
+    process.execPath,
+    [LANFS_BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args],
+    {
+      env: cleanEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
   child.stderr.on('data', (c: Buffer) => (err += c.toString()));
@@ -88,7 +107,15 @@ export async function startServer(t: Cleanup, args: string[], env: NodeJS.Proces
       reject(new Error(`server exited with ${code}: ${err}`));
     });
   });
-  return { child, port, address: `127.0.0.1:${port}`, log: () => err, stop: () => stop('SIGTERM'), kill9: () => stop('SIGKILL'), exited };
+  return {
+    child,
+    port,
+    address: `127.0.0.1:${port}`,
+    log: () => err,
+    stop: () => stop('SIGTERM'),
+    kill9: () => stop('SIGKILL'),
+    exited,
+  };
 }
 
 /**

@@ -7,7 +7,13 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { LANFS_BIN, runCli, startServer, suiteCleanup, type ServerProcess } from '../harness/cli.ts';
+import {
+  LANFS_BIN,
+  runCli,
+  startServer,
+  suiteCleanup,
+  type ServerProcess,
+} from '../harness/cli.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 
 const KEY = 'test-cluster-key';
@@ -59,7 +65,8 @@ describe('cli - against one server', () => {
     const records = JSON.parse(result.stdout) as Record<string, unknown>[];
     const readme = records.find((r) => r.name === 'docs/readme.txt');
     assert.ok(readme);
-    for (const key of ['name', 'size', 'version', 'sha256', 'primary', 'replicas', 'available']) assert.ok(key in readme, key);
+    for (const key of ['name', 'size', 'version', 'sha256', 'primary', 'replicas', 'available'])
+      assert.ok(key in readme, key);
     assert.equal(readme.size, 13);
     assert.equal(readme.primary, 1);
     assert.deepEqual(readme.replicas, []);
@@ -83,7 +90,17 @@ describe('cli - against one server', () => {
 
   test('create - invalid names exit 2 and write nothing anywhere', async () => {
     const before = await tree(data);
-    for (const name of ['../escape', '/etc/passwd', 'a//b', 'a/./b', 'a\\b', '.lanfs/x', 'trailing/', 'ctl\u0001x', 'x'.repeat(1025)]) {
+    for (const name of [
+      '../escape',
+      '/etc/passwd',
+      'a//b',
+      'a/./b',
+      'a\\b',
+      '.lanfs/x',
+      'trailing/',
+      'ctl\u0001x',
+      'x'.repeat(1025),
+    ]) {
       const result = await lanfs(['create', name], { input: 'bytes' });
       assert.equal(result.code, 2, `${name}: ${result.stderr}`);
       assert.match(result.stderr, /^lanfs: /);
@@ -102,7 +119,11 @@ describe('cli - against one server', () => {
     assert.equal(result.code, 4);
     assert.match(result.stderr, /--force/);
     assert.equal(await readFile(join(work, 'hello.txt'), 'utf8'), 'my local work\n');
-    assert.deepEqual((await readdir(work)).filter((f) => f.includes('lanfs-')), [], 'no temp file left behind');
+    assert.deepEqual(
+      (await readdir(work)).filter((f) => f.includes('lanfs-')),
+      [],
+      'no temp file left behind',
+    );
 
     result = await lanfs(['download', 'dl/hello.txt', '--force']);
     assert.equal(result.code, 0, result.stderr);
@@ -114,7 +135,11 @@ describe('cli - against one server', () => {
   });
 
   test('download / delete / edit - a missing file exits 3', async () => {
-    for (const args of [['download', 'nope.txt'], ['delete', 'nope.txt'], ['edit', 'nope.txt']]) {
+    for (const args of [
+      ['download', 'nope.txt'],
+      ['delete', 'nope.txt'],
+      ['edit', 'nope.txt'],
+    ]) {
       const result = await lanfs(args, { env: { EDITOR: 'true' } });
       assert.equal(result.code, 3, `${args.join(' ')}: ${result.stderr}`);
       assert.match(result.stderr, /No file named "nope.txt"/);
@@ -128,18 +153,23 @@ describe('cli - against one server', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /version 2/);
     assert.equal(await readFile(join(data, 'edit', 'me.txt'), 'utf8'), 'first line\nsecond line\n');
-    const records = JSON.parse((await lanfs(['show', '--json'])).stdout) as { name: string; version: number }[];
+    const records = JSON.parse((await lanfs(['show', '--json'])).stdout) as {
+      name: string;
+      version: number;
+    }[];
     assert.equal(records.find((r) => r.name === 'edit/me.txt')?.version, 2);
   });
 
   test('edit - an editor with arguments runs through the shell; no change uploads nothing', async () => {
     await lanfs(['create', 'edit/same.txt'], { input: 'unchanged\n' });
-    const result = await lanfs(['edit', 'edit/same.txt'], { env: { EDITOR: 'touch -c', VISUAL: '' } });
+    const result = await lanfs(['edit', 'edit/same.txt'], {
+      env: { EDITOR: 'touch -c', VISUAL: '' },
+    });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /No changes/);
   });
 
-  test('edit - based on a stale version exits 6 and keeps the user\'s copy', async () => {
+  test("edit - based on a stale version exits 6 and keeps the user's copy", async () => {
     await lanfs(['create', 'edit/race.txt'], { input: 'v1\n' });
     // While this edit is open, someone else saves version 2; then our editor saves.
     const other = await editorScript(work, 'other.sh', 'echo "their change" > "$1"');
@@ -178,7 +208,9 @@ describe('cli - against one server', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, new RegExp(`1\\s+${server.address.replace(/\./g, '\\.')}\\s+up`));
     result = await lanfs(['status', '--json']);
-    const status = JSON.parse(result.stdout) as { servers: { id: number; address: string; up: boolean; files: number }[] };
+    const status = JSON.parse(result.stdout) as {
+      servers: { id: number; address: string; up: boolean; files: number }[];
+    };
     assert.equal(status.servers.length, 1);
     assert.deepEqual(Object.keys(status.servers[0]!).sort(), ['address', 'files', 'id', 'up']);
     assert.equal(status.servers[0]!.up, true);
@@ -192,7 +224,10 @@ describe('cli - against one server', () => {
     assert.equal(result.code, 7);
     assert.match(result.stderr, /needs the cluster key/);
     await writeFile(join(work, 'keyfile'), `${KEY}\n`);
-    result = await runCli(['show', '--server', server.address, '--key-file', join(work, 'keyfile')], { cwd: work });
+    result = await runCli(
+      ['show', '--server', server.address, '--key-file', join(work, 'keyfile')],
+      { cwd: work },
+    );
     assert.equal(result.code, 0, result.stderr);
   });
 
