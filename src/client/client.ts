@@ -160,7 +160,7 @@ export class LanfsClient {
   /** Creates name with the bytes of source; fails with NameExists if the name is taken. */
   async create(
     name: string,
-    source: AsyncIterable<Buffer | string>,
+    source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
     options: UploadOptions = {},
   ): Promise<FileRecord> {
     const valid = validateName(name);
@@ -176,7 +176,7 @@ export class LanfsClient {
   async edit(
     name: string,
     baseVersion: number,
-    source: AsyncIterable<Buffer | string>,
+    source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
     options: UploadOptions = {},
   ): Promise<FileRecord> {
     const valid = validateName(name);
@@ -256,7 +256,7 @@ export class LanfsClient {
   async #upload(
     type: 'CREATE' | 'EDIT',
     body: BodyOf<'CREATE'> | BodyOf<'EDIT'>,
-    source: AsyncIterable<Buffer | string>,
+    source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
     options: UploadOptions,
   ): Promise<FileRecord> {
     const streamId = this.#nextStreamId++;
@@ -270,34 +270,39 @@ export class LanfsClient {
     answered.catch((err: Error) => {
       refusal = err;
     });
-    this.#connection.send(type, streamId, body);
     const hash = createHash('sha256');
     const total = options.size ?? null;
     let size = 0;
+    // The request, the bytes and END of a small file leave in one packet.
+    this.#connection.cork();
+    let corked = true;
     try {
+      this.#connection.send(type, streamId, body);
       for await (const piece of source) {
         const chunk = typeof piece === 'string' ? Buffer.from(piece) : piece;
         for (let offset = 0; offset < chunk.length && !refusal; offset += DATA_CHUNK_BYTES) {
           const part = chunk.subarray(offset, offset + DATA_CHUNK_BYTES);
           hash.update(part);
           size += part.length;
-          if (!this.#connection.sendData(streamId, part))
-            await Promise.race([this.#connection.drain(), answered]);
+          if (this.#connection.sendData(streamId, part)) continue;
+          if (corked) this.#connection.uncork();
+          corked = false;
+          await Promise.race([this.#connection.drain(), answered]);
         }
         options.onProgress?.(size, total);
         if (refusal) break;
       }
+      if (refusal) throw refusal;
+      this.#connection.send('END', streamId, { size, sha256: hash.digest('hex') });
     } catch (err) {
-      // The source failed (e.g. an unreadable local file): tell the server to drop the upload.
+      // Refused by the server, or the source failed (e.g. an unreadable local file):
+      // tell the server to drop what it received.
       this.#connection.send('CANCEL', streamId, {});
-      this.#streams.delete(streamId);
+      if (err !== refusal) this.#streams.delete(streamId);
       throw err;
+    } finally {
+      if (corked) this.#connection.uncork();
     }
-    if (refusal) {
-      this.#connection.send('CANCEL', streamId, {});
-      throw refusal;
-    }
-    this.#connection.send('END', streamId, { size, sha256: hash.digest('hex') });
     await answered;
     if (!record) throw new ProtocolError('The server acknowledged the upload without a record.');
     return record;

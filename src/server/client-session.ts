@@ -26,6 +26,8 @@ import type { Connection } from '../transport/connection.ts';
 const PAUSE_AT_PENDING_BYTES = 8 * 1024 * 1024;
 /** …and resume when the backlog is down to this. */
 const RESUME_AT_PENDING_BYTES = 2 * 1024 * 1024;
+/** Uploads above this size check the disk before their bytes arrive; smaller ones at commit. */
+const EARLY_CHECK_MIN_BYTES = 1024 * 1024;
 /** Records per LIST_PAGE: keeps each page far below the frame limit. */
 const LIST_PAGE_RECORDS = 2000;
 
@@ -130,7 +132,9 @@ export class ClientSession {
     this.#setState(streamId, state);
     const name = validateName(body.name);
     state.release = catalog.reserve(name);
-    await catalog.directory.checkPlaceable(name);
+    // For a large upload, find out now (not after the bytes) that the path is taken on disk.
+    if (body.size === null || body.size > EARLY_CHECK_MIN_BYTES)
+      await catalog.directory.checkPlaceable(name);
     state.upload = await catalog.directory.beginUpload();
   }
 
@@ -189,6 +193,8 @@ export class ClientSession {
     const record = catalog.get(name);
     if (!record) throw new NotFoundError(name);
     const { handle, file } = await catalog.directory.openForRead(name);
+    let inFlight: Promise<unknown> | undefined;
+    let corked = false;
     try {
       if (file.size !== record.size) {
         throw new LanfsError(
@@ -197,23 +203,37 @@ export class ClientSession {
         );
       }
       const offset = Math.min(body.offset, file.size);
-      this.#connection.send('FILE', streamId, { record, offset });
       const hash = createHash('sha256');
-      const buffer = Buffer.allocUnsafe(DATA_CHUNK_BYTES);
+      // Read one chunk ahead, so the disk and the socket work at the same time.
+      const readAt = async (position: number): Promise<Buffer> => {
+        const buffer = Buffer.allocUnsafe(Math.min(DATA_CHUNK_BYTES, file.size - position));
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+        return bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+      };
+      const startRead = (position: number): Promise<Buffer> | undefined => {
+        if (position >= file.size) return undefined;
+        const read = readAt(position);
+        read.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+        inFlight = read;
+        return read;
+      };
       let position = offset;
-      while (position < file.size) {
-        const { bytesRead } = await handle.read(
-          buffer,
-          0,
-          Math.min(DATA_CHUNK_BYTES, file.size - position),
-          position,
-        );
-        if (bytesRead === 0) break;
-        // The socket keeps a reference to what it is sending: give it a copy.
-        const chunk = Buffer.from(buffer.subarray(0, bytesRead));
+      let next = startRead(position);
+      // FILE, the data and END of a small file leave in one packet.
+      this.#connection.cork();
+      corked = true;
+      this.#connection.send('FILE', streamId, { record, offset });
+      while (next) {
+        const chunk = await next;
+        if (chunk.length === 0) break; // the file shrank under us: END's size and sha256 tell the client
+        position += chunk.length;
+        next = startRead(position);
         hash.update(chunk);
-        position += bytesRead;
-        if (!this.#connection.sendData(streamId, chunk)) await this.#connection.drain();
+        if (!this.#connection.sendData(streamId, chunk)) {
+          this.#connection.uncork();
+          corked = false;
+          await this.#connection.drain();
+        }
       }
       // The sha256 of the bytes actually sent from `offset` on; the client checks the whole file.
       this.#connection.send('END', streamId, {
@@ -221,6 +241,8 @@ export class ClientSession {
         sha256: hash.digest('hex'),
       });
     } finally {
+      if (corked) this.#connection.uncork();
+      await inFlight?.catch(() => undefined); // never close the descriptor under a read
       await handle.close();
     }
     this.#end(streamId);

@@ -94,7 +94,7 @@ export class LanfsServer {
         });
       });
     } catch (err) {
-      catalog.close();
+      await catalog.close();
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EADDRINUSE') {
         throw new ConfigError(
@@ -114,7 +114,7 @@ export class LanfsServer {
     this.#listener = undefined;
     for (const connection of this.#connections) connection.destroy();
     if (listener) await new Promise<void>((resolve) => listener.close(() => resolve()));
-    this.#catalog?.close();
+    await this.#catalog?.close();
   }
 
   status(): BodyOf<'STATUS_RESULT'> {

@@ -37,6 +37,12 @@ export interface LocalFile {
   mtimeMs: number;
 }
 
+/** A file just put in place, and the promise that it survives a crash. */
+export interface Placed {
+  local: LocalFile;
+  durable: Promise<void>;
+}
+
 /** Turn a file-system error into one a user can act on. */
 export function storageError(err: unknown, action: string): LanfsError {
   if (err instanceof LanfsError) return err;
@@ -56,13 +62,27 @@ export function storageError(err: unknown, action: string): LanfsError {
   );
 }
 
-/** A file being received: bytes go to a temp file and are hashed as they arrive. */
+/** Temp files kept open ahead of need (see beginUpload). */
+const SPARE_UPLOADS = 4;
+/** How many received bytes may wait for the disk before write() makes its caller wait. */
+const WRITE_BEHIND_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A file being received: bytes go to a temp file and are hashed as they arrive.
+ * Writes run behind the caller (several chunks gathered into one writev) so the
+ * network and the disk work at the same time; write() only waits when more than
+ * WRITE_BEHIND_BYTES are queued, which is the backpressure the caller passes on.
+ */
 export class Upload {
   readonly tempPath: string;
   readonly #handle: FileHandle;
   readonly #hash: Hash = createHash('sha256');
   #size = 0;
   #done = false;
+  #queue: Buffer[] = [];
+  #queuedBytes = 0;
+  #flushing: Promise<void> | undefined;
+  #error: Error | undefined;
 
   constructor(tempPath: string, handle: FileHandle) {
     this.tempPath = tempPath;
@@ -73,29 +93,59 @@ export class Upload {
     return this.#size;
   }
 
-  /** Append a chunk. The caller awaits each write before the next (order matters). */
+  /** Append a chunk (in call order). Rejects if an earlier write failed. */
   async write(chunk: Buffer): Promise<void> {
+    if (this.#error !== undefined) throw this.#error;
     this.#hash.update(chunk);
     this.#size += chunk.length;
-    let offset = 0;
-    while (offset < chunk.length) {
-      const { bytesWritten } = await this.#handle.write(chunk, offset, chunk.length - offset);
-      offset += bytesWritten;
-    }
+    this.#queue.push(chunk);
+    this.#queuedBytes += chunk.length;
+    this.#flushing ??= this.#flush();
+    if (this.#queuedBytes > WRITE_BEHIND_BYTES) await this.#flushing;
+    this.#throwIfFailed();
   }
 
   /** Flush the bytes to disk and close; returns what was received. */
   async finish(): Promise<{ size: number; sha256: string }> {
+    await this.#flushing;
+    if (this.#error !== undefined) throw this.#error;
     await this.#handle.sync();
     await this.#handle.close();
     this.#done = true;
     return { size: this.#size, sha256: this.#hash.digest('hex') };
   }
 
+  #throwIfFailed(): void {
+    if (this.#error) throw this.#error;
+  }
+
+  /** Writes queued chunks until the queue is empty; never rejects (the error is kept). */
+  async #flush(): Promise<void> {
+    try {
+      while (this.#queue.length > 0 && this.#error === undefined) {
+        let chunks = this.#queue;
+        let bytes = this.#queuedBytes;
+        this.#queue = [];
+        this.#queuedBytes = 0;
+        while (bytes > 0) {
+          const { bytesWritten } = await this.#handle.writev(chunks);
+          bytes -= bytesWritten;
+          if (bytes > 0) chunks = skipBytes(chunks, bytesWritten);
+        }
+      }
+    } catch (err) {
+      this.#error = err instanceof Error ? err : new Error(String(err));
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+
   /** Throw the upload away (never throws). */
   async abort(): Promise<void> {
     if (!this.#done) {
       this.#done = true;
+      this.#error ??= new Error('upload aborted');
+      await this.#flushing; // never close the descriptor under a write in flight
       await this.#handle.close().catch(() => undefined);
     }
     await unlink(this.tempPath).catch(() => undefined);
@@ -106,6 +156,11 @@ export class DataDirectory {
   readonly root: string;
   readonly stateDir: string;
   readonly tempDir: string;
+  readonly #folders = new FolderSyncer();
+  /** Folders known to exist as real folders (not links), so a create in them needs no check. */
+  readonly #knownFolders = new Set<string>();
+  readonly #spareUploads: Promise<Upload>[] = [];
+  #closed = false;
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -144,7 +199,42 @@ export class DataDirectory {
     return path;
   }
 
+  /**
+   * A new upload, writing to a fresh temp file. Temp files are opened ahead of
+   * need (a few spare), since creating a file costs more than writing 4 KiB to it
+   * and a small create should not wait for that.
+   */
   async beginUpload(): Promise<Upload> {
+    const spare = this.#spareUploads.shift();
+    this.#refillSpares();
+    if (spare) {
+      const upload = await spare.catch(() => undefined);
+      if (upload) return upload;
+    }
+    return await this.#openUpload();
+  }
+
+  /** Closes and removes the spare temp files (the server is stopping). */
+  async close(): Promise<void> {
+    const spares = this.#spareUploads.splice(0);
+    this.#closed = true;
+    await Promise.all(
+      spares.map(async (spare) => {
+        const upload = await spare.catch(() => undefined);
+        await upload?.abort();
+      }),
+    );
+  }
+
+  #refillSpares(): void {
+    while (!this.#closed && this.#spareUploads.length < SPARE_UPLOADS) {
+      const spare = this.#openUpload();
+      spare.catch(() => undefined); // a failure shows when the spare is taken
+      this.#spareUploads.push(spare);
+    }
+  }
+
+  async #openUpload(): Promise<Upload> {
     const tempPath = join(this.tempDir, `upload-${Date.now()}-${randomBytes(6).toString('hex')}`);
     try {
       const handle = await open(
@@ -190,38 +280,31 @@ export class DataDirectory {
     }
   }
 
-  /** Moves a finished upload to name, which must not exist (create). */
-  async commitNew(upload: Upload, name: string): Promise<LocalFile> {
+  /**
+   * Moves a finished upload to name, which must not exist (create). Resolves
+   * once the file is in place; `durable` resolves when its folder is flushed
+   * too, so the caller can save its record meanwhile and wait for both.
+   */
+  async commitNew(upload: Upload, name: string): Promise<Placed> {
     const path = this.pathOf(name);
-    try {
-      await this.checkPlaceable(name);
-      await this.#makeParents(name);
-      // link() fails with EEXIST instead of replacing: the last guard of create-if-absent.
-      await link(upload.tempPath, path);
-    } catch (err) {
-      await upload.abort();
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new NameExistsError(name);
-      throw storageError(err, `storing ${name}`);
-    }
+    // link() fails with EEXIST instead of replacing: the last guard of create-if-absent.
+    await this.#placeUpload(upload, name, () => link(upload.tempPath, path));
     crashPoint('create-after-link');
-    await unlink(upload.tempPath).catch(() => undefined);
-    await syncDir(dirname(path));
-    return await this.stat(name);
+    const durable = this.#folders.sync(dirname(path));
+    durable.catch(() => undefined); // the caller awaits it
+    const removeTemp = unlink(upload.tempPath).catch(() => undefined); // a leftover is removed at start anyway
+    const [local] = await Promise.all([this.stat(name), removeTemp]);
+    return { local, durable };
   }
 
-  /** Replaces the bytes of name with a finished upload (edit), atomically. */
-  async commitReplace(upload: Upload, name: string): Promise<LocalFile> {
+  /** Replaces the bytes of name with a finished upload (edit), atomically; see commitNew. */
+  async commitReplace(upload: Upload, name: string): Promise<Placed> {
     const path = this.pathOf(name);
-    try {
-      await this.#makeParents(name);
-      await rename(upload.tempPath, path);
-    } catch (err) {
-      await upload.abort();
-      throw storageError(err, `storing ${name}`);
-    }
+    await this.#placeUpload(upload, name, () => rename(upload.tempPath, path));
     crashPoint('edit-after-rename');
-    await syncDir(dirname(path));
-    return await this.stat(name);
+    const durable = this.#folders.sync(dirname(path));
+    durable.catch(() => undefined);
+    return { local: await this.stat(name), durable };
   }
 
   async remove(name: string): Promise<void> {
@@ -233,8 +316,28 @@ export class DataDirectory {
         throw storageError(err, `deleting ${name}`);
     }
     crashPoint('delete-after-unlink');
-    await syncDir(dirname(path));
+    await this.#folders.sync(dirname(path));
     await this.#removeEmptyParents(name);
+  }
+
+  /** Makes the folders of name and runs place (link or rename); on failure the upload is dropped. */
+  async #placeUpload(upload: Upload, name: string, place: () => Promise<void>): Promise<void> {
+    try {
+      try {
+        await this.#makeParents(name);
+        await place();
+      } catch (err) {
+        // A folder we knew of was removed meanwhile (an emptied folder, or by hand): once more, from scratch.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        this.#knownFolders.clear();
+        await this.#makeParents(name);
+        await place();
+      }
+    } catch (err) {
+      await upload.abort();
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new NameExistsError(name);
+      throw storageError(err, `storing ${name}`);
+    }
   }
 
   async stat(name: string): Promise<LocalFile> {
@@ -308,28 +411,28 @@ export class DataDirectory {
     }
   }
 
+  /** Creates the folders above name (each made durable in its parent), checking each is a real folder. */
   async #makeParents(name: string): Promise<void> {
-    const segments = name.split('/');
-    let path = this.root;
-    for (const segment of segments.slice(0, -1)) {
-      const parent = path;
-      path = join(path, segment);
+    const segments = name.split('/').slice(0, -1);
+    for (let i = 1; i <= segments.length; i++) {
+      const folder = segments.slice(0, i).join('/');
+      if (this.#knownFolders.has(folder)) continue;
+      const path = join(this.root, ...segments.slice(0, i));
       try {
         await mkdir(path);
-        await syncDir(parent);
+        await this.#folders.sync(dirname(path));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         const st = await lstat(path);
-        if (st.isSymbolicLink())
+        if (st.isSymbolicLink()) {
           throw new InvalidNameError(
             `The name ${JSON.stringify(name)} passes through a symbolic link on the server.`,
           );
+        }
         if (!st.isDirectory())
-          throw new NameExistsError(
-            relative(this.root, path).split(sep).join('/'),
-            'is a file, so it cannot be a folder',
-          );
+          throw new NameExistsError(folder, 'is a file, so it cannot be a folder');
       }
+      this.#knownFolders.add(folder);
     }
   }
 
@@ -341,9 +444,55 @@ export class DataDirectory {
       } catch {
         return; // not empty (or already gone): stop climbing
       }
+      this.#knownFolders.delete(segments.join('/'));
       segments.pop();
     }
   }
+}
+
+/**
+ * fsync of folders with group commit: callers that ask while a sync of the same
+ * folder is waiting to start share it; one that asks while a sync runs gets the
+ * next one (its change may have come too late for the running one).
+ */
+export class FolderSyncer {
+  readonly #folders = new Map<string, { running?: Promise<void>; waiting?: Promise<void> }>();
+
+  async sync(path: string): Promise<void> {
+    let state = this.#folders.get(path);
+    if (!state) {
+      state = {};
+      this.#folders.set(path, state);
+    }
+    const s = state;
+    if (s.waiting) return await s.waiting;
+    const previous = s.running?.catch(() => undefined) ?? Promise.resolve();
+    const mine: Promise<void> = previous
+      .then(async () => {
+        s.waiting = undefined;
+        s.running = mine;
+        await syncDir(path);
+      })
+      .finally(() => {
+        if (s.running === mine) s.running = undefined;
+        if (!s.running && !s.waiting) this.#folders.delete(path);
+      });
+    s.waiting = mine;
+    return await mine;
+  }
+}
+
+/** The chunks left after the first n bytes (a short writev). */
+function skipBytes(chunks: Buffer[], n: number): Buffer[] {
+  const rest: Buffer[] = [];
+  for (const chunk of chunks) {
+    if (n >= chunk.length) n -= chunk.length;
+    else {
+      rest.push(n > 0 ? chunk.subarray(n) : chunk);
+      n = 0;
+    }
+  }
+  return rest;
 }
 
 /** fsync a folder, so a rename or link inside it survives a crash. */

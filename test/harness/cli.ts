@@ -1,5 +1,5 @@
 /**
- * Runs the real `lanfs` executable (bin/lanfs.js on the compiled dist/) and
+ * Runs the real `lanfs` executable (bin/lanfs.cjs on the compiled dist/) and
  * collects what it printed and its exit code; servers started this way are
  * stopped when the test ends, also on failure.
  */
@@ -10,7 +10,7 @@ export interface Cleanup {
   after: (fn: () => unknown) => void;
 }
 
-export const LANFS_BIN = fileURLToPath(new URL('../../bin/lanfs.js', import.meta.url));
+export const LANFS_BIN = fileURLToPath(new URL('../../bin/lanfs.cjs', import.meta.url));
 /** Upper bound for one CLI command in tests; generous, it only stops a hang. */
 const CLI_TIMEOUT_MS = 60_000;
 

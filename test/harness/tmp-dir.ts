@@ -1,5 +1,5 @@
 /** A fresh temporary folder per test, removed when the test ends (pass or fail). */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Cleanup } from './cli.ts';
@@ -8,4 +8,17 @@ export async function tempDir(t: Cleanup, prefix = 'lanfs-test-'): Promise<strin
   const dir = await mkdtemp(join(tmpdir(), prefix));
   t.after(() => rm(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/**
+ * Temp files under DIR/.lanfs/tmp that hold bytes. A server keeps a few empty
+ * temp files open ahead of need; anything with bytes in it is a leftover upload.
+ */
+export async function leftoverUploads(dataDir: string): Promise<string[]> {
+  const tempDir = join(dataDir, '.lanfs', 'tmp');
+  const names = await readdir(tempDir);
+  const sizes = await Promise.all(
+    names.map(async (n) => (await stat(join(tempDir, n)).catch(() => undefined))?.size ?? 0),
+  );
+  return names.filter((_, i) => sizes[i]! > 0);
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { CrashPoint } from '../../src/shared/crash-points.ts';
 import { runCli, startServer } from '../harness/cli.ts';
-import { tempDir } from '../harness/tmp-dir.ts';
+import { leftoverUploads, tempDir } from '../harness/tmp-dir.ts';
 
 const KEY = 'crash-test-key';
 
@@ -34,11 +34,7 @@ async function checkInvariants(
     assert.equal(got.code, 0, `listed ${record.name} cannot be read: ${got.stderr}`);
     assert.equal(createHash('sha256').update(got.stdout).digest('hex'), record.sha256);
   }
-  assert.deepEqual(
-    await readdir(join(data, '.lanfs', 'tmp')),
-    [],
-    'no temp file survives a restart',
-  );
+  assert.deepEqual(await leftoverUploads(data), [], 'no partial upload survives a restart');
   const onDisk = (await readdir(data, { recursive: true, withFileTypes: true }))
     .filter((e) => e.isFile() && !join(e.parentPath, e.name).includes('/.lanfs'))
     .map((e) => join(e.parentPath, e.name).slice(data.length + 1))

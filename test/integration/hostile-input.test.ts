@@ -5,8 +5,6 @@
  * a correct client is served all along and nothing half-written stays behind.
  */
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Writable } from 'node:stream';
 import { LanfsClient } from '../../src/client/client.ts';
@@ -14,7 +12,7 @@ import { encodeFrame, encodeFrameHeader } from '../../src/protocol/frame.ts';
 import { encodeMessage, MessageType } from '../../src/protocol/messages.ts';
 import { startServer, suiteCleanup, type ServerProcess } from '../harness/cli.ts';
 import { authenticatedConnection, rawSocket, readUntilClosed } from '../harness/raw-client.ts';
-import { tempDir } from '../harness/tmp-dir.ts';
+import { leftoverUploads, tempDir } from '../harness/tmp-dir.ts';
 
 const KEY = 'hostile-test-key';
 
@@ -144,7 +142,7 @@ describe('hostile input - one server, many bad connections', () => {
     await new Promise((r) => setTimeout(r, 200));
     connection.destroy();
     await new Promise((r) => setTimeout(r, 300));
-    assert.deepEqual(await readdir(join(data, '.lanfs', 'tmp')), []);
+    assert.deepEqual(await leftoverUploads(data), []);
     assert.equal(
       (await good.list()).some((r) => r.name === 'cut/off.bin'),
       false,
@@ -168,6 +166,6 @@ describe('hostile input - one server, many bad connections', () => {
       (await good.list()).some((r) => r.name === 'liar.txt'),
       false,
     );
-    assert.deepEqual(await readdir(join(data, '.lanfs', 'tmp')), []);
+    assert.deepEqual(await leftoverUploads(data), []);
   });
 });

@@ -17,6 +17,10 @@ import { note, type CliContext } from '../context.ts';
 import { formatBytes } from '../format.ts';
 import { createProgress } from '../progress.ts';
 
+/** How much the local file may lag behind the network before reading pauses: big
+ *  enough that the disk always has work while the next bytes arrive. */
+const DOWNLOAD_BUFFER_BYTES = 8 * 1024 * 1024;
+
 export async function download(
   ctx: CliContext,
   rawName: string,
@@ -45,7 +49,11 @@ export async function downloadToFile(
   ctx: CliContext,
 ): Promise<FileRecord> {
   const temp = join(dirname(path), `.${basename(path)}.lanfs-${randomBytes(4).toString('hex')}`);
-  const sink = createWriteStream(temp, { flags: 'wx', mode: 0o644 });
+  const sink = createWriteStream(temp, {
+    flags: 'wx',
+    mode: 0o644,
+    highWaterMark: DOWNLOAD_BUFFER_BYTES,
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       sink.once('open', () => resolve());
