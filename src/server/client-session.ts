@@ -14,7 +14,6 @@ import {
   ChecksumMismatchError,
   errorToWire,
   LanfsError,
-  NotFoundError,
   ProtocolError,
 } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -188,20 +187,11 @@ export class ClientSession {
   }
 
   async #download(streamId: number, body: BodyOf<'DOWNLOAD'>): Promise<void> {
-    const catalog = this.#components.catalog;
     const name = validateName(body.name);
-    const record = catalog.get(name);
-    if (!record) throw new NotFoundError(name);
-    const { handle, file } = await catalog.directory.openForRead(name);
+    const { record, handle, file, release } = await this.#components.catalog.openFile(name);
     let inFlight: Promise<unknown> | undefined;
     let corked = false;
     try {
-      if (file.size !== record.size) {
-        throw new LanfsError(
-          'LANFS_ERR_STORAGE',
-          `The bytes of "${name}" on this server changed outside lanfs; try again in a moment.`,
-        );
-      }
       const offset = Math.min(body.offset, file.size);
       const hash = createHash('sha256');
       // Read one chunk ahead, so the disk and the socket work at the same time.
@@ -242,8 +232,8 @@ export class ClientSession {
       });
     } finally {
       if (corked) this.#connection.uncork();
-      await inFlight?.catch(() => undefined); // never close the descriptor under a read
-      await handle.close();
+      await inFlight?.catch(() => undefined); // never release the descriptor under a read
+      release();
     }
     this.#end(streamId);
   }

@@ -14,6 +14,7 @@ import type { FileRecord } from '../protocol/messages.ts';
 import { crashPoint } from '../shared/crash-points.ts';
 import {
   ChecksumMismatchError,
+  StorageError,
   ConfigError,
   EditConflictError,
   NameExistsError,
@@ -21,6 +22,7 @@ import {
 } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { DataDirectory, storageError, type LocalFile, type Upload } from './data-directory.ts';
+import { OpenFileCache, type OpenFile } from './open-file-cache.ts';
 import { StateStore, type StoredRecord } from './state-store.ts';
 
 export interface LocalCatalogOptions {
@@ -59,6 +61,7 @@ export class LocalCatalog {
   readonly #reserved = new Set<string>();
   /** Per-name chain of changes, so an edit and a delete of one name never interleave. */
   readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #openFiles: OpenFileCache;
 
   private constructor(
     serverId: number,
@@ -70,6 +73,7 @@ export class LocalCatalog {
     this.directory = directory;
     this.#store = store;
     this.#logger = logger;
+    this.#openFiles = new OpenFileCache((name) => directory.openForRead(name));
   }
 
   /** Opens the data directory, checks the server id and reconciles records with the disk. */
@@ -119,6 +123,29 @@ export class LocalCatalog {
     return [...this.#records.values()];
   }
 
+  /**
+   * Opens name for reading, with the record that describes exactly the bytes
+   * behind the descriptor (an edit in between is waited out, never mixed in).
+   * The caller must call release() when done.
+   */
+  async openFile(name: string): Promise<{ record: FileRecord } & OpenFile> {
+    for (let attempt = 0; ; attempt++) {
+      const record = this.#records.get(name);
+      if (!record) throw new NotFoundError(name);
+      const open = await this.#openFiles.acquire(name);
+      if (open.file.ino === record.ino && open.file.size === record.size)
+        return { record: publicRecord(record), ...open };
+      open.release();
+      this.#openFiles.invalidate(name);
+      if (attempt > 0) {
+        throw new StorageError(
+          `The bytes of "${name}" on this server changed outside lanfs; try again in a moment.`,
+        );
+      }
+      await this.#withLock(name, () => Promise.resolve()); // let a change in progress finish
+    }
+  }
+
   /** Claims name for a create, or throws NameExistsError. Call the returned function when done. */
   reserve(name: string): () => void {
     if (this.#records.has(name) || this.#reserved.has(name)) throw new NameExistsError(name);
@@ -166,6 +193,7 @@ export class LocalCatalog {
         throw err;
       }
       const { local, durable } = await this.directory.commitReplace(upload, name);
+      this.#openFiles.invalidate(name);
       const record = this.#recordFor(local, received.sha256, baseVersion + 1, Date.now());
       await Promise.all([durable, this.#store.commit([record], [])]);
       this.#records.set(name, record);
@@ -180,12 +208,14 @@ export class LocalCatalog {
       // without bytes, which the start-up scan drops; the other order would leave
       // bytes without a record, which the scan would adopt (the file comes back).
       await this.directory.remove(name);
+      this.#openFiles.invalidate(name);
       await this.#store.commit([], [name]);
       this.#records.delete(name);
     });
   }
 
   async close(): Promise<void> {
+    await this.#openFiles.close();
     await this.directory.close();
     this.#store.close();
   }
