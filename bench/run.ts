@@ -24,6 +24,7 @@ import { LanfsClient } from '../src/client/client.ts';
 const LARGE_BYTES = Number(process.env.BENCH_LARGE_MIB ?? 512) * 1024 * 1024;
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 2000);
 const SMALL_BYTES = 4096;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const LANFS_BIN = fileURLToPath(new URL('../bin/lanfs.cjs', import.meta.url));
 const credentials = { key: 'bench-key', insecure: false, cluster: 'lanfs' };
 
@@ -43,6 +44,11 @@ async function timed(work: () => Promise<void>): Promise<number> {
   const start = process.hrtime.bigint();
   await work();
   return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 const mbps = (bytes: number, seconds: number): number => bytes / 1e6 / seconds;
@@ -198,57 +204,73 @@ async function main(): Promise<void> {
       `  (vs raw+fsync: create ${(mbps(LARGE_BYTES, createSeconds) / rawSynced.value).toFixed(2)}×)\n`,
     );
 
-    // Small files.
+    // Small files: each figure is the median of ROUNDS runs, lanfs and its baseline
+    // taking turns, because this machine's disk speed drifts from second to second.
     const payload = randomFillSync(Buffer.alloc(SMALL_BYTES));
     for (const workers of [1, 16]) {
-      const local = join(root, `local-${workers}`);
-      await mkdir(local);
-      const localCreate = {
-        name: 'local fs',
-        value: await opsPerSecond(SMALL_FILES, workers, (i) =>
-          writeFile(join(local, `f${i}`), payload),
-        ),
-      };
-      const localRead = {
-        name: 'local fs',
-        value: await opsPerSecond(
-          SMALL_FILES,
-          workers,
-          async (i) => void (await readFile(join(local, `f${i}`))),
-        ),
-      };
-      const durable = join(root, `durable-${workers}`);
-      await mkdir(durable);
-      const durableCreate = await opsPerSecond(SMALL_FILES, workers, async (i) => {
-        const handle = await open(join(durable, `t${i}`), 'w');
-        await handle.write(payload);
-        await handle.sync();
-        await handle.close();
-        await rename(join(durable, `t${i}`), join(durable, `f${i}`));
-      });
-
       const server = await startServer(join(root, `server-small-${workers}`));
       const clients = await Promise.all(
         Array.from({ length: workers }, () => connectClient(server.address)),
       );
-      const creates = await opsPerSecond(SMALL_FILES, workers, async (i, w) => {
-        await clients[w]!.create(`small/f${i}`, [payload], { size: SMALL_BYTES });
-      });
-      const downloads = await opsPerSecond(SMALL_FILES, workers, async (i, w) => {
-        await clients[w]!.download(`small/f${i}`, sinkToMemory());
-      });
-      report(`local fs writeFile 4 KiB, ${workers} at once`, localCreate.value, 'ops/s');
-      report(`local fs write+fsync+rename 4 KiB, ${workers} at once`, durableCreate, 'ops/s');
+      const figures = {
+        localWrite: [] as number[],
+        localDurable: [] as number[],
+        lanfsCreate: [] as number[],
+        localRead: [] as number[],
+        lanfsDownload: [] as number[],
+      };
+      for (let round = 0; round < ROUNDS; round++) {
+        const local = join(root, `local-${workers}-${round}`);
+        await mkdir(local);
+        figures.localWrite.push(
+          await opsPerSecond(SMALL_FILES, workers, (i) => writeFile(join(local, `f${i}`), payload)),
+        );
+        figures.lanfsCreate.push(
+          await opsPerSecond(SMALL_FILES, workers, async (i, w) => {
+            await clients[w]!.create(`r${round}/f${i}`, [payload], { size: SMALL_BYTES });
+          }),
+        );
+        figures.localDurable.push(
+          await opsPerSecond(SMALL_FILES, workers, async (i) => {
+            const handle = await open(join(local, `t${i}`), 'w');
+            await handle.write(payload);
+            await handle.sync();
+            await handle.close();
+            await rename(join(local, `t${i}`), join(local, `d${i}`));
+          }),
+        );
+        figures.localRead.push(
+          await opsPerSecond(
+            SMALL_FILES,
+            workers,
+            async (i) => void (await readFile(join(local, `f${i}`))),
+          ),
+        );
+        figures.lanfsDownload.push(
+          await opsPerSecond(SMALL_FILES, workers, async (i, w) => {
+            await clients[w]!.download(`r${round}/f${i}`, sinkToMemory());
+          }),
+        );
+      }
+      const localWrite = { name: 'local fs', value: median(figures.localWrite) };
+      const localRead = { name: 'local fs', value: median(figures.localRead) };
+      const plural = workers > 1 ? 's' : '';
+      report(`local fs writeFile 4 KiB, ${workers} at once`, localWrite.value, 'ops/s');
       report(
-        `lanfs create 4 KiB, ${workers} client${workers > 1 ? 's' : ''}`,
-        creates,
+        `local fs write+fsync+rename 4 KiB, ${workers} at once`,
+        median(figures.localDurable),
         'ops/s',
-        localCreate,
+      );
+      report(
+        `lanfs create 4 KiB, ${workers} client${plural}`,
+        median(figures.lanfsCreate),
+        'ops/s',
+        localWrite,
       );
       report(`local fs readFile 4 KiB, ${workers} at once`, localRead.value, 'ops/s');
       report(
-        `lanfs download 4 KiB, ${workers} client${workers > 1 ? 's' : ''}`,
-        downloads,
+        `lanfs download 4 KiB, ${workers} client${plural}`,
+        median(figures.lanfsDownload),
         'ops/s',
         localRead,
       );
