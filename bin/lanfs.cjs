@@ -17,7 +17,9 @@ import('../dist/cli/main.js').then(
     else process.stdout.once('drain', () => process.exit(code));
   },
   (err) => {
-    console.error(`lanfs: cannot start (${err.message}); run "npm install" (or "npm run build") in the lanfs folder first.`);
+    console.error(
+      `lanfs: cannot start (${err.message}); run "npm install" (or "npm run build") in the lanfs folder first.`,
+    );
     process.exit(1);
   },
 );

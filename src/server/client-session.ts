@@ -10,12 +10,7 @@ import { createHash } from 'node:crypto';
 import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
 import { validateName } from '../protocol/file-name.ts';
 import type { BodyOf, Message } from '../protocol/messages.ts';
-import {
-  ChecksumMismatchError,
-  errorToWire,
-  LanfsError,
-  ProtocolError,
-} from '../shared/errors.ts';
+import { ChecksumMismatchError, errorToWire, LanfsError, ProtocolError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Upload } from '../storage/data-directory.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
