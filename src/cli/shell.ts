@@ -60,6 +60,21 @@ export function splitLine(line: string): string[] {
   return words;
 }
 
+/**
+ * What Tab offers for a line: command names for the first word, file names after
+ * it. Returns [candidates, the word being completed].
+ */
+export function completeLine(line: string, names: string[]): [string[], string] {
+  const words = splitLine(line);
+  const endsWithSpace = /\s$/.test(line);
+  if (words.length === 0 || (words.length === 1 && !endsWithSpace)) {
+    const partial = words[0] ?? '';
+    return [COMMANDS.filter((c) => c.startsWith(partial)), partial];
+  }
+  const partial = endsWithSpace ? '' : (words[words.length - 1] ?? '');
+  return [names.filter((n) => n.startsWith(partial)), partial];
+}
+
 export interface ShellOptions {
   client: ClientOptions;
   historyFile?: string;
@@ -107,17 +122,14 @@ export async function runShell(options: ShellOptions): Promise<void> {
     history,
     historySize: HISTORY_LINES,
     completer: (line: string, callback: (err: null, result: [string[], string]) => void) => {
-      const words = splitLine(line);
-      const completingCommand = words.length === 0 || (words.length === 1 && !/\s$/.test(line));
+      const completingCommand = splitLine(line).length + (/\s$/.test(line) ? 1 : 0) <= 1;
       if (completingCommand) {
-        const partial = words[0] ?? '';
-        callback(null, [COMMANDS.filter((c) => c.startsWith(partial)), partial]);
+        callback(null, completeLine(line, []));
         return;
       }
-      const partial = /\s$/.test(line) ? '' : (words[words.length - 1] ?? '');
       refreshNames()
         .catch(() => undefined)
-        .finally(() => callback(null, [names.filter((n) => n.startsWith(partial)), partial]));
+        .finally(() => callback(null, completeLine(line, names)));
     },
   });
 
