@@ -33,7 +33,7 @@ export function recordJson(record: FileRecord): Record<string, unknown> {
     sha256: record.sha256,
     primary: record.primary,
     replicas: record.replicas,
-    available: true,
+    available: record.available ?? true,
     modifiedAt: new Date(record.modifiedAt).toISOString(),
   };
 }

@@ -5,6 +5,7 @@
  */
 import { CommanderError, Option } from '@commander-js/extra-typings';
 import { LanfsClient } from '../client/client.ts';
+import { DEFAULT_GROUP } from '../discovery/multicast-beacon.ts';
 import { LanfsError } from '../shared/errors.ts';
 import { up } from './commands/up.ts';
 import type { CliContext } from './context.ts';
@@ -13,18 +14,22 @@ import { addConnectOptions, resolveClientOptions, type ConnectOptions } from './
 import { buildProgram } from './program.ts';
 import { runShell } from './shell.ts';
 
+function sayToStderr(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const clients: LanfsClient[] = [];
   const context = (options: ConnectOptions): CliContext => {
     let connecting: Promise<LanfsClient> | undefined;
     return {
       client: async () => {
-        connecting ??= LanfsClient.connect(resolveClientOptions(options)).then((client) => {
-          clients.push(client);
-          if (options.verbose)
-            process.stderr.write(`Connected to server ${client.serverId} at ${client.address}.\n`);
-          return client;
-        });
+        connecting ??= LanfsClient.connect(resolveClientOptions(options, sayToStderr)).then(
+          (client) => {
+            clients.push(client);
+            return client;
+          },
+        );
         return await connecting;
       },
       stdin: process.stdin,
@@ -45,15 +50,22 @@ export async function main(argv: string[]): Promise<number> {
       addConnectOptions(shell as never);
       shell.action(async (options) => {
         const o = options as ConnectOptions;
-        await runShell({ client: resolveClientOptions(o), verbose: o.verbose });
+        await runShell({ client: resolveClientOptions(o, sayToStderr), verbose: o.verbose });
       });
       program
         .command('up')
         .description('run a whole cluster on this machine (loopback) and open a shell on it')
-        .addOption(new Option('--servers <n>', 'how many servers').default('1'))
+        .addOption(new Option('--servers <n>', 'how many servers').default('3'))
+        .addOption(
+          new Option(
+            '--group <addr:port>',
+            'multicast group they find each other on (loopback only)',
+          ).default(DEFAULT_GROUP),
+        )
         .addOption(new Option('--data <dir>', 'where their data goes').default('./lanfs-data'))
         .action(
-          async (options: { servers: string; data: string }) => await up(context({}), options),
+          async (options: { servers: string; data: string; group: string }) =>
+            await up(context({}), options),
         );
     },
   });

@@ -6,7 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from '@commander-js/extra-typings';
 import type { ClientOptions } from '../client/client.ts';
-import { DEFAULT_CLUSTER, DEFAULT_PORT } from '../server/server.ts';
+import { parseAddress } from '../client/client.ts';
+import { DEFAULT_GROUP, parseGroup } from '../discovery/multicast-beacon.ts';
+import { DEFAULT_CLUSTER } from '../server/server.ts';
 import { UsageError } from '../shared/errors.ts';
 import type { Credentials } from '../transport/handshake.ts';
 
@@ -77,10 +79,29 @@ export function resolveCredentials(options: KeyOptions): Credentials {
   };
 }
 
-export function resolveClientOptions(options: ConnectOptions): ClientOptions {
-  const servers = (options.server ?? `127.0.0.1:${DEFAULT_PORT}`)
+/** Splits "a:1, b:2" into addresses; undefined for undefined. */
+export function addressList(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const list = value
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
-  return { servers, credentials: resolveCredentials(options) };
+  for (const address of list) parseAddress(address); // a clear error for a bad one, now
+  return list;
+}
+
+export function resolveClientOptions(
+  options: ConnectOptions,
+  onEvent?: (line: string) => void,
+): ClientOptions {
+  const servers = addressList(options.server);
+  return {
+    servers: servers && servers.length > 0 ? servers : undefined,
+    discovery: {
+      group: parseGroup(options.group ?? DEFAULT_GROUP),
+      interfaceAddress: options.interface,
+    },
+    credentials: resolveCredentials(options),
+    onEvent: options.verbose ? onEvent : undefined,
+  };
 }

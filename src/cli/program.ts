@@ -4,6 +4,8 @@
  * in both places.
  */
 import { Command, Option } from '@commander-js/extra-typings';
+import { DOWN_AFTER_MS } from '../cluster/peer-mesh.ts';
+import { DEFAULT_GROUP } from '../discovery/multicast-beacon.ts';
 import { DEFAULT_PORT, DEFAULT_REPLICAS } from '../server/server.ts';
 import type { CliContext } from './context.ts';
 import { create } from './commands/create.ts';
@@ -87,9 +89,23 @@ export function buildProgram(hooks: ProgramHooks): Command {
       .addOption(new Option('--port <n>', 'TCP port').default(String(DEFAULT_PORT)))
       .addOption(new Option('--host <addr>', 'address to listen on').default('0.0.0.0'))
       .option('--http-port <n>', 'HTTP port for the dashboard and API')
-      .option('--group <addr:port>', 'multicast group for discovery')
-      .option('--interface <addr>', 'interface for multicast')
+      .addOption(
+        new Option('--group <addr:port>', 'multicast group for discovery')
+          .env('LANFS_GROUP')
+          .default(DEFAULT_GROUP),
+      )
+      .addOption(
+        new Option('--interface <addr>', 'interface for multicast (and the address announced)').env(
+          'LANFS_INTERFACE',
+        ),
+      )
+      .option('--no-multicast', 'no multicast discovery (use --peers)')
       .option('--peers <host:port,...>', 'servers to connect to directly')
+      .addOption(
+        new Option('--peer-timeout <ms>', 'silence after which a server is marked down').default(
+          String(DOWN_AFTER_MS),
+        ),
+      )
       .addOption(
         new Option('--replicas <n>', 'copies of each file, the primary included').default(
           String(DEFAULT_REPLICAS),

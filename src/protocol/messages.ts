@@ -28,6 +28,10 @@ export const MessageType = {
   DELETE: 17,
   REDIRECT: 18,
   CANCEL: 19,
+  PEER_RECORDS: 20,
+  PEER_HEARTBEAT: 21,
+  PEER_MEMBERS: 22,
+  PEER_SYNC_REQUEST: 23,
 } as const;
 export type MessageTypeName = keyof typeof MessageType;
 
@@ -48,6 +52,8 @@ const nonceHex = z.string().regex(/^[0-9a-f]{32,128}$/);
 const serverId = z.number().int().positive();
 const fileName = z.string().min(1).max(4096); // checked for real by validateName
 const requestId = z.string().min(1).max(64);
+const instanceId = z.string().regex(/^[0-9a-f]{8,64}$/);
+const address = z.string().min(3).max(300);
 
 /** What every server knows of one file (SPEC §2.1). */
 export const fileRecordSchema = z.object({
@@ -59,6 +65,8 @@ export const fileRecordSchema = z.object({
   replicas: z.array(serverId),
   /** Milliseconds since the epoch of the last change; shown to people, never used to decide. */
   modifiedAt: z.number(),
+  /** In a listing: whether a server holding the file is up. */
+  available: z.boolean().optional(),
 });
 export type FileRecord = z.infer<typeof fileRecordSchema>;
 
@@ -76,7 +84,10 @@ const schemas = {
     protocol: z.number().int(),
     cluster: z.string().max(200),
     nonce: nonceHex,
+    /** A server dialing a peer says who it is: id, a random id of this run, where it listens. */
     serverId: serverId.optional(),
+    instance: instanceId.optional(),
+    address: address.optional(),
   }),
   CHALLENGE: z.object({
     serverId,
@@ -116,6 +127,31 @@ const schemas = {
   DELETE: z.object({ name: fileName, requestId }),
   REDIRECT: z.object({ name: fileName, serverId, address: z.string().max(300) }),
   CANCEL: z.object({}),
+  /**
+   * The records of the files the sender holds. `full` pages replace what the
+   * receiver knew of the sender (the first page has `reset`); otherwise a delta
+   * from `baseVersion` to `version` of the sender's catalog.
+   */
+  PEER_RECORDS: z.object({
+    instance: instanceId,
+    version: z.number().int().nonnegative(),
+    baseVersion: z.number().int().nonnegative(),
+    full: z.boolean(),
+    reset: z.boolean(),
+    done: z.boolean(),
+    records: z.array(fileRecordSchema).max(10_000),
+    removed: z.array(fileName).max(10_000),
+  }),
+  /** Every HEARTBEAT_INTERVAL_MS: I am alive, and my catalog is at this version. */
+  PEER_HEARTBEAT: z.object({
+    instance: instanceId,
+    version: z.number().int().nonnegative(),
+    files: z.number().int().nonnegative(),
+  }),
+  /** The members the sender knows of, so membership spreads through the mesh. */
+  PEER_MEMBERS: z.object({ members: z.array(z.object({ id: serverId, address })).max(10_000) }),
+  /** Please send me all your records again (I missed a delta). */
+  PEER_SYNC_REQUEST: z.object({}),
 } as const;
 
 type Schemas = typeof schemas;
@@ -127,6 +163,28 @@ export type DataMessage = { type: 'DATA'; streamId: number; bytes: Buffer };
 export type Message = ControlMessage | DataMessage;
 export type BodyOf<K extends ControlMessageName> = z.infer<Schemas[K]>;
 export type InputOf<K extends ControlMessageName> = z.input<Schemas[K]>;
+
+/** Largest JSON payload of one page of records: well inside MAX_FRAME_PAYLOAD_BYTES. */
+export const RECORD_PAGE_BYTES = 512 * 1024;
+
+/**
+ * Cuts records into pages whose JSON stays under RECORD_PAGE_BYTES (a name can be
+ * 1 KiB, so a fixed count per page could overflow a frame). Always at least one page.
+ */
+export function pageRecords(records: FileRecord[], maxBytes = RECORD_PAGE_BYTES): FileRecord[][] {
+  const pages: FileRecord[][] = [[]];
+  let bytes = 0;
+  for (const record of records) {
+    const size = Buffer.byteLength(record.name) * 2 + 200; // JSON escapes at most double a name
+    if (bytes + size > maxBytes && pages[pages.length - 1]!.length > 0) {
+      pages.push([]);
+      bytes = 0;
+    }
+    pages[pages.length - 1]!.push(record);
+    bytes += size;
+  }
+  return pages;
+}
 
 export function encodeMessage<K extends ControlMessageName>(
   type: K,

@@ -9,11 +9,20 @@
 import { createHash } from 'node:crypto';
 import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
 import { validateName } from '../protocol/file-name.ts';
-import type { BodyOf, Message } from '../protocol/messages.ts';
-import { ChecksumMismatchError, errorToWire, LanfsError, ProtocolError } from '../shared/errors.ts';
+import { pageRecords, type BodyOf, type Message } from '../protocol/messages.ts';
+import {
+  ChecksumMismatchError,
+  errorToWire,
+  LanfsError,
+  NameExistsError,
+  NotFoundError,
+  ProtocolError,
+  UnavailableError,
+} from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Upload } from '../storage/data-directory.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
+import type { ClusterView } from '../cluster/cluster-view.ts';
 import type { Connection } from '../transport/connection.ts';
 
 /** Pause reading a connection when this many received bytes wait for the disk… */
@@ -22,11 +31,10 @@ const PAUSE_AT_PENDING_BYTES = 8 * 1024 * 1024;
 const RESUME_AT_PENDING_BYTES = 2 * 1024 * 1024;
 /** Uploads above this size check the disk before their bytes arrive; smaller ones at commit. */
 const EARLY_CHECK_MIN_BYTES = 1024 * 1024;
-/** Records per LIST_PAGE: keeps each page far below the frame limit. */
-const LIST_PAGE_RECORDS = 2000;
-
 export interface SessionComponents {
   catalog: LocalCatalog;
+  /** The whole cluster as this server sees it: listing, and where other files are. */
+  view: ClusterView;
   logger: Logger;
   /** The status of the cluster as this server sees it. */
   status: () => BodyOf<'STATUS_RESULT'>;
@@ -106,6 +114,7 @@ export class ClientSession {
         return await this.#download(streamId, message.body);
       case 'DELETE': {
         const name = validateName(message.body.name);
+        if (this.#redirected(streamId, name)) return this.#end(streamId);
         await this.#components.catalog.delete(name);
         this.#connection.send('DONE', streamId, { record: null });
         return this.#end(streamId);
@@ -125,6 +134,7 @@ export class ClientSession {
     };
     this.#setState(streamId, state);
     const name = validateName(body.name);
+    if (this.#components.view.has(name)) throw new NameExistsError(name);
     state.release = catalog.reserve(name);
     // For a large upload, find out now (not after the bytes) that the path is taken on disk.
     if (body.size === null || body.size > EARLY_CHECK_MIN_BYTES)
@@ -142,6 +152,10 @@ export class ClientSession {
     };
     this.#setState(streamId, state);
     const name = validateName(body.name);
+    if (this.#redirected(streamId, name)) {
+      state.refused = true; // the client goes elsewhere; drop its bytes until END or CANCEL
+      return;
+    }
     catalog.checkEditable(name, body.baseVersion);
     state.upload = await catalog.directory.beginUpload();
   }
@@ -183,6 +197,7 @@ export class ClientSession {
 
   async #download(streamId: number, body: BodyOf<'DOWNLOAD'>): Promise<void> {
     const name = validateName(body.name);
+    if (this.#redirected(streamId, name)) return this.#end(streamId);
     const { record, handle, file, release } = await this.#components.catalog.openFile(name);
     let inFlight: Promise<unknown> | undefined;
     let corked = false;
@@ -234,15 +249,35 @@ export class ClientSession {
   }
 
   #list(streamId: number): void {
-    const records = this.#components.catalog.list();
-    for (let i = 0; i === 0 || i < records.length; i += LIST_PAGE_RECORDS) {
-      const page = records.slice(i, i + LIST_PAGE_RECORDS);
-      this.#connection.send('LIST_PAGE', streamId, {
-        records: page,
-        done: i + LIST_PAGE_RECORDS >= records.length,
-      });
-    }
+    const pages = pageRecords(this.#components.view.list());
+    pages.forEach((records, i) => {
+      this.#connection.send('LIST_PAGE', streamId, { records, done: i === pages.length - 1 });
+    });
     this.#end(streamId);
+  }
+
+  /**
+   * For a file this server does not hold: sends REDIRECT to a live holder and
+   * returns true; throws Unavailable when every holder is down, NotFound when no
+   * server holds it. Returns false when the file is here.
+   */
+  #redirected(streamId: number, name: string): boolean {
+    const location = this.#components.view.locate(name);
+    switch (location.kind) {
+      case 'local':
+        return false;
+      case 'remote':
+        this.#connection.send('REDIRECT', streamId, {
+          name,
+          serverId: location.serverId,
+          address: location.address,
+        });
+        return true;
+      case 'down':
+        throw new UnavailableError(name, location.holders);
+      case 'none':
+        throw new NotFoundError(name);
+    }
   }
 
   #setState(streamId: number, state: StreamState): void {

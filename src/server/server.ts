@@ -1,12 +1,18 @@
 /**
  * A lanfs server: the composition root. It opens the data directory (records and
- * bytes), listens on TCP, runs the handshake on every connection and hands each
- * authenticated client to a ClientSession. Everything it needs comes in as
- * options, so a test (or `lanfs up`) can run several servers in one process.
+ * bytes), listens on TCP, runs the handshake on every connection, hands clients
+ * to a ClientSession and servers to the PeerMesh, and announces itself on the
+ * multicast group. Components start in that order and stop in reverse.
+ * Everything comes in as options, so a test (or `lanfs up`) can run several
+ * servers in one process.
  */
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { ClusterView } from '../cluster/cluster-view.ts';
+import { DOWN_AFTER_MS, PeerMesh } from '../cluster/peer-mesh.ts';
+import { newInstanceId, ServerDiscovery } from '../discovery/discovery.ts';
+import type { GroupAddress } from '../discovery/multicast-beacon.ts';
 import type { BodyOf } from '../protocol/messages.ts';
-import { ConfigError, LanfsError, ProtocolError } from '../shared/errors.ts';
+import { ConfigError, LanfsError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { LocalCatalog, type ScanReport } from '../storage/local-catalog.ts';
 import { Connection } from '../transport/connection.ts';
@@ -29,13 +35,26 @@ export interface ServerOptions {
   credentials: Credentials;
   /** Copies of each file, the primary included (--replicas); default 2. */
   replicas?: number;
+  /** Multicast discovery (--group, --interface); absent: no multicast at all. */
+  discovery?: { group: GroupAddress; interfaceAddress?: string };
+  /** Servers to dial directly (--peers), as host:port. */
+  peers?: string[];
+  /** Silence after which a peer is marked down (--peer-timeout); default 2000 ms. */
+  peerTimeoutMs?: number;
+  /** Called if the server must stop on its own (another live server has its id). */
+  onFatal?: (err: LanfsError) => void;
   logger: Logger;
 }
 
 export class LanfsServer {
   readonly #options: ServerOptions;
   readonly #logger: Logger;
+  readonly #instance = newInstanceId();
+  readonly #startedAt = performance.now();
   #catalog: LocalCatalog | undefined;
+  #view: ClusterView | undefined;
+  #mesh: PeerMesh | undefined;
+  #discovery: ServerDiscovery | undefined;
   #listener: NetServer | undefined;
   readonly #connections = new Set<Connection>();
   #scan: ScanReport | undefined;
@@ -51,15 +70,21 @@ export class LanfsServer {
   }
 
   get id(): number {
-    return this.#requireCatalog().serverId;
+    return this.catalog.serverId;
   }
 
-  /** host:port clients can dial (valid once started). */
+  /**
+   * host:port other servers and clients reach this server at: the --host address,
+   * else the --interface address, else loopback (a server listening on every
+   * address is announced by the address its datagrams come from).
+   */
   get address(): string {
     const address = this.#listener?.address();
     if (!address || typeof address === 'string') throw new Error('server not listening');
-    const host =
-      address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.address;
+    const wildcard = address.address === '0.0.0.0' || address.address === '::';
+    const host = !wildcard
+      ? address.address
+      : (this.#options.discovery?.interfaceAddress ?? '127.0.0.1');
     return `${host}:${address.port}`;
   }
 
@@ -72,7 +97,13 @@ export class LanfsServer {
   }
 
   get catalog(): LocalCatalog {
-    return this.#requireCatalog();
+    if (!this.#catalog) throw new Error('server not started');
+    return this.#catalog;
+  }
+
+  get view(): ClusterView {
+    if (!this.#view) throw new Error('server not started');
+    return this.#view;
   }
 
   async start(): Promise<void> {
@@ -83,24 +114,27 @@ export class LanfsServer {
     });
     this.#catalog = catalog;
     this.#scan = scan;
-    const listener = createServer((socket) => this.#accept(socket));
-    this.#listener = listener;
     try {
-      await new Promise<void>((resolve, reject) => {
-        listener.once('error', reject);
-        listener.listen(this.#options.port ?? DEFAULT_PORT, this.#options.host ?? '0.0.0.0', () => {
-          listener.off('error', reject);
-          resolve();
-        });
+      await this.#listen();
+      const view = new ClusterView(catalog, () => this.address);
+      this.#view = view;
+      const mesh = new PeerMesh({
+        serverId: catalog.serverId,
+        instance: this.#instance,
+        credentials: this.#options.credentials,
+        address: () => this.address,
+        catalog,
+        view,
+        logger: this.#logger.child({ component: 'mesh' }),
+        downAfterMs: this.#options.peerTimeoutMs ?? DOWN_AFTER_MS,
+        onDuplicateId: (err) => this.#fatal(err),
       });
+      this.#mesh = mesh;
+      mesh.start();
+      for (const peer of this.#options.peers ?? []) mesh.addSeed(peer);
+      if (this.#options.discovery) await this.#startDiscovery(this.#options.discovery, mesh);
     } catch (err) {
-      await catalog.close();
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EADDRINUSE') {
-        throw new ConfigError(
-          `Port ${this.#options.port ?? DEFAULT_PORT} is already in use: stop the other program or pick another --port.`,
-        );
-      }
+      await this.stop();
       throw err;
     }
     this.#logger.info(
@@ -110,6 +144,9 @@ export class LanfsServer {
   }
 
   async stop(): Promise<void> {
+    await this.#discovery?.stop();
+    this.#discovery = undefined;
+    this.#mesh?.stop();
     const listener = this.#listener;
     this.#listener = undefined;
     for (const connection of this.#connections) connection.destroy();
@@ -118,13 +155,76 @@ export class LanfsServer {
   }
 
   status(): BodyOf<'STATUS_RESULT'> {
-    const catalog = this.#requireCatalog();
     return {
-      serverId: catalog.serverId,
+      serverId: this.catalog.serverId,
       insecure: this.#options.credentials.insecure,
       replicas: this.#options.replicas ?? DEFAULT_REPLICAS,
-      servers: [{ id: catalog.serverId, address: this.address, up: true, files: catalog.size }],
+      servers: this.view.servers(),
     };
+  }
+
+  async #listen(): Promise<void> {
+    const listener = createServer((socket) => this.#accept(socket));
+    this.#listener = listener;
+    const port = this.#options.port ?? DEFAULT_PORT;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        listener.once('error', reject);
+        listener.listen(port, this.#options.host ?? '0.0.0.0', () => {
+          listener.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      this.#listener = undefined;
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new ConfigError(
+          `Port ${port} is already in use: stop the other program or pick another --port.`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  async #startDiscovery(
+    options: { group: GroupAddress; interfaceAddress?: string },
+    mesh: PeerMesh,
+  ): Promise<void> {
+    const listening = this.#listener!.address() as { address: string; port: number };
+    const wildcard = listening.address === '0.0.0.0' || listening.address === '::';
+    const discovery = new ServerDiscovery({
+      group: options.group,
+      interfaceAddress: options.interfaceAddress,
+      cluster: this.#options.credentials.cluster,
+      key: this.#options.credentials.insecure ? undefined : this.#options.credentials.key,
+      serverId: this.catalog.serverId,
+      instance: this.#instance,
+      host: wildcard ? (options.interfaceAddress ?? '') : listening.address,
+      port: listening.port,
+      startedAt: this.#startedAt,
+    });
+    discovery.onPeer((heard) => mesh.addMember(heard.serverId, heard.address));
+    discovery.onDuplicate((other) =>
+      this.#fatal(
+        new LanfsError(
+          'LANFS_ERR_DUPLICATE_ID',
+          `Server id ${other.serverId} is already used by a live server at ${other.address}; give this server another --id (or another --data folder).`,
+        ),
+      ),
+    );
+    this.#discovery = discovery;
+    try {
+      await discovery.start();
+    } catch (err) {
+      throw new ConfigError(
+        `Cannot join the multicast group ${options.group.address}:${options.group.port}${options.interfaceAddress ? ` on ${options.interfaceAddress}` : ''} (${(err as Error).message}); check --group and --interface.`,
+      );
+    }
+  }
+
+  #fatal(err: LanfsError): void {
+    this.#logger.error(err.message);
+    void this.stop().then(() => this.#options.onFatal?.(err));
   }
 
   #accept(socket: Socket): void {
@@ -136,7 +236,7 @@ export class LanfsServer {
 
   /** Never throws: a failed handshake only closes its own connection. */
   async #serve(connection: Connection): Promise<void> {
-    const catalog = this.#requireCatalog();
+    const catalog = this.catalog;
     let hello: BodyOf<'HELLO'>;
     try {
       hello = await acceptHandshake(connection, catalog.serverId, this.#options.credentials);
@@ -151,19 +251,19 @@ export class LanfsServer {
       return;
     }
     if (hello.role === 'server') {
-      connection.close(new ProtocolError('This server does not accept server connections yet.'));
+      this.#mesh?.accept(connection, hello);
       return;
     }
     connection.send('WELCOME', 0, {
       serverId: catalog.serverId,
-      members: this.status().servers,
+      members: this.view.servers(),
       insecure: this.#options.credentials.insecure,
     });
-    new ClientSession(connection, { catalog, logger: this.#logger, status: () => this.status() });
-  }
-
-  #requireCatalog(): LocalCatalog {
-    if (!this.#catalog) throw new Error('server not started');
-    return this.#catalog;
+    new ClientSession(connection, {
+      catalog,
+      view: this.view,
+      logger: this.#logger,
+      status: () => this.status(),
+    });
   }
 }

@@ -25,6 +25,8 @@ export const ERROR_CODES = [
   'LANFS_ERR_DISK_FULL',
   'LANFS_ERR_CONFIG',
   'LANFS_ERR_LOCAL_FILE_EXISTS',
+  'LANFS_ERR_UNAVAILABLE',
+  'LANFS_ERR_DUPLICATE_ID',
   'LANFS_ERR_INTERNAL',
 ] as const;
 
@@ -65,6 +67,20 @@ export class NotFoundError extends LanfsError {
 export class NameExistsError extends LanfsError {
   constructor(name: string, detail = 'already exists') {
     super('LANFS_ERR_NAME_EXISTS', `"${name}" ${detail}; choose another name.`);
+  }
+}
+
+/** The file exists, but every server holding it is down. */
+export class UnavailableError extends LanfsError {
+  constructor(name: string, holders: number[]) {
+    const who =
+      holders.length === 1
+        ? `server ${holders[0]}, which is`
+        : `servers ${holders.join(', ')}, which are`;
+    super(
+      'LANFS_ERR_UNAVAILABLE',
+      `"${name}" is held by ${who} down; try again when one is back ("lanfs status" shows them).`,
+    );
   }
 }
 

@@ -62,6 +62,7 @@ export class LocalCatalog {
   /** Per-name chain of changes, so an edit and a delete of one name never interleave. */
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #openFiles: OpenFileCache;
+  readonly #changeListeners: ((name: string) => void)[] = [];
 
   private constructor(
     serverId: number,
@@ -111,16 +112,39 @@ export class LocalCatalog {
     }
   }
 
+  /** Called after every committed create, edit or delete, with the file's name. */
+  onChange(listener: (name: string) => void): void {
+    this.#changeListeners.push(listener);
+  }
+
+  #changed(name: string): void {
+    for (const listener of this.#changeListeners) listener(name);
+  }
+
   get size(): number {
     return this.#records.size;
   }
 
   get(name: string): FileRecord | undefined {
-    return this.#records.get(name);
+    const record = this.#records.get(name);
+    return record && publicRecord(record);
+  }
+
+  has(name: string): boolean {
+    return this.#records.has(name);
   }
 
   list(): FileRecord[] {
-    return [...this.#records.values()];
+    return [...this.#records.values()].map(publicRecord);
+  }
+
+  /** Server state kept beside the records (e.g. the members this server has seen). */
+  getMeta(key: string): string | undefined {
+    return this.#store.getMeta(key);
+  }
+
+  setMeta(key: string, value: string): void {
+    this.#store.setMeta(key, value);
   }
 
   /**
@@ -165,6 +189,7 @@ export class LocalCatalog {
       await Promise.all([durable, this.#store.commit([record], [])]);
       this.#records.set(name, record);
       crashPoint('create-after-record');
+      this.#changed(name);
       return publicRecord(record);
     });
   }
@@ -197,6 +222,7 @@ export class LocalCatalog {
       const record = this.#recordFor(local, received.sha256, baseVersion + 1, Date.now());
       await Promise.all([durable, this.#store.commit([record], [])]);
       this.#records.set(name, record);
+      this.#changed(name);
       return publicRecord(record);
     });
   }
@@ -211,6 +237,7 @@ export class LocalCatalog {
       this.#openFiles.invalidate(name);
       await this.#store.commit([], [name]);
       this.#records.delete(name);
+      this.#changed(name);
     });
   }
 

@@ -40,7 +40,7 @@ export async function dialHandshake(
   connection: Connection,
   role: 'client' | 'server',
   credentials: Credentials,
-  options: { serverId?: number; timeoutMs?: number } = {},
+  options: { serverId?: number; instance?: string; address?: string; timeoutMs?: number } = {},
 ): Promise<BodyOf<'WELCOME'>> {
   const timeoutMs = options.timeoutMs ?? HANDSHAKE_TIMEOUT_MS;
   const nonce = newNonce();
@@ -50,6 +50,8 @@ export async function dialHandshake(
     cluster: credentials.cluster,
     nonce,
     serverId: options.serverId,
+    instance: options.instance,
+    address: options.address,
   });
   const challenge = expect(await connection.receive(timeoutMs), 'CHALLENGE').body;
   let proof: string | null = null;

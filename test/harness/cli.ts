@@ -31,7 +31,20 @@ export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env))
     if (!k.startsWith('LANFS_') && k !== 'EDITOR' && k !== 'VISUAL') env[k] = v;
-  return { ...env, LANFS_LOG_LEVEL: 'warn', ...extra };
+  // Multicast stays on loopback in every test (the network rule), on a group of its own.
+  return {
+    ...env,
+    LANFS_LOG_LEVEL: 'warn',
+    LANFS_INTERFACE: '127.0.0.1',
+    LANFS_GROUP: uniqueGroup(),
+    ...extra,
+  };
+}
+
+/** A multicast group and port no other test of this run uses (with high probability). */
+export function uniqueGroup(): string {
+  const r = (n: number): number => Math.floor(Math.random() * n);
+  return `239.255.${1 + r(250)}.${1 + r(250)}:${20000 + r(40000)}`;
 }
 
 export async function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {

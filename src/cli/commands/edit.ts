@@ -32,7 +32,7 @@ export async function edit(ctx: CliContext, rawName: string): Promise<void> {
       const record = await client.edit(
         name,
         base.version,
-        createReadStream(path, { highWaterMark: 1024 * 1024 }),
+        () => createReadStream(path, { highWaterMark: 1024 * 1024 }),
         { size, onProgress: progress.update },
       );
       progress.stop();

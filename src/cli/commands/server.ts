@@ -2,10 +2,11 @@
  * `lanfs server`: runs one server in the foreground until SIGINT or SIGTERM.
  */
 import { LanfsServer, type ServerOptions } from '../../server/server.ts';
-import { UsageError } from '../../shared/errors.ts';
+import { parseGroup } from '../../discovery/multicast-beacon.ts';
+import { type LanfsError, UsageError } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { note, print, type CliContext } from '../context.ts';
-import { resolveCredentials, type KeyOptions } from '../options.ts';
+import { addressList, resolveCredentials, type KeyOptions } from '../options.ts';
 
 export interface ServerCommandOptions extends KeyOptions {
   data: string;
@@ -14,9 +15,11 @@ export interface ServerCommandOptions extends KeyOptions {
   host: string;
   replicas: string;
   httpPort?: string;
-  group?: string;
+  group: string;
   interface?: string;
   peers?: string;
+  multicast: boolean;
+  peerTimeout: string;
 }
 
 export function parsePositiveInt(value: string, what: string, allowZero = false): number {
@@ -39,11 +42,21 @@ export function serverOptionsFrom(options: ServerCommandOptions): Omit<ServerOpt
     port,
     replicas: parsePositiveInt(options.replicas, '--replicas'),
     credentials: resolveCredentials(options),
+    discovery: options.multicast
+      ? { group: parseGroup(options.group), interfaceAddress: options.interface }
+      : undefined,
+    peers: addressList(options.peers),
+    peerTimeoutMs: parsePositiveInt(options.peerTimeout, '--peer-timeout'),
   };
 }
 
 export async function server(ctx: CliContext, options: ServerCommandOptions): Promise<void> {
-  const server = new LanfsServer({ ...serverOptionsFrom(options), logger: createLogger() });
+  let fatal: ((err: LanfsError) => void) | undefined;
+  const server = new LanfsServer({
+    ...serverOptionsFrom(options),
+    logger: createLogger(),
+    onFatal: (err) => fatal?.(err),
+  });
   await server.start();
   const scan = server.scanReport!;
   print(
@@ -55,15 +68,21 @@ export async function server(ctx: CliContext, options: ServerCommandOptions): Pr
       ctx,
       'WARNING: running without a cluster key (--insecure): anyone on the LAN can read and change these files.',
     );
-  await new Promise<void>((resolve) => {
+  const failure = await new Promise<LanfsError | undefined>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      resolve();
+      resolve(undefined);
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    fatal = (err) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(err);
+    };
   });
+  if (failure) throw failure; // the server has already stopped itself
   await server.stop();
   print(ctx, `lanfs server ${server.id} stopped.`);
 }

@@ -12,6 +12,7 @@ import { ConfigError } from '../../shared/errors.ts';
 import { fileLogger } from '../../shared/logger.ts';
 import { print, type CliContext } from '../context.ts';
 import { runShell } from '../shell.ts';
+import { parseGroup } from '../../discovery/multicast-beacon.ts';
 import { parsePositiveInt } from './server.ts';
 
 export const UP_BASE_PORT = 7070;
@@ -31,7 +32,7 @@ async function loadOrMakeKey(dataRoot: string): Promise<string> {
 
 export async function up(
   ctx: CliContext,
-  options: { servers: string; data: string },
+  options: { servers: string; data: string; group: string },
 ): Promise<void> {
   const count = parsePositiveInt(options.servers, '--servers');
   if (count > 16) throw new ConfigError('lanfs up runs at most 16 servers on one machine.');
@@ -47,6 +48,8 @@ export async function up(
         serverId: id,
         host: '127.0.0.1',
         credentials: { key, insecure: false, cluster: 'lanfs' },
+        // The servers find each other by multicast, on loopback only.
+        discovery: { group: parseGroup(options.group), interfaceAddress: '127.0.0.1' },
         logger: logger.child({ server: id }),
       };
       let server = new LanfsServer({ ...base, port: UP_BASE_PORT + id - 1 });

@@ -1,0 +1,297 @@
+/**
+ * One authenticated connection from a client to one server, and the requests
+ * on it: each on its own stream, several at a time. A REDIRECT answer rejects
+ * the request with a Redirect (the LanfsClient above follows it); nothing here
+ * decides where to go.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Writable } from 'node:stream';
+import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
+import type { BodyOf, FileRecord, Message } from '../protocol/messages.ts';
+import {
+  ChecksumMismatchError,
+  ConnectionClosedError,
+  errorFromWire,
+  ProtocolError,
+  UsageError,
+} from '../shared/errors.ts';
+import type { Connection } from '../transport/connection.ts';
+import { dialConnection } from '../transport/dial.ts';
+import { dialHandshake, type Credentials } from '../transport/handshake.ts';
+
+/** Bytes to upload: a stream or list of chunks. */
+export type UploadSource = AsyncIterable<Buffer | string> | Iterable<Buffer | string>;
+
+export interface TransferOptions {
+  /** Called as bytes move: done so far and the total (null when unknown). */
+  onProgress?: (done: number, total: number | null) => void;
+}
+
+export interface UploadOptions extends TransferOptions {
+  /** Size of the content if known in advance (lets the server refuse early). */
+  size?: number | null;
+}
+
+export interface DownloadOptions extends TransferOptions {
+  /** Called once the server has found the file, before any byte is written. */
+  onStart?: (record: FileRecord) => void;
+}
+
+/** The server does not hold the file and names one that does. */
+export class Redirect extends Error {
+  readonly serverId: number;
+  readonly address: string;
+  constructor(serverId: number, address: string) {
+    super(`redirected to server ${serverId} at ${address}`);
+    this.serverId = serverId;
+    this.address = address;
+  }
+}
+
+interface StreamHandler {
+  onMessage: (message: Message) => void;
+  onClose: (err: Error) => void;
+}
+
+/** host:port → parts; throws UsageError for anything else. */
+export function parseAddress(address: string): { host: string; port: number } {
+  const match = /^(.+):(\d{1,5})$/.exec(address.trim());
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port < 1 || port > 65535) {
+    throw new UsageError(
+      `"${address}" is not a server address; write it as HOST:PORT, e.g. 192.168.1.20:7070.`,
+    );
+  }
+  return { host: match[1]!.replace(/^\[(.*)\]$/, '$1'), port };
+}
+
+export function newRequestId(): string {
+  return randomBytes(12).toString('hex');
+}
+
+export class ServerConnection {
+  readonly address: string;
+  readonly welcome: BodyOf<'WELCOME'>;
+  readonly #connection: Connection;
+  readonly #streams = new Map<number, StreamHandler>();
+  #nextStreamId = 1;
+
+  private constructor(connection: Connection, welcome: BodyOf<'WELCOME'>, address: string) {
+    this.#connection = connection;
+    this.welcome = welcome;
+    this.address = address;
+    connection.setHandler((message) => this.#onMessage(message));
+    connection.onClose((err) => {
+      const error = err ?? new ConnectionClosedError();
+      for (const handler of this.#streams.values()) handler.onClose(error);
+      this.#streams.clear();
+    });
+  }
+
+  /** Connects and authenticates; throws what the dial or the handshake threw. */
+  static async open(
+    address: string,
+    credentials: Credentials,
+    timeoutMs: number,
+  ): Promise<ServerConnection> {
+    const { host, port } = parseAddress(address);
+    const connection = await dialConnection(host, port, timeoutMs);
+    try {
+      const welcome = await dialHandshake(connection, 'client', credentials, { timeoutMs });
+      return new ServerConnection(connection, welcome, address);
+    } catch (err) {
+      connection.destroy();
+      throw err;
+    }
+  }
+
+  get closed(): boolean {
+    return this.#connection.closed;
+  }
+
+  close(): void {
+    this.#connection.close();
+  }
+
+  async list(): Promise<FileRecord[]> {
+    const records: FileRecord[] = [];
+    await this.#request('LIST', {}, (message, finish) => {
+      if (message.type !== 'LIST_PAGE')
+        throw new ProtocolError(`Expected LIST_PAGE, got ${message.type}.`);
+      records.push(...message.body.records);
+      if (message.body.done) finish();
+    });
+    return records;
+  }
+
+  async status(): Promise<BodyOf<'STATUS_RESULT'>> {
+    let result: BodyOf<'STATUS_RESULT'> | undefined;
+    await this.#request('STATUS', {}, (message, finish) => {
+      if (message.type !== 'STATUS_RESULT')
+        throw new ProtocolError(`Expected STATUS_RESULT, got ${message.type}.`);
+      result = message.body;
+      finish();
+    });
+    return result!;
+  }
+
+  async delete(body: BodyOf<'DELETE'>): Promise<void> {
+    await this.#request('DELETE', body, (message, finish) => {
+      if (message.type !== 'DONE') throw new ProtocolError(`Expected DONE, got ${message.type}.`);
+      finish();
+    });
+  }
+
+  /**
+   * Streams the bytes of a file into sink (which the caller ends) and checks them
+   * against the file's sha256 before resolving. On a mismatch it rejects, and the
+   * caller must throw away what the sink received.
+   */
+  async download(name: string, sink: Writable, options: DownloadOptions): Promise<FileRecord> {
+    const hash = createHash('sha256');
+    let record: FileRecord | undefined;
+    let received = 0;
+    let waitingForSink = false;
+    await this.#request('DOWNLOAD', { name, offset: 0 }, (message, finish) => {
+      switch (message.type) {
+        case 'FILE':
+          record = message.body.record;
+          options.onStart?.(record);
+          options.onProgress?.(0, record.size);
+          return;
+        case 'DATA': {
+          if (!record) throw new ProtocolError('File bytes arrived before the FILE message.');
+          hash.update(message.bytes);
+          received += message.bytes.length;
+          options.onProgress?.(received, record.size);
+          if (!sink.write(message.bytes) && !waitingForSink) {
+            // The sink is slower than the network: stop reading until it catches up.
+            waitingForSink = true;
+            this.#connection.pause();
+            sink.once('drain', () => {
+              waitingForSink = false;
+              this.#connection.resume();
+            });
+          }
+          return;
+        }
+        case 'END': {
+          if (!record) throw new ProtocolError('END arrived before the FILE message.');
+          if (received !== record.size || hash.digest('hex') !== record.sha256) {
+            throw new ChecksumMismatchError(
+              `The bytes of "${name}" did not match their sha256 (${received} of ${record.size} bytes); nothing was kept, try again.`,
+            );
+          }
+          finish();
+          return;
+        }
+        default:
+          throw new ProtocolError(`${message.type} is not valid during a download.`);
+      }
+    });
+    if (waitingForSink) this.#connection.resume();
+    return record!;
+  }
+
+  /** Sends CREATE or EDIT, then the bytes and END; resolves with the new record. */
+  async upload(
+    type: 'CREATE' | 'EDIT',
+    body: BodyOf<'CREATE'> | BodyOf<'EDIT'>,
+    source: UploadSource,
+    options: UploadOptions,
+  ): Promise<FileRecord> {
+    const streamId = this.#nextStreamId++;
+    let refusal: Error | undefined;
+    let record: FileRecord | undefined;
+    const answered = this.#open(streamId, (message, finish) => {
+      if (message.type !== 'DONE') throw new ProtocolError(`Expected DONE, got ${message.type}.`);
+      record = message.body.record ?? undefined;
+      finish();
+    });
+    answered.catch((err: Error) => {
+      refusal = err;
+    });
+    const hash = createHash('sha256');
+    const total = options.size ?? null;
+    let size = 0;
+    // The request, the bytes and END of a small file leave in one packet.
+    this.#connection.cork();
+    let corked = true;
+    try {
+      this.#connection.send(type, streamId, body);
+      for await (const piece of source) {
+        const chunk = typeof piece === 'string' ? Buffer.from(piece) : piece;
+        for (let offset = 0; offset < chunk.length && !refusal; offset += DATA_CHUNK_BYTES) {
+          const part = chunk.subarray(offset, offset + DATA_CHUNK_BYTES);
+          hash.update(part);
+          size += part.length;
+          if (this.#connection.sendData(streamId, part)) continue;
+          if (corked) this.#connection.uncork();
+          corked = false;
+          await Promise.race([this.#connection.drain(), answered]);
+        }
+        options.onProgress?.(size, total);
+        if (refusal) break;
+      }
+      if (refusal) throw refusal;
+      this.#connection.send('END', streamId, { size, sha256: hash.digest('hex') });
+    } catch (err) {
+      // Refused or redirected by the server, or the source failed (e.g. an unreadable
+      // local file): tell the server to drop what it received.
+      this.#connection.send('CANCEL', streamId, {});
+      if (err !== refusal) this.#streams.delete(streamId);
+      throw err;
+    } finally {
+      if (corked) this.#connection.uncork();
+    }
+    await answered;
+    if (!record) throw new ProtocolError('The server acknowledged the upload without a record.');
+    return record;
+  }
+
+  /** Sends one request and feeds its answers to onAnswer until it calls finish(). */
+  async #request<K extends 'LIST' | 'STATUS' | 'DELETE' | 'DOWNLOAD'>(
+    type: K,
+    body: BodyOf<K>,
+    onAnswer: (message: Message, finish: () => void) => void,
+  ): Promise<void> {
+    const streamId = this.#nextStreamId++;
+    const answered = this.#open(streamId, onAnswer);
+    this.#connection.send(type, streamId, body as never);
+    await answered;
+  }
+
+  #open(streamId: number, onAnswer: (message: Message, finish: () => void) => void): Promise<void> {
+    if (this.#connection.closed) return Promise.reject(new ConnectionClosedError());
+    return new Promise<void>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        this.#streams.delete(streamId);
+        if (err) reject(err);
+        else resolve();
+      };
+      this.#streams.set(streamId, {
+        onMessage: (message) => {
+          if (message.type === 'ERROR')
+            return done(errorFromWire(message.body.code, message.body.message));
+          if (message.type === 'REDIRECT')
+            return done(new Redirect(message.body.serverId, message.body.address));
+          try {
+            onAnswer(message, () => done());
+          } catch (err) {
+            done(err as Error);
+          }
+        },
+        onClose: (err) => done(err),
+      });
+    });
+  }
+
+  #onMessage(message: Message): void {
+    if (message.streamId === 0) {
+      if (message.type === 'ERROR')
+        this.#connection.destroy(errorFromWire(message.body.code, message.body.message));
+      return;
+    }
+    this.#streams.get(message.streamId)?.onMessage(message);
+  }
+}

@@ -1,0 +1,393 @@
+/**
+ * The server-to-server mesh (SPEC §2.2): one authenticated TCP connection per
+ * pair of servers, whoever dials first. Over it each server sends the records of
+ * the files it holds: all of them when the link opens (or when asked), a delta
+ * on every change, and a heartbeat every HEARTBEAT_INTERVAL_MS that carries only
+ * the version of its catalog, so a quiet cluster's traffic does not grow with
+ * the number of files. A peer silent for `downAfterMs` is marked down and
+ * dialed again until it answers. Members are learned from discovery, --peers,
+ * other members (gossip) and the list this server saved at its last run.
+ */
+import { pageRecords, type BodyOf, type FileRecord, type Message } from '../protocol/messages.ts';
+import { LanfsError, ProtocolError } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { LocalCatalog } from '../storage/local-catalog.ts';
+import type { Connection } from '../transport/connection.ts';
+import { dialConnection } from '../transport/dial.ts';
+import { dialHandshake, type Credentials } from '../transport/handshake.ts';
+import type { ClusterView } from './cluster-view.ts';
+
+/** How often each server tells its peers it is alive (and its catalog version). */
+export const HEARTBEAT_INTERVAL_MS = 500;
+/** Silence after which a peer is marked down: 4 missed heartbeats, so a dead server is
+ *  found within 3 s (the default of SPEC's membership). */
+export const DOWN_AFTER_MS = 2000;
+/** How often a member that is down is dialed again. */
+const REDIAL_INTERVAL_MS = 1000;
+/** How long one dial (connect + handshake) may take. */
+const DIAL_TIMEOUT_MS = 3000;
+/** The meta key under which the members seen are saved. */
+const MEMBERS_META_KEY = 'members';
+
+export interface PeerMeshOptions {
+  serverId: number;
+  instance: string;
+  credentials: Credentials;
+  /** host:port other servers and clients reach this server at. */
+  address: () => string;
+  catalog: LocalCatalog;
+  view: ClusterView;
+  logger: Logger;
+  /** Silence after which a peer is down; default DOWN_AFTER_MS. */
+  downAfterMs?: number;
+  heartbeatIntervalMs?: number;
+  /** Another live server has this server's id: this one must stop. */
+  onDuplicateId: (err: LanfsError) => void;
+}
+
+interface Link {
+  peerId: number;
+  instance: string | undefined;
+  connection: Connection;
+  /** Which server dialed: the link dialed by the lower id wins a tie. */
+  dialerId: number;
+  lastHeard: number;
+  /** A full copy of the peer's records has been asked for and not finished yet. */
+  syncing: boolean;
+}
+
+export class PeerMesh {
+  readonly #o: PeerMeshOptions;
+  readonly #links = new Map<number, Link>();
+  /** Addresses being dialed now (one attempt at a time per address). */
+  readonly #dialing = new Set<string>();
+  /** Addresses to dial whose server id we do not know yet (--peers). */
+  readonly #seeds = new Set<string>();
+  #timer: NodeJS.Timeout | undefined;
+  #redialTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  /** Version of this server's catalog as its peers see it: +1 per delta sent. */
+  #version = 0;
+  readonly #pendingChanges = new Set<string>();
+  #flushScheduled = false;
+  readonly #downAfterMs: number;
+
+  constructor(options: PeerMeshOptions) {
+    this.#o = options;
+    this.#downAfterMs = options.downAfterMs ?? DOWN_AFTER_MS;
+    options.catalog.onChange((name) => this.#localChange(name));
+  }
+
+  start(): void {
+    for (const member of this.#loadMembers()) this.addMember(member.id, member.address, false);
+    const interval = this.#o.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
+    this.#timer = setInterval(() => this.#tick(), interval);
+    this.#redialTimer = setInterval(() => this.#redial(), REDIAL_INTERVAL_MS);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    clearInterval(this.#redialTimer);
+    for (const link of this.#links.values()) link.connection.destroy();
+    this.#links.clear();
+  }
+
+  /** A server to dial whose id is not known yet (--peers). */
+  addSeed(address: string): void {
+    this.#seeds.add(address);
+    this.#dial(address);
+  }
+
+  /**
+   * A server heard of: remember it and connect if not connected. `firstHand` is
+   * true when the address comes from the server itself (its announcement or its
+   * handshake); an address passed on by others (gossip, the saved list) never
+   * replaces a known one.
+   */
+  addMember(id: number, address: string, firstHand = true): void {
+    if (id === this.#o.serverId || this.#stopped) return;
+    const known = this.#o.view.member(id);
+    if ((!known || firstHand) && this.#o.view.upsertMember(id, address)) this.#membersChanged();
+    if (!this.#links.has(id)) this.#dial(this.#o.view.member(id)!.address);
+  }
+
+  /** The live link to a peer, if any. */
+  isConnected(id: number): boolean {
+    return this.#links.has(id);
+  }
+
+  /**
+   * A server dialed us and passed the handshake: refuse it if it claims our id
+   * (or that of another live server), else answer WELCOME and attach the link.
+   */
+  accept(connection: Connection, hello: BodyOf<'HELLO'>): void {
+    const peerId = hello.serverId;
+    if (peerId === undefined || hello.instance === undefined || hello.address === undefined) {
+      connection.close(
+        new ProtocolError('A server must say its id, instance and address in HELLO.'),
+      );
+      return;
+    }
+    if (peerId === this.#o.serverId) {
+      connection.close(
+        new LanfsError(
+          'LANFS_ERR_DUPLICATE_ID',
+          `Server id ${peerId} is already used by the server at ${this.#o.address()}; give this server another --id.`,
+        ),
+      );
+      return;
+    }
+    const existing = this.#links.get(peerId);
+    if (
+      existing &&
+      existing.instance !== hello.instance &&
+      Date.now() - existing.lastHeard < this.#downAfterMs
+    ) {
+      connection.close(
+        new LanfsError(
+          'LANFS_ERR_DUPLICATE_ID',
+          `Server id ${peerId} is already used by a live server at ${this.#o.view.member(peerId)?.address ?? '?'}; give this server another --id.`,
+        ),
+      );
+      return;
+    }
+    connection.send('WELCOME', 0, {
+      serverId: this.#o.serverId,
+      members: this.#o.view.servers(),
+      insecure: this.#o.credentials.insecure,
+    });
+    this.addMember(peerId, hello.address);
+    this.#attach({
+      peerId,
+      instance: hello.instance,
+      connection,
+      dialerId: peerId,
+      lastHeard: Date.now(),
+      syncing: false,
+    });
+  }
+
+  #dial(address: string): void {
+    if (this.#stopped || this.#dialing.has(address)) return;
+    this.#dialing.add(address);
+    void this.#dialOnce(address).finally(() => this.#dialing.delete(address));
+  }
+
+  async #dialOnce(address: string): Promise<void> {
+    const match = /^(.+):(\d+)$/.exec(address);
+    if (!match) return;
+    let connection: Connection | undefined;
+    try {
+      connection = await dialConnection(match[1]!, Number(match[2]), DIAL_TIMEOUT_MS);
+      const welcome = await dialHandshake(connection, 'server', this.#o.credentials, {
+        serverId: this.#o.serverId,
+        instance: this.#o.instance,
+        address: this.#o.address(),
+        timeoutMs: DIAL_TIMEOUT_MS,
+      });
+      if (this.#stopped || welcome.serverId === this.#o.serverId) {
+        connection.destroy();
+        return;
+      }
+      this.#seeds.delete(address);
+      this.addMember(welcome.serverId, address);
+      this.#attach({
+        peerId: welcome.serverId,
+        instance: undefined,
+        connection,
+        dialerId: this.#o.serverId,
+        lastHeard: Date.now(),
+        syncing: false,
+      });
+    } catch (err) {
+      connection?.destroy();
+      if (err instanceof LanfsError && err.code === 'LANFS_ERR_DUPLICATE_ID')
+        this.#o.onDuplicateId(err);
+      else this.#o.logger.debug({ address, reason: (err as Error).message }, 'peer dial failed');
+    }
+  }
+
+  #attach(link: Link): void {
+    const existing = this.#links.get(link.peerId);
+    if (existing) {
+      // Both dialed at once: keep the link dialed by the lower id, on both sides alike.
+      const lower = Math.min(this.#o.serverId, link.peerId);
+      if (existing.dialerId === lower && link.dialerId !== lower) {
+        link.connection.close();
+        return;
+      }
+      this.#links.delete(link.peerId);
+      existing.connection.close();
+    }
+    this.#links.set(link.peerId, link);
+    link.connection.setHandler((message) => this.#receive(link, message));
+    link.connection.onClose(() => this.#detach(link));
+    this.#o.view.setUp(link.peerId, true);
+    this.#o.logger.info(
+      { peer: link.peerId, address: this.#o.view.member(link.peerId)?.address },
+      'peer connected',
+    );
+    this.#sendMembers(link);
+    this.#sendAllRecords(link);
+    this.#sendHeartbeat(link);
+  }
+
+  #detach(link: Link): void {
+    if (this.#links.get(link.peerId) !== link) return;
+    this.#links.delete(link.peerId);
+    this.#o.view.setUp(link.peerId, false);
+    if (!this.#stopped) this.#o.logger.warn({ peer: link.peerId }, 'peer down');
+  }
+
+  #receive(link: Link, message: Message): void {
+    link.lastHeard = Date.now();
+    switch (message.type) {
+      case 'PEER_HEARTBEAT': {
+        link.instance = message.body.instance;
+        if (
+          !link.syncing &&
+          !this.#o.view.isCurrent(link.peerId, message.body.instance, message.body.version)
+        )
+          this.#requestSync(link);
+        return;
+      }
+      case 'PEER_RECORDS': {
+        link.instance = message.body.instance;
+        const applied = this.#o.view.applyRecords(link.peerId, message.body);
+        if (message.body.full && message.body.done) link.syncing = false;
+        if (!applied && !link.syncing) this.#requestSync(link);
+        return;
+      }
+      case 'PEER_MEMBERS':
+        for (const member of message.body.members) this.addMember(member.id, member.address, false);
+        return;
+      case 'PEER_SYNC_REQUEST':
+        this.#sendAllRecords(link);
+        return;
+      case 'ERROR':
+        if (message.streamId === 0) link.connection.destroy();
+        return;
+      default:
+        link.connection.close(new ProtocolError(`${message.type} is not valid between servers.`));
+    }
+  }
+
+  #requestSync(link: Link): void {
+    link.syncing = true;
+    link.connection.send('PEER_SYNC_REQUEST', 0, {});
+  }
+
+  #sendAllRecords(link: Link): void {
+    const pages = pageRecords(this.#o.catalog.list());
+    pages.forEach((records, i) => {
+      link.connection.send('PEER_RECORDS', 0, {
+        instance: this.#o.instance,
+        version: this.#version,
+        baseVersion: this.#version,
+        full: true,
+        reset: i === 0,
+        done: i === pages.length - 1,
+        records,
+        removed: [],
+      });
+    });
+  }
+
+  #sendMembers(link: Link): void {
+    const members = [
+      { id: this.#o.serverId, address: this.#o.address() },
+      ...this.#o.view.members().map((m) => ({ id: m.id, address: m.address })),
+    ];
+    link.connection.send('PEER_MEMBERS', 0, { members });
+  }
+
+  #sendHeartbeat(link: Link): void {
+    link.connection.send('PEER_HEARTBEAT', 0, {
+      instance: this.#o.instance,
+      version: this.#version,
+      files: this.#o.catalog.size,
+    });
+  }
+
+  /** Local changes are gathered for one turn of the event loop and sent as one delta. */
+  #localChange(name: string): void {
+    this.#pendingChanges.add(name);
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.#flushChanges());
+  }
+
+  #flushChanges(): void {
+    this.#flushScheduled = false;
+    const names = [...this.#pendingChanges];
+    this.#pendingChanges.clear();
+    const records: FileRecord[] = [];
+    const removed: string[] = [];
+    for (const name of names) {
+      const record = this.#o.catalog.get(name);
+      if (record) records.push(record);
+      else removed.push(name);
+    }
+    const baseVersion = this.#version;
+    this.#version++;
+    // A delta is small in practice; a huge one (a mass change) goes as several pages,
+    // the last carrying the new version.
+    const pages = pageRecords(records);
+    for (const link of this.#links.values()) {
+      pages.forEach((page, i) => {
+        const last = i === pages.length - 1;
+        link.connection.send('PEER_RECORDS', 0, {
+          instance: this.#o.instance,
+          version: last ? this.#version : baseVersion,
+          baseVersion,
+          full: false,
+          reset: false,
+          done: last,
+          records: page,
+          removed: last ? removed : [],
+        });
+      });
+    }
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    for (const link of [...this.#links.values()]) {
+      if (now - link.lastHeard > this.#downAfterMs) {
+        // Silent (crashed, frozen or cut off): down, and dialed again until it answers.
+        this.#o.logger.warn({ peer: link.peerId, silentMs: now - link.lastHeard }, 'peer silent');
+        link.connection.destroy();
+        this.#detach(link);
+        continue;
+      }
+      this.#sendHeartbeat(link);
+    }
+  }
+
+  #redial(): void {
+    for (const member of this.#o.view.members())
+      if (!this.#links.has(member.id)) this.#dial(member.address);
+    for (const seed of this.#seeds) this.#dial(seed);
+  }
+
+  #membersChanged(): void {
+    const members = this.#o.view.members().map((m) => ({ id: m.id, address: m.address }));
+    this.#o.catalog.setMeta(MEMBERS_META_KEY, JSON.stringify(members));
+    for (const link of this.#links.values()) this.#sendMembers(link);
+  }
+
+  #loadMembers(): { id: number; address: string }[] {
+    try {
+      const saved = JSON.parse(this.#o.catalog.getMeta(MEMBERS_META_KEY) ?? '[]') as {
+        id: number;
+        address: string;
+      }[];
+      return Array.isArray(saved)
+        ? saved.filter((m) => Number.isInteger(m.id) && typeof m.address === 'string')
+        : [];
+    } catch {
+      return [];
+    }
+  }
+}
