@@ -20,6 +20,7 @@ import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { LanfsClient } from '../src/client/client.ts';
+import { runClusterBench } from './cluster.ts';
 
 const LARGE_BYTES = Number(process.env.BENCH_LARGE_MIB ?? 512) * 1024 * 1024;
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 2000);
@@ -110,6 +111,7 @@ async function startServer(dataDir: string): Promise<{ address: string; stop: ()
       '0',
       '--key',
       credentials.key,
+      '--no-multicast',
     ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -283,4 +285,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (process.env.BENCH_ONLY !== 'cluster') await main();
+if (process.env.BENCH_ONLY !== 'storage') await runClusterBench();

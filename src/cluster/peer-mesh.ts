@@ -71,6 +71,8 @@ export class PeerMesh {
   readonly #pendingChanges = new Set<string>();
   #flushScheduled = false;
   readonly #downAfterMs: number;
+  /** Bytes sent and received on links that have closed (see trafficBytes). */
+  #closedTrafficBytes = 0;
 
   constructor(options: PeerMeshOptions) {
     this.#o = options;
@@ -110,6 +112,14 @@ export class PeerMesh {
     const known = this.#o.view.member(id);
     if ((!known || firstHand) && this.#o.view.upsertMember(id, address)) this.#membersChanged();
     if (!this.#links.has(id)) this.#dial(this.#o.view.member(id)!.address);
+  }
+
+  /** Bytes sent and received between this server and its peers since it started. */
+  trafficBytes(): number {
+    let bytes = this.#closedTrafficBytes;
+    for (const link of this.#links.values())
+      bytes += link.connection.socket.bytesRead + link.connection.socket.bytesWritten;
+    return bytes;
   }
 
   /** The live link to a peer, if any. */
@@ -235,6 +245,8 @@ export class PeerMesh {
 
   #detach(link: Link): void {
     if (this.#links.get(link.peerId) !== link) return;
+    this.#closedTrafficBytes +=
+      link.connection.socket.bytesRead + link.connection.socket.bytesWritten;
     this.#links.delete(link.peerId);
     this.#o.view.setUp(link.peerId, false);
     if (!this.#stopped) this.#o.logger.warn({ peer: link.peerId }, 'peer down');

@@ -101,6 +101,11 @@ export class LanfsServer {
     return this.#catalog;
   }
 
+  /** Bytes exchanged with other servers since start (for the bench and, later, metrics). */
+  get meshTrafficBytes(): number {
+    return this.#mesh?.trafficBytes() ?? 0;
+  }
+
   get view(): ClusterView {
     if (!this.#view) throw new Error('server not started');
     return this.#view;

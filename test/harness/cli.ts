@@ -21,6 +21,8 @@ export interface CliResult {
 }
 
 export interface RunOptions {
+  /** Run inside this network namespace (ip netns exec). */
+  netns?: string;
   env?: NodeJS.ProcessEnv;
   input?: string | Buffer;
   cwd?: string;
@@ -47,8 +49,14 @@ export function uniqueGroup(): string {
   return `239.255.${1 + r(250)}.${1 + r(250)}:${20000 + r(40000)}`;
 }
 
+/** node, or node inside a network namespace (ip netns exec execs it: the PID is node's). */
+function commandFor(netns: string | undefined): [string, string[]] {
+  return netns ? ['ip', ['netns', 'exec', netns, process.execPath]] : [process.execPath, []];
+}
+
 export async function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
-  const child = spawn(process.execPath, [LANFS_BIN, ...args], {
+  const [command, prefix] = commandFor(options.netns);
+  const child = spawn(command, [...prefix, LANFS_BIN, ...args], {
     env: cleanEnv(options.env),
     cwd: options.cwd,
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -82,22 +90,28 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts `lanfs server` on a free port and waits for its "serving" line. */
+/**
+ * Starts `lanfs server` and waits for its "serving" line. Unless args say
+ * otherwise it listens on 127.0.0.1, a free port, and multicasts on loopback
+ * only, on a group of its own (the network rule).
+ */
 export async function startServer(
   t: Cleanup,
   args: string[],
   env: NodeJS.ProcessEnv = {},
+  netns?: string,
 ): Promise<ServerProcess> {
-  const child = spawn(
-    process.execPath,
-    [LANFS_BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args],
-    {
-      env: cleanEnv(env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const defaults = ['--host', '127.0.0.1', '--port', '0'];
+  if (!args.includes('--interface')) defaults.push('--interface', '127.0.0.1');
+  if (!args.includes('--group')) defaults.push('--group', uniqueGroup());
+  const [command, prefix] = commandFor(netns);
+  const child = spawn(command, [...prefix, LANFS_BIN, 'server', ...defaults, ...args], {
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
+  let host = '127.0.0.1';
   child.stderr.on('data', (c: Buffer) => (err += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
@@ -109,10 +123,11 @@ export async function startServer(
     const timer = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 20_000);
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
-      const match = / on [\d.]+:(\d+)/.exec(out);
+      const match = / on ([\d.]+):(\d+)/.exec(out);
       if (match) {
         clearTimeout(timer);
-        resolve(Number(match[1]));
+        host = match[1] === '0.0.0.0' ? '127.0.0.1' : match[1]!;
+        resolve(Number(match[2]));
       }
     });
     void exited.then((code) => {
@@ -123,7 +138,7 @@ export async function startServer(
   return {
     child,
     port,
-    address: `127.0.0.1:${port}`,
+    address: `${host}:${port}`,
     log: () => err,
     stop: () => stop('SIGTERM'),
     kill9: () => stop('SIGKILL'),

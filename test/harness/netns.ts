@@ -1,0 +1,86 @@
+/**
+ * Hosts of the test's own: one network namespace per host, each with one veth
+ * link to a bridge that lives in a namespace of its own, on a private subnet that
+ * exists only inside the test. The machine's own namespace gets no address,
+ * route or link, so nothing can leave by its interfaces. Needs root; everything
+ * made is deleted when the test ends, also on failure.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { Cleanup } from './cli.ts';
+
+const exec = promisify(execFile);
+
+export interface Host {
+  /** The namespace to run commands in. */
+  netns: string;
+  /** The host's address on the test subnet. */
+  address: string;
+  /** Its link to the bridge, inside its namespace. */
+  link: string;
+}
+
+async function ip(...args: string[]): Promise<void> {
+  try {
+    await exec('ip', args);
+  } catch (err) {
+    throw new Error(
+      `ip ${args.join(' ')} failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`,
+    );
+  }
+}
+
+/** Makes `count` hosts on one bridge; returns them (addresses .1, .2, …). */
+export async function makeHosts(t: Cleanup, count: number): Promise<Host[]> {
+  if (process.getuid?.() !== 0)
+    throw new Error('the multi-host tests need root (network namespaces); CI runs as root');
+  // Short, unique names: interface names are limited to 15 characters.
+  const tag = `lf${process.pid % 1000}${Math.floor(Math.random() * 1000)}`;
+  const subnet = `10.${200 + Math.floor(Math.random() * 50)}.${Math.floor(Math.random() * 250)}`;
+  const bridgeNs = `${tag}b`;
+  const made: string[] = [];
+  t.after(async () => {
+    for (const ns of made.reverse()) await exec('ip', ['netns', 'del', ns]).catch(() => undefined);
+  });
+  await ip('netns', 'add', bridgeNs);
+  made.push(bridgeNs);
+  await ip('-n', bridgeNs, 'link', 'add', 'br0', 'type', 'bridge');
+  // Multicast crosses the bridge only with IGMP snooping off.
+  await ip('-n', bridgeNs, 'link', 'set', 'br0', 'type', 'bridge', 'mcast_snooping', '0');
+  await ip('-n', bridgeNs, 'link', 'set', 'br0', 'up');
+  const hosts: Host[] = [];
+  for (let i = 1; i <= count; i++) {
+    const netns = `${tag}h${i}`;
+    await ip('netns', 'add', netns);
+    made.push(netns);
+    const link = `eth${i}`;
+    await ip(
+      'link',
+      'add',
+      link,
+      'netns',
+      netns,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      `p${i}`,
+      'netns',
+      bridgeNs,
+    );
+    await ip('-n', bridgeNs, 'link', 'set', `p${i}`, 'master', 'br0');
+    await ip('-n', bridgeNs, 'link', 'set', `p${i}`, 'up');
+    const address = `${subnet}.${i}`;
+    await ip('-n', netns, 'addr', 'add', `${address}/24`, 'dev', link);
+    await ip('-n', netns, 'link', 'set', link, 'up');
+    await ip('-n', netns, 'link', 'set', 'lo', 'up');
+    await ip('-n', netns, 'route', 'add', '224.0.0.0/4', 'dev', link);
+    hosts.push({ netns, address, link });
+  }
+  return hosts;
+}
+
+/** Pulls the host's cable (or plugs it back in). */
+export async function setLink(host: Host, up: boolean): Promise<void> {
+  await ip('-n', host.netns, 'link', 'set', host.link, up ? 'up' : 'down');
+}
