@@ -129,7 +129,7 @@ export async function runClusterBench(): Promise<void> {
       const t0 = performance.now();
       await fresh.start();
       servers.push(fresh);
-      await until(() => fresh.view.list().length === files, 60_000);
+      await until(() => fresh.view.member(1)?.records.size === files, 60_000);
       const received = performance.now() - t0;
       if (files === MANY_FILES)
         line(
@@ -140,7 +140,7 @@ export async function runClusterBench(): Promise<void> {
       const third = makeServer(join(root, `third-${files}`), 3, g);
       await third.start();
       servers.push(third);
-      await until(() => third.view.list().length === files, 60_000);
+      await until(() => third.view.member(1)?.records.size === files, 60_000);
       await new Promise((r) => setTimeout(r, 1000)); // let the joins settle
       const before = servers.reduce((sum, s) => sum + s.meshTrafficBytes, 0);
       await new Promise((r) => setTimeout(r, QUIET_SECONDS * 1000));

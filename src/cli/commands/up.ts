@@ -64,13 +64,16 @@ export async function up(
     }
     const addresses = servers.map((s) => s.address);
     const banner = [
-      `lanfs is up: ${count} server${count === 1 ? '' : 's'} on this machine.`,
+      `lanfs is up: ${count} server${count === 1 ? '' : 's'} on this machine, found by each other over multicast on loopback.`,
+      'Each exports its own folder; together they show one list of every file. What you create',
+      'is stored on the server this shell is connected to; the others list it too.',
       ...servers.map((s) => `  server ${s.id}  ${s.address}  data in ${s.catalog.directory.root}`),
       `Server logs: ${join(dataRoot, 'servers.log')}`,
       '',
       'To use this cluster from another terminal while this one runs:',
       `  export LANFS_SERVER=${addresses.join(',')} LANFS_KEY=$(cat ${join(dataRoot, 'key')})`,
       '  npx lanfs show        # or: npx lanfs shell',
+      '(or find them by multicast: export LANFS_INTERFACE=127.0.0.1 and the same LANFS_KEY)',
       '',
     ].join('\n');
     await runShell({
