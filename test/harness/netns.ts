@@ -26,6 +26,7 @@ async function ip(...args: string[]): Promise<void> {
   } catch (err) {
     throw new Error(
       `ip ${args.join(' ')} failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`,
+      { cause: err },
     );
   }
 }
