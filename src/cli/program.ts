@@ -5,6 +5,7 @@
  */
 import { Command, Option } from '@commander-js/extra-typings';
 import { DOWN_AFTER_MS } from '../cluster/peer-mesh.ts';
+import { DEFAULT_HEAL_AFTER_MS } from '../cluster/replicator.ts';
 import { DEFAULT_GROUP } from '../discovery/multicast-beacon.ts';
 import { DEFAULT_PORT, DEFAULT_REPLICAS } from '../server/server.ts';
 import type { CliContext } from './context.ts';
@@ -101,6 +102,12 @@ export function buildProgram(hooks: ProgramHooks): Command {
       )
       .option('--no-multicast', 'no multicast discovery (use --peers)')
       .option('--peers <host:port,...>', 'servers to connect to directly')
+      .addOption(
+        new Option(
+          '--heal-after <ms>',
+          'how long a server may be down before its copies are made again elsewhere',
+        ).default(String(DEFAULT_HEAL_AFTER_MS)),
+      )
       .addOption(
         new Option('--peer-timeout <ms>', 'silence after which a server is marked down').default(
           String(DOWN_AFTER_MS),

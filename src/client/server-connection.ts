@@ -93,11 +93,16 @@ export class ServerConnection {
     address: string,
     credentials: Credentials,
     timeoutMs: number,
+    as: { role: 'client' } | { role: 'replicator'; serverId: number } = { role: 'client' },
   ): Promise<ServerConnection> {
     const { host, port } = parseAddress(address);
     const connection = await dialConnection(host, port, timeoutMs);
     try {
-      const welcome = await dialHandshake(connection, 'client', credentials, { timeoutMs });
+      const serverId = as.role === 'replicator' ? as.serverId : undefined;
+      const welcome = await dialHandshake(connection, as.role, credentials, {
+        timeoutMs,
+        serverId,
+      });
       return new ServerConnection(connection, welcome, address);
     } catch (err) {
       connection.destroy();
@@ -133,6 +138,14 @@ export class ServerConnection {
       finish();
     });
     return result!;
+  }
+
+  /** Asks a server to drop its copy of a file (server to server). */
+  async replicaDelete(body: BodyOf<'REPLICA_DELETE'>): Promise<void> {
+    await this.#request('REPLICA_DELETE', body, (message, finish) => {
+      if (message.type !== 'DONE') throw new ProtocolError(`Expected DONE, got ${message.type}.`);
+      finish();
+    });
   }
 
   async delete(body: BodyOf<'DELETE'>): Promise<void> {
@@ -193,10 +206,10 @@ export class ServerConnection {
     return record!;
   }
 
-  /** Sends CREATE or EDIT, then the bytes and END; resolves with the new record. */
+  /** Sends CREATE, EDIT or REPLICA_PUT, then the bytes and END; resolves with the record stored. */
   async upload(
-    type: 'CREATE' | 'EDIT',
-    body: BodyOf<'CREATE'> | BodyOf<'EDIT'>,
+    type: 'CREATE' | 'EDIT' | 'REPLICA_PUT',
+    body: BodyOf<'CREATE'> | BodyOf<'EDIT'> | BodyOf<'REPLICA_PUT'>,
     source: UploadSource,
     options: UploadOptions,
   ): Promise<FileRecord> {
@@ -250,7 +263,7 @@ export class ServerConnection {
   }
 
   /** Sends one request and feeds its answers to onAnswer until it calls finish(). */
-  async #request<K extends 'LIST' | 'STATUS' | 'DELETE' | 'DOWNLOAD'>(
+  async #request<K extends 'LIST' | 'STATUS' | 'DELETE' | 'DOWNLOAD' | 'REPLICA_DELETE'>(
     type: K,
     body: BodyOf<K>,
     onAnswer: (message: Message, finish: () => void) => void,

@@ -19,6 +19,7 @@ async function view(t: TestContext): Promise<ClusterView> {
 
 const record = (name: string, primary: number, version = 1): FileRecord => ({
   name,
+  fileId: 'f00df00df00df00d',
   size: 1,
   sha256: 'a'.repeat(64),
   version,
@@ -44,6 +45,7 @@ const page = (
   reset: true,
   records,
   removed: [],
+  tombstones: [],
   ...extra,
 });
 
@@ -98,10 +100,14 @@ test('cluster view - where a file is: here, on a live server, only on servers th
   v.applyRecords(2, page([record('two.txt', 2)], {}));
   v.applyRecords(3, page([record('three.txt', 3)], {}));
   v.setUp(2, true);
-  assert.deepEqual(v.locate('mine.txt'), { kind: 'local' });
-  assert.deepEqual(v.locate('two.txt'), { kind: 'remote', serverId: 2, address: '127.0.0.1:7071' });
-  assert.deepEqual(v.locate('three.txt'), { kind: 'down', holders: [3] });
-  assert.deepEqual(v.locate('nowhere.txt'), { kind: 'none' });
+  assert.deepEqual(v.locateForRead('mine.txt'), { kind: 'local' });
+  assert.deepEqual(v.locateForRead('two.txt'), {
+    kind: 'remote',
+    serverId: 2,
+    address: '127.0.0.1:7071',
+  });
+  assert.deepEqual(v.locateForRead('three.txt'), { kind: 'down', holders: [3] });
+  assert.deepEqual(v.locateForRead('nowhere.txt'), { kind: 'none' });
   assert.equal(v.list().find((r) => r.name === 'three.txt')?.available, false);
   assert.deepEqual(
     v.servers().map((s) => [s.id, s.up, s.files]),

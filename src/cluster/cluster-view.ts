@@ -1,28 +1,60 @@
 /**
  * What this server knows of the whole cluster (the single system image): every
- * member with its address, up or down, and the records of the files it holds,
- * next to this server's own catalog. Fed by the peer mesh; read by the server
- * to list files, show status and find where a file is.
+ * member with its address, up or down, the records of the files it holds and the
+ * deletes it has not seen settled (tombstones), next to this server's own
+ * catalog. Fed by the peer mesh; read by the server to list files, show status,
+ * and decide where a request goes: any holder of the newest version serves a
+ * download; the acting primary takes edits and deletes.
  */
-import type { FileRecord, Member } from '../protocol/messages.ts';
+import type { FileRecord, Member, TombstoneRef } from '../protocol/messages.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
 
 export interface MemberState {
   id: number;
   address: string;
   up: boolean;
+  /** When it was last marked down (Date.now()), for the healing grace period. */
+  downSince: number | undefined;
   /** The run of the member whose records we hold, and up to which version of its catalog. */
   instance: string | undefined;
   version: number;
   records: Map<string, FileRecord>;
+  tombstones: Map<string, TombstoneRef>;
 }
 
-/** Where a name can be served from, as seen from this server. */
+/** A server holding a file, with its record of it. */
+export interface Holder {
+  id: number;
+  up: boolean;
+  record: FileRecord;
+}
+
+/** Where a request about a name should go, as seen from this server. */
 export type Location =
   | { kind: 'local' }
   | { kind: 'remote'; serverId: number; address: string }
   | { kind: 'down'; holders: number[] }
   | { kind: 'none' };
+
+export interface RecordsPage {
+  instance: string;
+  version: number;
+  baseVersion: number;
+  full: boolean;
+  reset: boolean;
+  records: FileRecord[];
+  removed: string[];
+  tombstones: TombstoneRef[];
+}
+
+/** Whether a tombstone covers a record: the same file, at the deleted version or older. */
+export function covers(tombstone: TombstoneRef | undefined, record: FileRecord): boolean {
+  return (
+    tombstone !== undefined &&
+    tombstone.fileId === record.fileId &&
+    tombstone.version >= record.version
+  );
+}
 
 export class ClusterView {
   readonly selfId: number;
@@ -44,6 +76,10 @@ export class ClusterView {
     return [...this.#members.values()];
   }
 
+  liveMembers(): MemberState[] {
+    return this.members().filter((m) => m.up);
+  }
+
   /** Learns of a member (or its new address); returns true if anything changed. */
   upsertMember(id: number, address: string): boolean {
     const known = this.#members.get(id);
@@ -56,43 +92,43 @@ export class ClusterView {
       id,
       address,
       up: false,
+      downSince: Date.now(),
       instance: undefined,
       version: 0,
       records: new Map(),
+      tombstones: new Map(),
     });
     return true;
   }
 
   setUp(id: number, up: boolean): void {
     const member = this.#members.get(id);
-    if (member) member.up = up;
+    if (!member || member.up === up) return;
+    member.up = up;
+    member.downSince = up ? undefined : Date.now();
   }
 
   /**
    * Applies a page of a member's records. Returns false when it does not follow
    * from what we hold (a delta we cannot apply): the caller asks for a full copy.
    */
-  applyRecords(
-    id: number,
-    page: {
-      instance: string;
-      version: number;
-      baseVersion: number;
-      full: boolean;
-      reset: boolean;
-      records: FileRecord[];
-      removed: string[];
-    },
-  ): boolean {
+  applyRecords(id: number, page: RecordsPage): boolean {
     const member = this.#members.get(id);
     if (!member) return false;
     if (page.full) {
-      if (page.reset) member.records = new Map();
+      if (page.reset) {
+        member.records = new Map();
+        member.tombstones = new Map();
+      }
     } else if (member.instance !== page.instance || member.version !== page.baseVersion) {
       return false;
     }
     for (const record of page.records) member.records.set(record.name, record);
-    for (const name of page.removed) member.records.delete(name);
+    for (const name of page.removed) {
+      member.records.delete(name);
+      if (!page.full) member.tombstones.delete(name);
+    }
+    for (const tombstone of page.tombstones) member.tombstones.set(tombstone.name, tombstone);
     member.instance = page.instance;
     member.version = page.version;
     return true;
@@ -104,42 +140,104 @@ export class ClusterView {
     return member !== undefined && member.instance === instance && member.version === version;
   }
 
+  /** The newest tombstone any server keeps for name (this one included). */
+  tombstone(name: string): TombstoneRef | undefined {
+    let newest: TombstoneRef | undefined = this.#local.tombstones().find((t) => t.name === name);
+    for (const member of this.#members.values()) {
+      const t = member.tombstones.get(name);
+      if (t && (!newest || t.version > newest.version)) newest = t;
+    }
+    return newest;
+  }
+
+  /** Every server holding name (that no tombstone covers), this one first. */
+  holders(name: string): Holder[] {
+    const tombstone = this.tombstone(name);
+    const holders: Holder[] = [];
+    const local = this.#local.get(name);
+    if (local && !covers(tombstone, local))
+      holders.push({ id: this.selfId, up: true, record: local });
+    for (const member of this.#members.values()) {
+      const record = member.records.get(name);
+      if (record && !covers(tombstone, record))
+        holders.push({ id: member.id, up: member.up, record });
+    }
+    return holders;
+  }
+
+  /**
+   * The holders of the newest version of the file this server would serve under
+   * name (the local file's lineage if it holds one, else the winner among others).
+   */
+  newestHolders(name: string): Holder[] {
+    const holders = this.holders(name);
+    if (holders.length === 0) return [];
+    const fileId = holders[0]!.record.fileId;
+    const same = holders.filter((h) => h.record.fileId === fileId);
+    const newest = Math.max(...same.map((h) => h.record.version));
+    return same.filter((h) => h.record.version === newest);
+  }
+
+  /**
+   * The server that takes edits and deletes of name: the record's primary if it
+   * is up and holds the newest version, else the lowest id among live holders of
+   * the newest version. Every server computes the same from the same records.
+   */
+  actingPrimary(name: string): number | undefined {
+    const live = this.newestHolders(name).filter((h) => h.up);
+    if (live.length === 0) return undefined;
+    const named = live[0]!.record.primary;
+    if (live.some((h) => h.id === named)) return named;
+    return Math.min(...live.map((h) => h.id));
+  }
+
   /** Whether any server, up or down, holds a file of this name. */
   has(name: string): boolean {
-    if (this.#local.has(name)) return true;
-    for (const member of this.#members.values()) if (member.records.has(name)) return true;
-    return false;
+    return this.holders(name).length > 0;
   }
 
-  locate(name: string): Location {
-    if (this.#local.has(name)) return { kind: 'local' };
-    const down: number[] = [];
-    for (const member of [...this.#members.values()].sort((a, b) => a.id - b.id)) {
-      if (!member.records.has(name)) continue;
-      if (member.up) return { kind: 'remote', serverId: member.id, address: member.address };
-      down.push(member.id);
-    }
-    return down.length > 0 ? { kind: 'down', holders: down } : { kind: 'none' };
+  /** Where a download of name goes: here if this server has the newest version, else a live holder of it. */
+  locateForRead(name: string): Location {
+    const newest = this.newestHolders(name);
+    if (newest.length === 0) return { kind: 'none' };
+    if (newest.some((h) => h.id === this.selfId)) return { kind: 'local' };
+    const live = newest.find((h) => h.up);
+    if (live) return { kind: 'remote', serverId: live.id, address: this.#addressOf(live.id) };
+    return { kind: 'down', holders: newest.map((h) => h.id) };
   }
 
-  /** Every file of every server, one entry per name, with whether it can be read now. */
+  /** Where an edit or delete of name goes: the acting primary. */
+  locateForWrite(name: string): Location {
+    const holders = this.newestHolders(name);
+    if (holders.length === 0) return { kind: 'none' };
+    const primary = this.actingPrimary(name);
+    if (primary === undefined) return { kind: 'down', holders: holders.map((h) => h.id) };
+    if (primary === this.selfId) return { kind: 'local' };
+    return { kind: 'remote', serverId: primary, address: this.#addressOf(primary) };
+  }
+
+  /** Every file of every server, one entry per name, with where it is and whether it can be read now. */
   list(): FileRecord[] {
-    const byName = new Map<string, FileRecord>();
-    for (const record of this.#local.list())
-      byName.set(record.name, { ...record, available: true });
-    for (const member of this.#members.values()) {
-      for (const record of member.records.values()) {
-        const known = byName.get(record.name);
-        if (
-          !known ||
-          (!known.available && member.up) ||
-          (known.available === member.up && record.version > known.version)
-        ) {
-          byName.set(record.name, { ...record, available: member.up });
-        }
-      }
+    const names = new Set<string>(this.#local.list().map((r) => r.name));
+    for (const member of this.#members.values())
+      for (const name of member.records.keys()) names.add(name);
+    const listed: FileRecord[] = [];
+    for (const name of names) {
+      const newest = this.newestHolders(name);
+      if (newest.length === 0) continue;
+      const primary = this.actingPrimary(name) ?? newest[0]!.record.primary;
+      const record = (newest.find((h) => h.id === primary) ?? newest[0]!).record;
+      listed.push({
+        ...record,
+        primary,
+        replicas: newest
+          .map((h) => h.id)
+          .filter((id) => id !== primary)
+          .sort((a, b) => a - b),
+        available: newest.some((h) => h.up),
+      });
     }
-    return [...byName.values()];
+    return listed;
   }
 
   /** Every server with its address, up/down and the number of files it holds. */
@@ -156,5 +254,16 @@ export class ClusterView {
       });
     }
     return servers.sort((a, b) => a.id - b.id);
+  }
+
+  /** Files held, per server id (this one included): the measure of placement. */
+  fileCounts(): Map<number, number> {
+    const counts = new Map<number, number>([[this.selfId, this.#local.size]]);
+    for (const member of this.#members.values()) counts.set(member.id, member.records.size);
+    return counts;
+  }
+
+  #addressOf(id: number): string {
+    return id === this.selfId ? this.#selfAddress() : (this.#members.get(id)?.address ?? '');
   }
 }

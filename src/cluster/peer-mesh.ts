@@ -8,7 +8,13 @@
  * dialed again until it answers. Members are learned from discovery, --peers,
  * other members (gossip) and the list this server saved at its last run.
  */
-import { pageRecords, type BodyOf, type FileRecord, type Message } from '../protocol/messages.ts';
+import {
+  pageRecords,
+  type BodyOf,
+  type FileRecord,
+  type Message,
+  type TombstoneRef,
+} from '../protocol/messages.ts';
 import { LanfsError, ProtocolError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
@@ -26,6 +32,10 @@ export const DOWN_AFTER_MS = 2000;
 const REDIAL_INTERVAL_MS = 1000;
 /** How long one dial (connect + handshake) may take. */
 const DIAL_TIMEOUT_MS = 3000;
+/** How long a claim may wait for answers. */
+const CLAIM_TIMEOUT_MS = 3000;
+/** How long a granted claim holds a name for its claimant (its record usually arrives at once). */
+const CLAIM_HOLD_MS = 30_000;
 /** The meta key under which the members seen are saved. */
 const MEMBERS_META_KEY = 'members';
 
@@ -71,6 +81,10 @@ export class PeerMesh {
   readonly #pendingChanges = new Set<string>();
   #flushScheduled = false;
   readonly #downAfterMs: number;
+  /** Names other servers have claimed for a create in flight, until their record arrives. */
+  readonly #claimedBy = new Map<string, { claimant: number; expires: number }>();
+  readonly #claimReplies = new Map<number, (peerId: number, granted: boolean) => void>();
+  #nextClaimId = 1;
   /** Bytes sent and received on links that have closed (see trafficBytes). */
   #closedTrafficBytes = 0;
 
@@ -112,6 +126,69 @@ export class PeerMesh {
     const known = this.#o.view.member(id);
     if ((!known || firstHand) && this.#o.view.upsertMember(id, address)) this.#membersChanged();
     if (!this.#links.has(id)) this.#dial(this.#o.view.member(id)!.address);
+  }
+
+  /**
+   * Asks every live server whether this server may create name (SPEC: create-if-
+   * absent across the cluster). Resolves true when all granted. Of two servers
+   * claiming one name at once, the lower id wins on both sides. A server that
+   * goes down meanwhile is not waited for.
+   */
+  async claim(name: string): Promise<boolean> {
+    const links = [...this.#links.values()];
+    if (links.length === 0) return true;
+    const claimId = this.#nextClaimId++;
+    return await new Promise<boolean>((resolve) => {
+      const waiting = new Set(links.map((l) => l.peerId));
+      let granted = true;
+      const finish = (): void => {
+        clearTimeout(timer);
+        clearInterval(watch);
+        this.#claimReplies.delete(claimId);
+        resolve(granted);
+      };
+      this.#claimReplies.set(claimId, (peerId, ok) => {
+        granted &&= ok;
+        waiting.delete(peerId);
+        if (waiting.size === 0 || !granted) finish();
+      });
+      // A peer that goes down while we wait no longer counts.
+      const watch = setInterval(() => {
+        for (const id of waiting) if (!this.#links.has(id)) waiting.delete(id);
+        if (waiting.size === 0) finish();
+      }, 100);
+      const timer = setTimeout(() => {
+        granted = waiting.size === 0 && granted;
+        finish();
+      }, CLAIM_TIMEOUT_MS);
+      for (const link of links) link.connection.send('CLAIM', 0, { claimId, name });
+    });
+  }
+
+  /** The create that claimed name did not happen: tell the others to forget the claim. */
+  releaseClaim(name: string): void {
+    for (const link of this.#links.values()) link.connection.send('CLAIM_RELEASE', 0, { name });
+  }
+
+  /** Whether another server has claimed name for a create in flight. */
+  claimedElsewhere(name: string): boolean {
+    const claim = this.#claimedBy.get(name);
+    if (!claim) return false;
+    if (Date.now() > claim.expires || this.#o.view.member(claim.claimant)?.records.has(name)) {
+      this.#claimedBy.delete(name);
+      return false;
+    }
+    return true;
+  }
+
+  #grant(name: string, claimant: number): boolean {
+    if (this.#o.view.has(name)) return false;
+    // Both of us are creating this name: the lower id wins, here as on the other side.
+    if (this.#o.catalog.isReserved(name) && claimant > this.#o.serverId) return false;
+    const other = this.#claimedBy.get(name);
+    if (other && other.claimant !== claimant && this.claimedElsewhere(name)) return false;
+    this.#claimedBy.set(name, { claimant, expires: Date.now() + CLAIM_HOLD_MS });
+    return true;
   }
 
   /** Bytes sent and received between this server and its peers since it started. */
@@ -277,6 +354,19 @@ export class PeerMesh {
       case 'PEER_SYNC_REQUEST':
         this.#sendAllRecords(link);
         return;
+      case 'CLAIM':
+        link.connection.send('CLAIM_REPLY', 0, {
+          claimId: message.body.claimId,
+          granted: this.#grant(message.body.name, link.peerId),
+        });
+        return;
+      case 'CLAIM_REPLY':
+        this.#claimReplies.get(message.body.claimId)?.(link.peerId, message.body.granted);
+        return;
+      case 'CLAIM_RELEASE':
+        if (this.#claimedBy.get(message.body.name)?.claimant === link.peerId)
+          this.#claimedBy.delete(message.body.name);
+        return;
       case 'ERROR':
         if (message.streamId === 0) link.connection.destroy();
         return;
@@ -302,8 +392,16 @@ export class PeerMesh {
         done: i === pages.length - 1,
         records,
         removed: [],
+        tombstones: i === 0 ? this.#tombstoneRefs() : [],
       });
     });
+  }
+
+  #tombstoneRefs(names?: Set<string>): TombstoneRef[] {
+    return this.#o.catalog
+      .tombstones()
+      .filter((t) => !names || names.has(t.name))
+      .map((t) => ({ name: t.name, fileId: t.fileId, version: t.version }));
   }
 
   #sendMembers(link: Link): void {
@@ -341,6 +439,7 @@ export class PeerMesh {
       if (record) records.push(record);
       else removed.push(name);
     }
+    const tombstones = this.#tombstoneRefs(new Set(removed));
     const baseVersion = this.#version;
     this.#version++;
     // A delta is small in practice; a huge one (a mass change) goes as several pages,
@@ -358,6 +457,7 @@ export class PeerMesh {
           done: last,
           records: page,
           removed: last ? removed : [],
+          tombstones: last ? tombstones : [],
         });
       });
     }

@@ -13,7 +13,7 @@ export function newNonce(): string {
 
 export function computeProof(
   key: string,
-  role: 'acceptor' | 'client' | 'server',
+  role: 'acceptor' | 'client' | 'server' | 'replicator',
   cluster: string,
   firstNonce: string,
   secondNonce: string,

@@ -14,6 +14,7 @@ function roundTrip(bytes: Buffer) {
 test('messages - encode then decode gives the same message', () => {
   const record = {
     name: 'a/b.txt',
+    fileId: '0123456789abcdef',
     size: 3,
     sha256: 'a'.repeat(64),
     version: 2,

@@ -32,6 +32,11 @@ export const MessageType = {
   PEER_HEARTBEAT: 21,
   PEER_MEMBERS: 22,
   PEER_SYNC_REQUEST: 23,
+  REPLICA_PUT: 24,
+  REPLICA_DELETE: 25,
+  CLAIM: 26,
+  CLAIM_REPLY: 27,
+  CLAIM_RELEASE: 28,
 } as const;
 export type MessageTypeName = keyof typeof MessageType;
 
@@ -58,6 +63,9 @@ const address = z.string().min(3).max(300);
 /** What every server knows of one file (SPEC §2.1). */
 export const fileRecordSchema = z.object({
   name: fileName,
+  /** The identity of a file across its versions and copies: new at each create. Two
+   *  records of one name with different ids are two different files (a conflict). */
+  fileId: z.string().regex(/^[0-9a-f]{8,64}$/),
   size: z.number().int().nonnegative(),
   sha256: sha256Hex,
   version: z.number().int().positive(),
@@ -67,8 +75,17 @@ export const fileRecordSchema = z.object({
   modifiedAt: z.number(),
   /** In a listing: whether a server holding the file is up. */
   available: z.boolean().optional(),
+  /** Set on the loser of a conflict, kept under a new name: the name it lost. */
+  conflictOf: z.string().max(4096).optional(),
 });
 export type FileRecord = z.infer<typeof fileRecordSchema>;
+
+export const tombstoneSchema = z.object({
+  name: fileName,
+  fileId: z.string().regex(/^[0-9a-f]{8,64}$/),
+  version: z.number().int().positive(),
+});
+export type TombstoneRef = z.infer<typeof tombstoneSchema>;
 
 export const memberSchema = z.object({
   id: serverId,
@@ -80,7 +97,8 @@ export type Member = z.infer<typeof memberSchema>;
 
 const schemas = {
   HELLO: z.object({
-    role: z.enum(['client', 'server']),
+    /** client; server (the mesh link); replicator (a server moving file bytes to another). */
+    role: z.enum(['client', 'server', 'replicator']),
     protocol: z.number().int(),
     cluster: z.string().max(200),
     nonce: nonceHex,
@@ -141,6 +159,8 @@ const schemas = {
     done: z.boolean(),
     records: z.array(fileRecordSchema).max(10_000),
     removed: z.array(fileName).max(10_000),
+    /** Deletes the sender decided and some holder has not yet seen (a full list on page one of a full copy). */
+    tombstones: z.array(tombstoneSchema).max(10_000).default([]),
   }),
   /** Every HEARTBEAT_INTERVAL_MS: I am alive, and my catalog is at this version. */
   PEER_HEARTBEAT: z.object({
@@ -152,6 +172,15 @@ const schemas = {
   PEER_MEMBERS: z.object({ members: z.array(z.object({ id: serverId, address })).max(10_000) }),
   /** Please send me all your records again (I missed a delta). */
   PEER_SYNC_REQUEST: z.object({}),
+  /** A version of a file from its primary, to store as a copy; then DATA…, END → DONE. */
+  REPLICA_PUT: z.object({ record: fileRecordSchema }),
+  /** Remove your copy of this file if it is at this version or older → DONE. */
+  REPLICA_DELETE: z.object({ tombstone: tombstoneSchema }),
+  /** May I create this name? Asked of every live server before a create is acknowledged. */
+  CLAIM: z.object({ claimId: z.number().int().nonnegative(), name: fileName }),
+  CLAIM_REPLY: z.object({ claimId: z.number().int().nonnegative(), granted: z.boolean() }),
+  /** The create of this name did not happen after all. */
+  CLAIM_RELEASE: z.object({ name: fileName }),
 } as const;
 
 type Schemas = typeof schemas;

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
 import { validateName } from '../protocol/file-name.ts';
-import { pageRecords, type BodyOf, type Message } from '../protocol/messages.ts';
+import { pageRecords, type BodyOf, type FileRecord, type Message } from '../protocol/messages.ts';
 import {
   ChecksumMismatchError,
   errorToWire,
@@ -23,6 +23,8 @@ import type { Logger } from '../shared/logger.ts';
 import type { Upload } from '../storage/data-directory.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
 import type { ClusterView } from '../cluster/cluster-view.ts';
+import type { PeerMesh } from '../cluster/peer-mesh.ts';
+import type { Replicator } from '../cluster/replicator.ts';
 import type { Connection } from '../transport/connection.ts';
 
 /** Pause reading a connection when this many received bytes wait for the disk… */
@@ -35,6 +37,10 @@ export interface SessionComponents {
   catalog: LocalCatalog;
   /** The whole cluster as this server sees it: listing, and where other files are. */
   view: ClusterView;
+  mesh: PeerMesh;
+  replicator: Replicator;
+  /** Set when the other end is a server moving file bytes (REPLICA_* requests allowed). */
+  peerId?: number;
   logger: Logger;
   /** The status of the cluster as this server sees it. */
   status: () => BodyOf<'STATUS_RESULT'>;
@@ -114,8 +120,28 @@ export class ClientSession {
         return await this.#download(streamId, message.body);
       case 'DELETE': {
         const name = validateName(message.body.name);
-        if (this.#redirected(streamId, name)) return this.#end(streamId);
-        await this.#components.catalog.delete(name);
+        if (this.#redirected(streamId, name, 'write')) return this.#end(streamId);
+        const holders = this.#components.view
+          .holders(name)
+          .map((h) => h.id)
+          .filter((id) => id !== this.#components.catalog.serverId);
+        const tombstone = await this.#components.catalog.delete(name, holders);
+        await this.#components.replicator.afterDelete(tombstone, holders);
+        this.#connection.send('DONE', streamId, { record: null });
+        return this.#end(streamId);
+      }
+      case 'REPLICA_PUT':
+        return await this.#startReplicaPut(streamId, message.body);
+      case 'REPLICA_DELETE': {
+        this.#requirePeer(message.type);
+        const t = message.body.tombstone;
+        await this.#components.catalog.removeCopy({
+          name: validateName(t.name),
+          fileId: t.fileId,
+          version: t.version,
+          deletedAt: Date.now(),
+          pending: [],
+        });
         this.#connection.send('DONE', streamId, { record: null });
         return this.#end(streamId);
       }
@@ -125,17 +151,35 @@ export class ClientSession {
   }
 
   async #startCreate(streamId: number, body: BodyOf<'CREATE'>): Promise<void> {
-    const catalog = this.#components.catalog;
+    const { catalog, view, mesh, replicator } = this.#components;
+    let claimed: Promise<boolean> | undefined;
     const state: UploadStream = {
       kind: 'upload',
       refused: false,
-      commit: (upload, end) =>
-        catalog.create(name, upload, { size: body.size, sha256: end.sha256 }),
+      commit: async (upload, end) => {
+        // The name must be ours on every live server before the create is acknowledged.
+        if (!(await claimed!)) {
+          await upload.abort();
+          mesh.releaseClaim(name);
+          throw new NameExistsError(name, 'is being created on another server');
+        }
+        let record: FileRecord;
+        try {
+          record = await catalog.create(name, upload, { size: body.size, sha256: end.sha256 });
+        } catch (err) {
+          mesh.releaseClaim(name);
+          throw err;
+        }
+        return await replicator.afterCreate(record);
+      },
     };
     this.#setState(streamId, state);
     const name = validateName(body.name);
-    if (this.#components.view.has(name)) throw new NameExistsError(name);
+    if (view.has(name) || mesh.claimedElsewhere(name)) throw new NameExistsError(name);
     state.release = catalog.reserve(name);
+    // Ask the other servers while the bytes arrive.
+    claimed = mesh.claim(name);
+    claimed.catch(() => undefined);
     // For a large upload, find out now (not after the bytes) that the path is taken on disk.
     if (body.size === null || body.size > EARLY_CHECK_MIN_BYTES)
       await catalog.directory.checkPlaceable(name);
@@ -143,21 +187,53 @@ export class ClientSession {
   }
 
   async #startEdit(streamId: number, body: BodyOf<'EDIT'>): Promise<void> {
-    const catalog = this.#components.catalog;
+    const { catalog, replicator } = this.#components;
     const state: UploadStream = {
       kind: 'upload',
       refused: false,
-      commit: (upload, end) =>
-        catalog.edit(name, body.baseVersion, upload, { size: body.size, sha256: end.sha256 }),
+      commit: async (upload, end) => {
+        const record = await catalog.edit(name, body.baseVersion, upload, {
+          size: body.size,
+          sha256: end.sha256,
+        });
+        return await replicator.afterEdit(record);
+      },
     };
     this.#setState(streamId, state);
     const name = validateName(body.name);
-    if (this.#redirected(streamId, name)) {
+    if (this.#redirected(streamId, name, 'write')) {
       state.refused = true; // the client goes elsewhere; drop its bytes until END or CANCEL
       return;
     }
     catalog.checkEditable(name, body.baseVersion);
     state.upload = await catalog.directory.beginUpload();
+  }
+
+  /** A copy (or a new version of one) from the file's primary. */
+  async #startReplicaPut(streamId: number, body: BodyOf<'REPLICA_PUT'>): Promise<void> {
+    this.#requirePeer('REPLICA_PUT');
+    const { catalog } = this.#components;
+    const record = { ...body.record, name: validateName(body.record.name) };
+    const state: UploadStream = {
+      kind: 'upload',
+      refused: false,
+      commit: async (upload, end) => {
+        if (end.sha256 !== record.sha256) {
+          await upload.abort();
+          throw new ChecksumMismatchError(
+            `The copy of "${record.name}" does not match its sha256; nothing was stored.`,
+          );
+        }
+        return await catalog.storeCopy(record, upload, { size: record.size, sha256: end.sha256 });
+      },
+    };
+    this.#setState(streamId, state);
+    state.upload = await catalog.directory.beginUpload();
+  }
+
+  #requirePeer(type: string): void {
+    if (this.#components.peerId === undefined)
+      throw new ProtocolError(`Only a server may send ${type}.`);
   }
 
   async #continueUpload(streamId: number, state: UploadStream, message: Message): Promise<void> {
@@ -197,7 +273,9 @@ export class ClientSession {
 
   async #download(streamId: number, body: BodyOf<'DOWNLOAD'>): Promise<void> {
     const name = validateName(body.name);
-    if (this.#redirected(streamId, name)) return this.#end(streamId);
+    // A server fetching a copy reads what we hold; a client is sent to the newest version.
+    if (this.#components.peerId === undefined && this.#redirected(streamId, name, 'read'))
+      return this.#end(streamId);
     const { record, handle, file, release } = await this.#components.catalog.openFile(name);
     let inFlight: Promise<unknown> | undefined;
     let corked = false;
@@ -257,12 +335,14 @@ export class ClientSession {
   }
 
   /**
-   * For a file this server does not hold: sends REDIRECT to a live holder and
+   * Sends REDIRECT when another server should answer (a
+   * read: a live holder of the newest version; a write: the acting primary) and
    * returns true; throws Unavailable when every holder is down, NotFound when no
-   * server holds it. Returns false when the file is here.
+   * server holds the name. Returns false when this server answers.
    */
-  #redirected(streamId: number, name: string): boolean {
-    const location = this.#components.view.locate(name);
+  #redirected(streamId: number, name: string, purpose: 'read' | 'write'): boolean {
+    const view = this.#components.view;
+    const location = purpose === 'read' ? view.locateForRead(name) : view.locateForWrite(name);
     switch (location.kind) {
       case 'local':
         return false;

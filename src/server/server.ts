@@ -9,10 +9,11 @@
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { ClusterView } from '../cluster/cluster-view.ts';
 import { DOWN_AFTER_MS, PeerMesh } from '../cluster/peer-mesh.ts';
+import { Replicator } from '../cluster/replicator.ts';
 import { newInstanceId, ServerDiscovery } from '../discovery/discovery.ts';
 import type { GroupAddress } from '../discovery/multicast-beacon.ts';
 import type { BodyOf } from '../protocol/messages.ts';
-import { ConfigError, LanfsError } from '../shared/errors.ts';
+import { ConfigError, LanfsError, ProtocolError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { LocalCatalog, type ScanReport } from '../storage/local-catalog.ts';
 import { Connection } from '../transport/connection.ts';
@@ -41,6 +42,8 @@ export interface ServerOptions {
   peers?: string[];
   /** Silence after which a peer is marked down (--peer-timeout); default 2000 ms. */
   peerTimeoutMs?: number;
+  /** How long a holder may be down before its copies are made again elsewhere (--heal-after). */
+  healAfterMs?: number;
   /** Called if the server must stop on its own (another live server has its id). */
   onFatal?: (err: LanfsError) => void;
   logger: Logger;
@@ -54,6 +57,7 @@ export class LanfsServer {
   #catalog: LocalCatalog | undefined;
   #view: ClusterView | undefined;
   #mesh: PeerMesh | undefined;
+  #replicator: Replicator | undefined;
   #discovery: ServerDiscovery | undefined;
   #listener: NetServer | undefined;
   readonly #connections = new Set<Connection>();
@@ -135,7 +139,17 @@ export class LanfsServer {
         onDuplicateId: (err) => this.#fatal(err),
       });
       this.#mesh = mesh;
+      this.#replicator = new Replicator({
+        serverId: catalog.serverId,
+        replicas: this.#options.replicas ?? DEFAULT_REPLICAS,
+        catalog,
+        view,
+        credentials: this.#options.credentials,
+        logger: this.#logger.child({ component: 'replicator' }),
+        healAfterMs: this.#options.healAfterMs,
+      });
       mesh.start();
+      this.#replicator.start();
       for (const peer of this.#options.peers ?? []) mesh.addSeed(peer);
       if (this.#options.discovery) await this.#startDiscovery(this.#options.discovery, mesh);
     } catch (err) {
@@ -151,6 +165,7 @@ export class LanfsServer {
   async stop(): Promise<void> {
     await this.#discovery?.stop();
     this.#discovery = undefined;
+    this.#replicator?.stop();
     this.#mesh?.stop();
     const listener = this.#listener;
     this.#listener = undefined;
@@ -259,6 +274,10 @@ export class LanfsServer {
       this.#mesh?.accept(connection, hello);
       return;
     }
+    if (hello.role === 'replicator' && hello.serverId === undefined) {
+      connection.close(new ProtocolError('A replicator must say its server id.'));
+      return;
+    }
     connection.send('WELCOME', 0, {
       serverId: catalog.serverId,
       members: this.view.servers(),
@@ -267,6 +286,9 @@ export class LanfsServer {
     new ClientSession(connection, {
       catalog,
       view: this.view,
+      mesh: this.#mesh!,
+      replicator: this.#replicator!,
+      peerId: hello.role === 'replicator' ? hello.serverId : undefined,
       logger: this.#logger,
       status: () => this.status(),
     });

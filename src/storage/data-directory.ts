@@ -307,6 +307,24 @@ export class DataDirectory {
     return { local: await this.stat(name), durable };
   }
 
+  /** Moves the bytes of name to newName, which must not exist (a conflict's loser). */
+  async move(name: string, newName: string): Promise<LocalFile> {
+    const from = this.pathOf(name);
+    const to = this.pathOf(newName);
+    await this.#makeParents(newName);
+    try {
+      await link(from, to);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new NameExistsError(newName);
+      throw storageError(err, `moving ${name}`);
+    }
+    await this.#folders.sync(dirname(to));
+    await unlink(from);
+    await this.#folders.sync(dirname(from));
+    await this.#removeEmptyParents(name);
+    return await this.stat(newName);
+  }
+
   async remove(name: string): Promise<void> {
     const path = this.pathOf(name);
     try {

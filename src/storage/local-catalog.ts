@@ -10,6 +10,7 @@
  * before the link leaves only a temp file (removed at start); after it, the
  * start-up scan finds the bytes and adopts them.
  */
+import { randomBytes } from 'node:crypto';
 import type { FileRecord } from '../protocol/messages.ts';
 import { crashPoint } from '../shared/crash-points.ts';
 import {
@@ -23,7 +24,7 @@ import {
 import type { Logger } from '../shared/logger.ts';
 import { DataDirectory, storageError, type LocalFile, type Upload } from './data-directory.ts';
 import { OpenFileCache, type OpenFile } from './open-file-cache.ts';
-import { StateStore, type StoredRecord } from './state-store.ts';
+import { StateStore, type StoredRecord, type Tombstone } from './state-store.ts';
 
 export interface LocalCatalogOptions {
   /** The exported directory. */
@@ -63,6 +64,7 @@ export class LocalCatalog {
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #openFiles: OpenFileCache;
   readonly #changeListeners: ((name: string) => void)[] = [];
+  readonly #tombstones = new Map<string, Tombstone>();
 
   private constructor(
     serverId: number,
@@ -170,6 +172,11 @@ export class LocalCatalog {
     }
   }
 
+  /** Whether a create of name is in flight here. */
+  isReserved(name: string): boolean {
+    return this.#reserved.has(name);
+  }
+
   /** Claims name for a create, or throws NameExistsError. Call the returned function when done. */
   reserve(name: string): () => void {
     if (this.#records.has(name) || this.#reserved.has(name)) throw new NameExistsError(name);
@@ -183,10 +190,13 @@ export class LocalCatalog {
     crashPoint('create-after-temp-fsync');
     return await this.#withLock(name, async () => {
       const { local, durable } = await this.directory.commitNew(upload, name);
-      const record = this.#recordFor(local, received.sha256, 1, Date.now());
+      const record = this.#recordFor(local, received.sha256, 1, Date.now(), newFileId());
       // The folder flush and the record commit run together; the answer waits for both.
       // Either order of the two surviving a crash is one the start-up scan repairs.
-      await Promise.all([durable, this.#store.commit([record], [])]);
+      await Promise.all([
+        durable,
+        this.#store.commit({ put: [record], buried: this.#buryIfAny(name) }),
+      ]);
       this.#records.set(name, record);
       crashPoint('create-after-record');
       this.#changed(name);
@@ -202,7 +212,10 @@ export class LocalCatalog {
       throw new EditConflictError(name, baseVersion, current.version);
   }
 
-  /** Replaces name with a finished upload as the next version, if it is still at baseVersion. */
+  /**
+   * Replaces name with a finished upload as the next version, if it is still at
+   * baseVersion. This server becomes (or stays) the file's primary.
+   */
   async edit(
     name: string,
     baseVersion: number,
@@ -211,34 +224,187 @@ export class LocalCatalog {
   ): Promise<FileRecord> {
     const received = await this.#finishUpload(upload, check);
     return await this.#withLock(name, async () => {
+      let current: StoredRecord;
       try {
         this.checkEditable(name, baseVersion);
+        current = this.#records.get(name)!;
       } catch (err) {
         await upload.abort();
         throw err;
       }
       const { local, durable } = await this.directory.commitReplace(upload, name);
       this.#openFiles.invalidate(name);
-      const record = this.#recordFor(local, received.sha256, baseVersion + 1, Date.now());
-      await Promise.all([durable, this.#store.commit([record], [])]);
+      const record = {
+        ...this.#recordFor(local, received.sha256, baseVersion + 1, Date.now(), current.fileId),
+        replicas: current.replicas,
+      };
+      await Promise.all([durable, this.#store.commit({ put: [record] })]);
       this.#records.set(name, record);
       this.#changed(name);
       return publicRecord(record);
     });
   }
 
-  async delete(name: string): Promise<void> {
+  /**
+   * Stores a version of a file sent by its primary (a copy, or a new version of
+   * one). Never replaces a newer version by an older one: an older or equal
+   * version is dropped and the current record returned. A different file of the
+   * same name (another fileId) is refused with NameExists.
+   */
+  async storeCopy(record: FileRecord, upload: Upload, check: UploadCheck): Promise<FileRecord> {
+    const received = await this.#finishUpload(upload, check);
+    return await this.#withLock(record.name, async () => {
+      const current = this.#records.get(record.name);
+      if (current && current.fileId !== record.fileId) {
+        await upload.abort();
+        throw new NameExistsError(record.name, 'is another file on this server');
+      }
+      if (current && current.version >= record.version) {
+        await upload.abort();
+        return publicRecord(current);
+      }
+      const { local, durable } = current
+        ? await this.directory.commitReplace(upload, record.name)
+        : await this.directory.commitNew(upload, record.name);
+      this.#openFiles.invalidate(record.name);
+      const stored: StoredRecord = {
+        ...record,
+        size: local.size,
+        sha256: received.sha256,
+        ino: local.ino,
+        mtimeMs: local.mtimeMs,
+      };
+      delete stored.available;
+      await Promise.all([
+        durable,
+        this.#store.commit({ put: [stored], buried: this.#buryIfAny(record.name) }),
+      ]);
+      this.#records.set(record.name, stored);
+      this.#changed(record.name);
+      return publicRecord(stored);
+    });
+  }
+
+  /** Updates who holds a file (primary, copies) without touching its bytes. */
+  async setPlacement(
+    name: string,
+    fileId: string,
+    primary: number,
+    replicas: number[],
+  ): Promise<void> {
     await this.#withLock(name, async () => {
-      if (!this.#records.has(name)) throw new NotFoundError(name);
+      const current = this.#records.get(name);
+      if (!current || current.fileId !== fileId) return;
+      if (
+        current.primary === primary &&
+        JSON.stringify(current.replicas) === JSON.stringify(replicas)
+      )
+        return;
+      const record = { ...current, primary, replicas };
+      await this.#store.commit({ put: [record] });
+      this.#records.set(name, record);
+      this.#changed(name);
+    });
+  }
+
+  /**
+   * Deletes the file. `pending` are the other servers that hold a copy: the
+   * tombstone left behind is kept until each of them is seen without the file.
+   */
+  async delete(name: string, pending: number[] = []): Promise<Tombstone> {
+    return await this.#withLock(name, async () => {
+      const current = this.#records.get(name);
+      if (!current) throw new NotFoundError(name);
+      const tombstone: Tombstone = {
+        name,
+        fileId: current.fileId,
+        version: current.version,
+        deletedAt: Date.now(),
+        pending,
+      };
       // Bytes first, then the record: a crash between the two leaves a record
       // without bytes, which the start-up scan drops; the other order would leave
       // bytes without a record, which the scan would adopt (the file comes back).
       await this.directory.remove(name);
       this.#openFiles.invalidate(name);
-      await this.#store.commit([], [name]);
+      await this.#store.commit({ deleted: [name], tombstones: [tombstone] });
       this.#records.delete(name);
+      this.#tombstones.set(name, tombstone);
       this.#changed(name);
+      return tombstone;
     });
+  }
+
+  /**
+   * Applies a delete decided elsewhere (a tombstone from a peer): removes the
+   * local copy if it is the same file at the tombstone's version or older.
+   * Returns true if a copy was removed.
+   */
+  async removeCopy(tombstone: Tombstone): Promise<boolean> {
+    return await this.#withLock(tombstone.name, async () => {
+      const current = this.#records.get(tombstone.name);
+      if (!current || current.fileId !== tombstone.fileId || current.version > tombstone.version)
+        return false;
+      await this.directory.remove(tombstone.name);
+      this.#openFiles.invalidate(tombstone.name);
+      await this.#store.commit({ deleted: [tombstone.name] });
+      this.#records.delete(tombstone.name);
+      this.#changed(tombstone.name);
+      return true;
+    });
+  }
+
+  /**
+   * Moves the loser of a conflict to a new name (a new file, marked as such), so
+   * its bytes are kept and the winner keeps the name.
+   */
+  async moveToConflictName(name: string, fileId: string, newName: string): Promise<void> {
+    await this.#withLock(name, async () => {
+      const current = this.#records.get(name);
+      if (!current || current.fileId !== fileId || this.#records.has(newName)) return;
+      const local = await this.directory.move(name, newName);
+      this.#openFiles.invalidate(name);
+      const moved: StoredRecord = {
+        ...current,
+        name: newName,
+        conflictOf: name,
+        ino: local.ino,
+        mtimeMs: local.mtimeMs,
+      };
+      await this.#store.commit({ put: [moved], deleted: [name] });
+      this.#records.delete(name);
+      this.#records.set(newName, moved);
+      this.#changed(name);
+      this.#changed(newName);
+    });
+  }
+
+  /** The tombstones this server keeps (deletes it decided that some holder has not yet seen). */
+  tombstones(): Tombstone[] {
+    return [...this.#tombstones.values()];
+  }
+
+  /** Servers seen without the file: they no longer hold it. Buries the tombstone when none is left. */
+  async settleTombstone(name: string, seenWithout: number[]): Promise<void> {
+    const tombstone = this.#tombstones.get(name);
+    if (!tombstone) return;
+    const pending = tombstone.pending.filter((id) => !seenWithout.includes(id));
+    if (pending.length === tombstone.pending.length) return;
+    if (pending.length === 0) {
+      this.#tombstones.delete(name);
+      await this.#store.commit({ buried: [name] });
+    } else {
+      const updated = { ...tombstone, pending };
+      this.#tombstones.set(name, updated);
+      await this.#store.commit({ tombstones: [updated] });
+    }
+    this.#changed(name);
+  }
+
+  #buryIfAny(name: string): string[] {
+    if (!this.#tombstones.has(name)) return [];
+    this.#tombstones.delete(name);
+    return [name];
   }
 
   async close(): Promise<void> {
@@ -274,9 +440,16 @@ export class LocalCatalog {
     return received;
   }
 
-  #recordFor(local: LocalFile, sha256: string, version: number, modifiedAt: number): StoredRecord {
+  #recordFor(
+    local: LocalFile,
+    sha256: string,
+    version: number,
+    modifiedAt: number,
+    fileId: string,
+  ): StoredRecord {
     return {
       name: local.name,
+      fileId,
       size: local.size,
       sha256,
       version,
@@ -307,6 +480,8 @@ export class LocalCatalog {
    */
   async #reconcile(hashConcurrency: number): Promise<Omit<ScanReport, 'removedTempFiles'>> {
     for (const record of this.#store.loadRecords()) this.#records.set(record.name, record);
+    for (const tombstone of this.#store.loadTombstones())
+      this.#tombstones.set(tombstone.name, tombstone);
     const seen = new Set<string>();
     const toHash: LocalFile[] = [];
     let skipped = 0;
@@ -335,13 +510,13 @@ export class LocalCatalog {
         const record = this.#records.get(file.name);
         if (!record) {
           adopted++;
-          put.push(this.#recordFor(file, sha256, 1, Date.now()));
+          put.push(this.#recordFor(file, sha256, 1, Date.now(), newFileId()));
         } else if (record.sha256 === sha256) {
           put.push({ ...record, size: file.size, ino: file.ino, mtimeMs: file.mtimeMs });
         } else {
           changed++;
           put.push({
-            ...this.#recordFor(file, sha256, record.version + 1, Date.now()),
+            ...this.#recordFor(file, sha256, record.version + 1, Date.now(), record.fileId),
             primary: record.primary,
             replicas: record.replicas,
           });
@@ -350,7 +525,7 @@ export class LocalCatalog {
     };
     await Promise.all(Array.from({ length: hashConcurrency }, worker));
     const vanished = [...this.#records.keys()].filter((name) => !seen.has(name));
-    this.#store.applyChanges(put, vanished);
+    this.#store.applyNow({ put, deleted: vanished });
     for (const record of put) this.#records.set(record.name, record);
     for (const name of vanished) this.#records.delete(name);
     return {
@@ -362,6 +537,10 @@ export class LocalCatalog {
       skipped,
     };
   }
+}
+
+export function newFileId(): string {
+  return randomBytes(8).toString('hex');
 }
 
 function publicRecord(record: StoredRecord): FileRecord {

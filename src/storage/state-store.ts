@@ -17,39 +17,57 @@ export interface StoredRecord extends FileRecord {
   mtimeMs: number;
 }
 
+/**
+ * What remains of a deleted file: kept until every server that held it has let
+ * go of its copy (`pending`), so a holder that was down during the delete
+ * removes its copy when it returns instead of bringing the file back.
+ */
+export interface Tombstone {
+  name: string;
+  fileId: string;
+  /** The last version the delete covers; a copy at this version or older is deleted. */
+  version: number;
+  deletedAt: number;
+  /** Servers that held the file and have not yet been seen without it. */
+  pending: number[];
+}
+
 export const STATE_DB_FILE = 'state.db';
-const SCHEMA_VERSION = '1';
+const SCHEMA_VERSION = '2';
 
 interface Row {
   name: string;
-  size: number;
-  sha256: string;
-  version: number;
-  primary_id: number;
-  replicas: string;
-  modified_at: number;
+  record: string;
   ino: number;
   mtime_ms: number;
+}
+
+export interface StoreChange {
+  put?: StoredRecord[];
+  deleted?: string[];
+  tombstones?: Tombstone[];
+  /** Names whose tombstone is no longer needed. */
+  buried?: string[];
 }
 
 export class StateStore {
   readonly #db: Database.Database;
   readonly #put: Database.Statement;
   readonly #delete: Database.Statement;
-  #pending: {
-    put: StoredRecord[];
-    deleted: string[];
-    resolve: () => void;
-    reject: (err: Error) => void;
-  }[] = [];
+  readonly #putTombstone: Database.Statement;
+  readonly #deleteTombstone: Database.Statement;
+  #pending: { change: StoreChange; resolve: () => void; reject: (err: Error) => void }[] = [];
 
   private constructor(db: Database.Database) {
     this.#db = db;
     this.#put = db.prepare(
-      `INSERT OR REPLACE INTO records (name, size, sha256, version, primary_id, replicas, modified_at, ino, mtime_ms)
-       VALUES (@name, @size, @sha256, @version, @primary_id, @replicas, @modified_at, @ino, @mtime_ms)`,
+      'INSERT OR REPLACE INTO records (name, record, ino, mtime_ms) VALUES (@name, @record, @ino, @mtime_ms)',
     );
     this.#delete = db.prepare('DELETE FROM records WHERE name = ?');
+    this.#putTombstone = db.prepare(
+      'INSERT OR REPLACE INTO tombstones (name, tombstone) VALUES (?, ?)',
+    );
+    this.#deleteTombstone = db.prepare('DELETE FROM tombstones WHERE name = ?');
   }
 
   /** Opens (creating if needed) the store in stateDir; refuses a store it cannot read. */
@@ -59,21 +77,21 @@ export class StateStore {
       const db = new Database(path);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
-      db.exec(`
-        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS records (
-          name TEXT PRIMARY KEY, size INTEGER NOT NULL, sha256 TEXT NOT NULL, version INTEGER NOT NULL,
-          primary_id INTEGER NOT NULL, replicas TEXT NOT NULL, modified_at INTEGER NOT NULL,
-          ino INTEGER NOT NULL, mtime_ms REAL NOT NULL
-        );`);
-      const store = new StateStore(db);
-      const version = store.getMeta('schema');
-      if (version === undefined) store.setMeta('schema', SCHEMA_VERSION);
-      else if (version !== SCHEMA_VERSION) {
+      db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);');
+      const version = (
+        db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
+          { value: string } | undefined
+      )?.value;
+      if (version !== undefined && version !== SCHEMA_VERSION) {
         throw new StorageError(
           `${path} has state format ${version}; this lanfs reads format ${SCHEMA_VERSION}.`,
         );
       }
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS records (name TEXT PRIMARY KEY, record TEXT NOT NULL, ino INTEGER NOT NULL, mtime_ms REAL NOT NULL);
+        CREATE TABLE IF NOT EXISTS tombstones (name TEXT PRIMARY KEY, tombstone TEXT NOT NULL);`);
+      const store = new StateStore(db);
+      if (version === undefined) store.setMeta('schema', SCHEMA_VERSION);
       return store;
     } catch (err) {
       if (err instanceof StorageError) throw err;
@@ -97,36 +115,42 @@ export class StateStore {
   loadRecords(): StoredRecord[] {
     const rows = this.#db.prepare('SELECT * FROM records').all() as Row[];
     return rows.map((row) => ({
-      name: row.name,
-      size: row.size,
-      sha256: row.sha256,
-      version: row.version,
-      primary: row.primary_id,
-      replicas: JSON.parse(row.replicas) as number[],
-      modifiedAt: row.modified_at,
+      ...(JSON.parse(row.record) as FileRecord),
       ino: row.ino,
       mtimeMs: row.mtime_ms,
     }));
   }
 
-  putRecord(record: StoredRecord): void {
-    this.#put.run(toRow(record));
-  }
-
-  deleteRecord(name: string): void {
-    this.#delete.run(name);
+  loadTombstones(): Tombstone[] {
+    const rows = this.#db.prepare('SELECT tombstone FROM tombstones').all() as {
+      tombstone: string;
+    }[];
+    return rows.map((row) => JSON.parse(row.tombstone) as Tombstone);
   }
 
   /**
-   * Durably records changes, sharing one transaction (one fsync) with every other
-   * change asked for in the same turn of the event loop: concurrent creates cost
-   * one commit between them. Resolves once the changes are on disk.
+   * Durably applies a change, sharing one transaction (one fsync) with every
+   * other change asked for in the same turn of the event loop: concurrent creates
+   * cost one commit between them. Resolves once the change is on disk.
    */
-  async commit(put: StoredRecord[], deleted: string[]): Promise<void> {
+  async commit(change: StoreChange): Promise<void> {
     return await new Promise<void>((resolve, reject) => {
-      this.#pending.push({ put, deleted, resolve, reject });
+      this.#pending.push({ change, resolve, reject });
       if (this.#pending.length === 1) setImmediate(() => this.#flush());
     });
+  }
+
+  /** Applies a change at once, in one transaction (the start-up scan). */
+  applyNow(change: StoreChange): void {
+    this.#db.transaction(() => this.#apply(change))();
+  }
+
+  #apply(change: StoreChange): void {
+    for (const record of change.put ?? []) this.#put.run(toRow(record));
+    for (const name of change.deleted ?? []) this.#delete.run(name);
+    for (const tombstone of change.tombstones ?? [])
+      this.#putTombstone.run(tombstone.name, JSON.stringify(tombstone));
+    for (const name of change.buried ?? []) this.#deleteTombstone.run(name);
   }
 
   #flush(): void {
@@ -134,10 +158,7 @@ export class StateStore {
     this.#pending = [];
     try {
       this.#db.transaction(() => {
-        for (const change of batch) {
-          for (const record of change.put) this.#put.run(toRow(record));
-          for (const name of change.deleted) this.#delete.run(name);
-        }
+        for (const { change } of batch) this.#apply(change);
       })();
     } catch (err) {
       const full = (err as { code?: string }).code === 'SQLITE_FULL';
@@ -156,29 +177,12 @@ export class StateStore {
     for (const change of batch) change.resolve();
   }
 
-  /** Several changes in one transaction (one fsync), e.g. the result of the start-up scan. */
-  applyChanges(put: StoredRecord[], deleted: string[]): void {
-    this.#db.transaction(() => {
-      for (const record of put) this.#put.run(toRow(record));
-      for (const name of deleted) this.#delete.run(name);
-    })();
-  }
-
   close(): void {
     if (this.#db.open) this.#db.close();
   }
 }
 
 function toRow(record: StoredRecord): Row {
-  return {
-    name: record.name,
-    size: record.size,
-    sha256: record.sha256,
-    version: record.version,
-    primary_id: record.primary,
-    replicas: JSON.stringify(record.replicas),
-    modified_at: record.modifiedAt,
-    ino: record.ino,
-    mtime_ms: record.mtimeMs,
-  };
+  const { ino, mtimeMs, ...rest } = record;
+  return { name: record.name, record: JSON.stringify(rest), ino, mtime_ms: mtimeMs };
 }

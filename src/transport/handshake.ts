@@ -38,7 +38,7 @@ function expect<K extends Message['type']>(
 /** Dialer side. Resolves with the acceptor's WELCOME; throws AuthError / ProtocolError. */
 export async function dialHandshake(
   connection: Connection,
-  role: 'client' | 'server',
+  role: 'client' | 'server' | 'replicator',
   credentials: Credentials,
   options: { serverId?: number; instance?: string; address?: string; timeoutMs?: number } = {},
 ): Promise<BodyOf<'WELCOME'>> {

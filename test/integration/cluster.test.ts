@@ -34,7 +34,11 @@ async function namesOn(server: ServerProcess): Promise<string[]> {
   return (JSON.parse(result.stdout) as { name: string }[]).map((r) => r.name).sort();
 }
 
-/** Starts server `id` on `group` with one file of its own already in its folder. */
+/**
+ * Starts server `id` on `group` with one file of its own already in its folder.
+ * One copy per file (--replicas 1): these tests are about the image and redirects;
+ * replication.test.ts is about copies.
+ */
 async function serverWithFile(
   t: TestContext,
   id: number,
@@ -208,7 +212,16 @@ test('cluster - a killed server is marked down within 3 s and comes back when re
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /held by server 2, which is down/);
 
-  const back = await startServer(t, ['--data', two.data, '--key', KEY, '--group', group]);
+  const back = await startServer(t, [
+    '--data',
+    two.data,
+    '--key',
+    KEY,
+    '--group',
+    group,
+    '--replicas',
+    '1',
+  ]);
   await waitFor(
     'server 2 back up',
     () => statusOf(one.server),
@@ -264,7 +277,15 @@ test('cluster - without multicast, --peers and gossip join everyone, and members
   }
   // Server 3 restarts with neither multicast nor --peers: it dials the members it saved.
   await three.server.stop();
-  const again = await startServer(t, ['--data', three.data, '--key', KEY, ...off]);
+  const again = await startServer(t, [
+    '--data',
+    three.data,
+    '--key',
+    KEY,
+    '--replicas',
+    '1',
+    ...off,
+  ]);
   await waitFor(
     'server 3 back in the mesh',
     () => namesOn(again),

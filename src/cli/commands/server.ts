@@ -20,6 +20,7 @@ export interface ServerCommandOptions extends KeyOptions {
   peers?: string;
   multicast: boolean;
   peerTimeout: string;
+  healAfter: string;
 }
 
 export function parsePositiveInt(value: string, what: string, allowZero = false): number {
@@ -47,6 +48,7 @@ export function serverOptionsFrom(options: ServerCommandOptions): Omit<ServerOpt
       : undefined,
     peers: addressList(options.peers),
     peerTimeoutMs: parsePositiveInt(options.peerTimeout, '--peer-timeout'),
+    healAfterMs: parsePositiveInt(options.healAfter, '--heal-after', true),
   };
 }
 
