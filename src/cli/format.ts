@@ -62,6 +62,21 @@ export function formatStatus(status: BodyOf<'STATUS_RESULT'>, connectedTo: strin
     '',
     `Connected to server ${status.serverId} at ${connectedTo}; ${status.replicas} copies of each file wanted.`,
   ];
+  if (status.conflicts.length > 0) {
+    lines.push(
+      '',
+      `Conflicts: ${status.conflicts.length} file${status.conflicts.length === 1 ? '' : 's'} kept under another name (two different files had one name):`,
+    );
+    for (const c of status.conflicts.slice(0, 20))
+      lines.push(`  ${c.name}  (lost the name "${c.conflictOf}")`);
+  }
+  if (status.underReplicated.length > 0) {
+    lines.push(
+      '',
+      `Below ${status.replicas} copies: ${status.underReplicated.length} file${status.underReplicated.length === 1 ? '' : 's'} (copies are being made, or wait for a server to return):`,
+    );
+    for (const name of status.underReplicated.slice(0, 20)) lines.push(`  ${name}`);
+  }
   if (status.insecure)
     lines.push(
       'WARNING: this cluster runs without a key (--insecure): anyone on the LAN can read and change its files.',

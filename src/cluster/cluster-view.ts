@@ -230,8 +230,9 @@ export class ClusterView {
       listed.push({
         ...record,
         primary,
-        replicas: newest
-          .map((h) => h.id)
+        // Holders seen, and those the primary's saved placement names (a server restarted
+        // alone still knows where its copies are).
+        replicas: [...new Set([...newest.map((h) => h.id), ...record.replicas])]
           .filter((id) => id !== primary)
           .sort((a, b) => a - b),
         available: newest.some((h) => h.up),

@@ -183,10 +183,11 @@ export class PeerMesh {
 
   #grant(name: string, claimant: number): boolean {
     if (this.#o.view.has(name)) return false;
-    // Both of us are creating this name: the lower id wins, here as on the other side.
+    // Two servers creating one name at once: every server grants the lower id and
+    // refuses the higher, so exactly one of them gets every grant.
     if (this.#o.catalog.isReserved(name) && claimant > this.#o.serverId) return false;
     const other = this.#claimedBy.get(name);
-    if (other && other.claimant !== claimant && this.claimedElsewhere(name)) return false;
+    if (other && other.claimant < claimant && this.claimedElsewhere(name)) return false;
     this.#claimedBy.set(name, { claimant, expires: Date.now() + CLAIM_HOLD_MS });
     return true;
   }

@@ -130,6 +130,13 @@ const schemas = {
     insecure: z.boolean(),
     replicas: z.number().int().positive(),
     servers: z.array(memberSchema).max(10_000),
+    /** Files kept under a conflict name, with the name they lost. */
+    conflicts: z
+      .array(z.object({ name: fileName, conflictOf: fileName }))
+      .max(10_000)
+      .default([]),
+    /** Files with fewer live copies than wanted. */
+    underReplicated: z.array(fileName).max(10_000).default([]),
   }),
   CREATE: z.object({ name: fileName, size: z.number().int().nonnegative().nullable(), requestId }),
   EDIT: z.object({

@@ -152,13 +152,13 @@ export class ClientSession {
 
   async #startCreate(streamId: number, body: BodyOf<'CREATE'>): Promise<void> {
     const { catalog, view, mesh, replicator } = this.#components;
-    let claimed: Promise<boolean> | undefined;
+    const claim: { granted?: Promise<boolean> } = {};
     const state: UploadStream = {
       kind: 'upload',
       refused: false,
       commit: async (upload, end) => {
         // The name must be ours on every live server before the create is acknowledged.
-        if (!(await claimed!)) {
+        if (!(await claim.granted)) {
           await upload.abort();
           mesh.releaseClaim(name);
           throw new NameExistsError(name, 'is being created on another server');
@@ -178,8 +178,8 @@ export class ClientSession {
     if (view.has(name) || mesh.claimedElsewhere(name)) throw new NameExistsError(name);
     state.release = catalog.reserve(name);
     // Ask the other servers while the bytes arrive.
-    claimed = mesh.claim(name);
-    claimed.catch(() => undefined);
+    claim.granted = mesh.claim(name);
+    claim.granted.catch(() => undefined);
     // For a large upload, find out now (not after the bytes) that the path is taken on disk.
     if (body.size === null || body.size > EARLY_CHECK_MIN_BYTES)
       await catalog.directory.checkPlaceable(name);

@@ -57,6 +57,8 @@ async function serverWithFile(
     KEY,
     '--group',
     group,
+    '--replicas',
+    '1',
     ...extra,
   ]);
   return { server, data };

@@ -45,6 +45,8 @@ test(
             host.address,
             '--group',
             group,
+            '--replicas',
+            '1',
           ],
           {},
           host.netns,

@@ -14,6 +14,8 @@ export async function status(ctx: CliContext, options: { json?: boolean }): Prom
           connectedTo: result.serverId,
           replicas: result.replicas,
           insecure: result.insecure,
+          conflicts: result.conflicts,
+          underReplicated: result.underReplicated,
         },
         null,
         2,
