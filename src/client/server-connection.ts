@@ -37,6 +37,17 @@ export interface DownloadOptions extends TransferOptions {
   onStart?: (record: FileRecord) => void;
 }
 
+export type UploadType = 'CREATE' | 'EDIT' | 'REPLICA_PUT';
+export type UploadBody = BodyOf<'CREATE'> | BodyOf<'EDIT'> | BodyOf<'REPLICA_PUT'>;
+
+/** An upload in progress, fed by its caller (see ServerConnection.openUpload). */
+export interface UploadWriter {
+  readonly size: number;
+  write: (chunk: Buffer) => Promise<void>;
+  end: () => Promise<FileRecord>;
+  cancel: () => void;
+}
+
 /** The server does not hold the file and names one that does. */
 export class Redirect extends Error {
   readonly serverId: number;
@@ -208,12 +219,35 @@ export class ServerConnection {
 
   /** Sends CREATE, EDIT or REPLICA_PUT, then the bytes and END; resolves with the record stored. */
   async upload(
-    type: 'CREATE' | 'EDIT' | 'REPLICA_PUT',
-    body: BodyOf<'CREATE'> | BodyOf<'EDIT'> | BodyOf<'REPLICA_PUT'>,
+    type: UploadType,
+    body: UploadBody,
     source: UploadSource,
     options: UploadOptions,
   ): Promise<FileRecord> {
+    const writer = this.openUpload(type, body);
+    const total = options.size ?? null;
+    try {
+      for await (const piece of source) {
+        await writer.write(typeof piece === 'string' ? Buffer.from(piece) : piece);
+        options.onProgress?.(writer.size, total);
+      }
+    } catch (err) {
+      // Refused or redirected by the server, or the source failed (e.g. an unreadable
+      // local file): the server drops what it received.
+      writer.cancel();
+      throw err;
+    }
+    return await writer.end();
+  }
+
+  /**
+   * An upload fed chunk by chunk (a server forwarding a file to its copies as it
+   * arrives). write() waits only while the socket is full; it rejects as soon as
+   * the server refuses or redirects. end() sends END and resolves with the record.
+   */
+  openUpload(type: UploadType, body: UploadBody): UploadWriter {
     const streamId = this.#nextStreamId++;
+    const connection = this.#connection;
     let refusal: Error | undefined;
     let record: FileRecord | undefined;
     const answered = this.#open(streamId, (message, finish) => {
@@ -225,41 +259,53 @@ export class ServerConnection {
       refusal = err;
     });
     const hash = createHash('sha256');
-    const total = options.size ?? null;
     let size = 0;
+    let finished = false;
     // The request, the bytes and END of a small file leave in one packet.
-    this.#connection.cork();
+    connection.cork();
     let corked = true;
-    try {
-      this.#connection.send(type, streamId, body);
-      for await (const piece of source) {
-        const chunk = typeof piece === 'string' ? Buffer.from(piece) : piece;
-        for (let offset = 0; offset < chunk.length && !refusal; offset += DATA_CHUNK_BYTES) {
+    const uncork = (): void => {
+      if (corked) connection.uncork();
+      corked = false;
+    };
+    connection.send(type, streamId, body);
+    return {
+      get size() {
+        return size;
+      },
+      write: async (chunk: Buffer): Promise<void> => {
+        for (let offset = 0; offset < chunk.length; offset += DATA_CHUNK_BYTES) {
+          if (refusal) throw refusal;
           const part = chunk.subarray(offset, offset + DATA_CHUNK_BYTES);
           hash.update(part);
           size += part.length;
-          if (this.#connection.sendData(streamId, part)) continue;
-          if (corked) this.#connection.uncork();
-          corked = false;
-          await Promise.race([this.#connection.drain(), answered]);
+          if (connection.sendData(streamId, part)) continue;
+          uncork();
+          await Promise.race([connection.drain(), answered]);
         }
-        options.onProgress?.(size, total);
-        if (refusal) break;
-      }
-      if (refusal) throw refusal;
-      this.#connection.send('END', streamId, { size, sha256: hash.digest('hex') });
-    } catch (err) {
-      // Refused or redirected by the server, or the source failed (e.g. an unreadable
-      // local file): tell the server to drop what it received.
-      this.#connection.send('CANCEL', streamId, {});
-      if (err !== refusal) this.#streams.delete(streamId);
-      throw err;
-    } finally {
-      if (corked) this.#connection.uncork();
-    }
-    await answered;
-    if (!record) throw new ProtocolError('The server acknowledged the upload without a record.');
-    return record;
+        if (refusal) throw refusal;
+      },
+      end: async (): Promise<FileRecord> => {
+        if (refusal) {
+          uncork();
+          throw refusal;
+        }
+        finished = true;
+        connection.send('END', streamId, { size, sha256: hash.digest('hex') });
+        uncork();
+        await answered;
+        if (!record)
+          throw new ProtocolError('The server acknowledged the upload without a record.');
+        return record;
+      },
+      cancel: (): void => {
+        uncork();
+        if (finished) return;
+        finished = true;
+        connection.send('CANCEL', streamId, {});
+        if (!refusal) this.#streams.delete(streamId);
+      },
+    };
   }
 
   /** Sends one request and feeds its answers to onAnswer until it calls finish(). */

@@ -61,11 +61,27 @@ export class ClusterView {
   readonly #local: LocalCatalog;
   readonly #selfAddress: () => string;
   readonly #members = new Map<number, MemberState>();
+  readonly #nameListeners: ((name: string) => void)[] = [];
+  readonly #memberListeners: ((id: number, up: boolean) => void)[] = [];
 
   constructor(local: LocalCatalog, selfAddress: () => string) {
     this.selfId = local.serverId;
     this.#local = local;
     this.#selfAddress = selfAddress;
+  }
+
+  /** Called with every name whose records or tombstones from a peer changed. */
+  onNameChange(listener: (name: string) => void): void {
+    this.#nameListeners.push(listener);
+  }
+
+  /** Called when a member goes up or down. */
+  onMemberChange(listener: (id: number, up: boolean) => void): void {
+    this.#memberListeners.push(listener);
+  }
+
+  #nameChanged(name: string): void {
+    for (const listener of this.#nameListeners) listener(name);
   }
 
   member(id: number): MemberState | undefined {
@@ -106,6 +122,7 @@ export class ClusterView {
     if (!member || member.up === up) return;
     member.up = up;
     member.downSince = up ? undefined : Date.now();
+    for (const listener of this.#memberListeners) listener(id, up);
   }
 
   /**
@@ -117,6 +134,8 @@ export class ClusterView {
     if (!member) return false;
     if (page.full) {
       if (page.reset) {
+        for (const name of member.records.keys()) this.#nameChanged(name);
+        for (const name of member.tombstones.keys()) this.#nameChanged(name);
         member.records = new Map();
         member.tombstones = new Map();
       }
@@ -129,6 +148,9 @@ export class ClusterView {
       if (!page.full) member.tombstones.delete(name);
     }
     for (const tombstone of page.tombstones) member.tombstones.set(tombstone.name, tombstone);
+    for (const record of page.records) this.#nameChanged(record.name);
+    for (const name of page.removed) this.#nameChanged(name);
+    for (const tombstone of page.tombstones) this.#nameChanged(tombstone.name);
     member.instance = page.instance;
     member.version = page.version;
     return true;

@@ -16,8 +16,8 @@
  * from the mesh link, so a large copy never delays heartbeats.
  */
 import { Writable } from 'node:stream';
-import { ServerConnection } from '../client/server-connection.ts';
-import type { FileRecord, TombstoneRef } from '../protocol/messages.ts';
+import { ServerConnection, type UploadWriter } from '../client/server-connection.ts';
+import type { FileRecord, ReplicaHeader, TombstoneRef } from '../protocol/messages.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
 import type { Tombstone } from '../storage/state-store.ts';
@@ -34,6 +34,10 @@ const SETTLE_AFTER_START_MS = 3000;
 /** Files repaired per round at most, so a returning or departing server causes no storm. */
 const REPAIRS_PER_ROUND = 32;
 const CONNECT_TIMEOUT_MS = 3000;
+/** Names looked at per round at most (changed ones first, then a slice of the sweep). */
+const NAMES_PER_ROUND = 2000;
+/** Every local file is looked at again at least this often (healing after the grace period). */
+const FULL_SWEEP_INTERVAL_MS = 10_000;
 
 export interface ReplicatorOptions {
   serverId: number;
@@ -70,6 +74,14 @@ export function conflictWinner(a: FileRecord, b: FileRecord): FileRecord {
   return a.fileId < b.fileId ? a : b;
 }
 
+/** The copies of one upload in progress (see Replicator.startCopies). */
+export interface CopySet {
+  write: (chunk: Buffer) => Promise<void>;
+  /** Sends END to every target; resolves with the ids that stored the copy. */
+  end: () => Promise<number[]>;
+  cancel: () => void;
+}
+
 export class Replicator {
   readonly #o: ReplicatorOptions;
   readonly #connections = new Map<number, Promise<ServerConnection>>();
@@ -77,12 +89,16 @@ export class Replicator {
   #timer: NodeJS.Timeout | undefined;
   #running = false;
   #stopped = false;
+  readonly #dirty = new Set<string>();
+  #sweep: string[] = [];
+  #sweptAt = 0;
 
   constructor(options: ReplicatorOptions) {
     this.#o = options;
   }
 
   start(): void {
+    this.#o.catalog.onChange((name) => this.markDirty(name));
     this.#timer = setInterval(() => void this.reconcile(), RECONCILE_INTERVAL_MS);
   }
 
@@ -94,29 +110,84 @@ export class Replicator {
     this.#connections.clear();
   }
 
-  /** After a create here: copies to the servers placement picks; returns the record with its copies. */
-  async afterCreate(record: FileRecord): Promise<FileRecord> {
+  /** The servers a new file's copies go to, by the placement rule (this server is the primary). */
+  placeNew(): number[] {
     const counts = this.#o.view.fileCounts();
     const candidates = this.#o.view
       .liveMembers()
       .map((m) => ({ id: m.id, files: counts.get(m.id) ?? 0 }));
-    const targets = choosePlacement(candidates, this.#o.replicas - 1);
-    if (targets.length === 0) return record;
-    const planned = { ...record, replicas: targets };
-    const copied = await this.#copyToAll(targets, planned);
-    await this.#o.catalog.setPlacement(record.name, record.fileId, this.#o.serverId, copied);
-    return { ...record, replicas: copied };
+    return choosePlacement(candidates, this.#o.replicas - 1);
   }
 
-  /** After an edit here: sends the new version to the other live holders of the file. */
-  async afterEdit(record: FileRecord): Promise<FileRecord> {
-    const others = this.#o.view
-      .holders(record.name)
-      .filter((h) => h.id !== this.#o.serverId && h.up && h.record.fileId === record.fileId)
+  /** The other live servers holding this version of the file (an edit's new version goes to them). */
+  liveHolders(name: string, fileId: string): number[] {
+    return this.#o.view
+      .holders(name)
+      .filter((h) => h.id !== this.#o.serverId && h.up && h.record.fileId === fileId)
       .map((h) => h.id);
-    await this.#copyToAll(others, record);
-    // Holders that missed it (down, or failed) catch up by themselves when they see the new version.
-    return record;
+  }
+
+  /**
+   * Copies streamed while the upload arrives: every chunk the client sends is
+   * forwarded to each target at once, so a create with copies costs little more
+   * than one upload. A target that fails is dropped (healing makes the copy later);
+   * it never fails the client's request.
+   */
+  startCopies(header: ReplicaHeader, targets: number[]): CopySet {
+    const writers = targets.map((id) => ({ id, writer: this.#openCopy(id, header) }));
+    const failed = (id: number, err: unknown): undefined => {
+      this.#o.logger.warn(
+        { peer: id, name: header.name, reason: (err as Error).message },
+        'copy failed',
+      );
+      return undefined;
+    };
+    return {
+      write: async (chunk: Buffer): Promise<void> => {
+        await Promise.all(
+          writers.map(async (w) => {
+            const writer = await w.writer;
+            if (!writer) return;
+            try {
+              await writer.write(chunk);
+            } catch (err) {
+              w.writer = Promise.resolve(failed(w.id, err));
+              writer.cancel();
+            }
+          }),
+        );
+      },
+      end: async (): Promise<number[]> => {
+        const done = await Promise.all(
+          writers.map(async (w) => {
+            const writer = await w.writer;
+            if (!writer) return undefined;
+            try {
+              await writer.end();
+              return w.id;
+            } catch (err) {
+              return failed(w.id, err);
+            }
+          }),
+        );
+        return done.filter((id): id is number => id !== undefined).sort((a, b) => a - b);
+      },
+      cancel: (): void => {
+        for (const w of writers) void w.writer.then((writer) => writer?.cancel());
+      },
+    };
+  }
+
+  async #openCopy(peerId: number, header: ReplicaHeader): Promise<UploadWriter | undefined> {
+    try {
+      return (await this.#connection(peerId)).openUpload('REPLICA_PUT', { record: header });
+    } catch (err) {
+      this.#o.logger.warn(
+        { peer: peerId, name: header.name, reason: (err as Error).message },
+        'copy not started',
+      );
+      return undefined;
+    }
   }
 
   /** After a delete here: the other live holders drop their copies now; the rest when they return. */
@@ -143,12 +214,18 @@ export class Replicator {
     if (this.#running || this.#stopped) return;
     this.#running = true;
     try {
-      await this.#removeDeletedCopies();
       await this.#settleTombstones();
       let budget = REPAIRS_PER_ROUND;
-      for (const record of this.#o.catalog.list()) {
-        if (budget <= 0 || this.#stopped) break;
-        if (await this.#repair(record)) budget--;
+      for (const name of this.#nextNames()) {
+        if (budget <= 0 || this.#stopped) {
+          this.#dirty.add(name); // not reached this round: next one
+          continue;
+        }
+        const record = this.#o.catalog.get(name);
+        if (record && (await this.#repair(record))) {
+          budget--;
+          this.#dirty.add(name); // look again next round: one repair may lead to another
+        }
       }
     } catch (err) {
       this.#o.logger.warn({ reason: (err as Error).message }, 'reconcile round failed');
@@ -157,9 +234,41 @@ export class Replicator {
     }
   }
 
+  /**
+   * A name whose situation may have changed (a local change, news from a peer):
+   * it is looked at in the next round. Rounds look only at such names, plus a
+   * slice of a periodic sweep of every local file, so their cost does not grow
+   * with the number of files.
+   */
+  markDirty(name: string): void {
+    this.#dirty.add(name);
+  }
+
+  /** Every local file is looked at again (a server came or went). */
+  markAllDirty(): void {
+    this.#sweep = this.#o.catalog.list().map((r) => r.name);
+    this.#sweptAt = Date.now();
+  }
+
+  #nextNames(): string[] {
+    const names = [...this.#dirty].slice(0, NAMES_PER_ROUND);
+    for (const name of names) this.#dirty.delete(name);
+    if (this.#sweep.length === 0 && Date.now() - this.#sweptAt > FULL_SWEEP_INTERVAL_MS)
+      this.markAllDirty();
+    const room = NAMES_PER_ROUND - names.length;
+    if (room > 0) names.push(...this.#sweep.splice(0, room));
+    return names;
+  }
+
   /** Repairs one local file if it needs it; returns true if it did something. */
   async #repair(record: FileRecord): Promise<boolean> {
     const view = this.#o.view;
+    // Deleted elsewhere (a tombstone covering our copy): the copy goes.
+    const tombstone = view.tombstone(record.name);
+    if (tombstone && covers(tombstone, record)) {
+      await this.#o.catalog.removeCopy({ ...tombstone, deletedAt: Date.now(), pending: [] });
+      return true;
+    }
     const holders = view.holders(record.name);
     const rival = holders.find(
       (h) =>
@@ -170,7 +279,10 @@ export class Replicator {
     const newest = view.newestHolders(record.name);
     if (!newest.some((h) => h.id === this.#o.serverId)) return await this.#catchUp(record, newest);
     if (view.actingPrimary(record.name) !== this.#o.serverId) return false;
-    if (Date.now() - this.#startedAt < SETTLE_AFTER_START_MS) return false;
+    if (Date.now() - this.#startedAt < SETTLE_AFTER_START_MS) {
+      this.#dirty.add(record.name); // still learning the cluster: look again later
+      return false;
+    }
     return await this.#keepFactor(record, newest);
   }
 
@@ -309,20 +421,6 @@ export class Replicator {
       'conflict: kept the other version under the name',
     );
     return true;
-  }
-
-  /** Copies of deleted files: a tombstone from any server covering our copy removes it. */
-  async #removeDeletedCopies(): Promise<void> {
-    for (const record of this.#o.catalog.list()) {
-      const tombstone = this.#o.view.tombstone(record.name);
-      if (
-        tombstone &&
-        covers(tombstone, record) &&
-        !this.#o.catalog.tombstones().some((t) => t.name === record.name)
-      ) {
-        await this.#o.catalog.removeCopy({ ...tombstone, deletedAt: Date.now(), pending: [] });
-      }
-    }
   }
 
   /** Our tombstones: a former holder that is up, synced and without the file has let go. */

@@ -80,6 +80,14 @@ export const fileRecordSchema = z.object({
 });
 export type FileRecord = z.infer<typeof fileRecordSchema>;
 
+/** What a copy is, known before its bytes: size and sha256 come with END. */
+export const replicaHeaderSchema = fileRecordSchema.omit({
+  size: true,
+  sha256: true,
+  available: true,
+});
+export type ReplicaHeader = z.infer<typeof replicaHeaderSchema>;
+
 export const tombstoneSchema = z.object({
   name: fileName,
   fileId: z.string().regex(/^[0-9a-f]{8,64}$/),
@@ -180,7 +188,7 @@ const schemas = {
   /** Please send me all your records again (I missed a delta). */
   PEER_SYNC_REQUEST: z.object({}),
   /** A version of a file from its primary, to store as a copy; then DATA…, END → DONE. */
-  REPLICA_PUT: z.object({ record: fileRecordSchema }),
+  REPLICA_PUT: z.object({ record: replicaHeaderSchema }),
   /** Remove your copy of this file if it is at this version or older → DONE. */
   REPLICA_DELETE: z.object({ tombstone: tombstoneSchema }),
   /** May I create this name? Asked of every live server before a create is acknowledged. */

@@ -21,10 +21,10 @@ import {
 } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Upload } from '../storage/data-directory.ts';
-import type { LocalCatalog } from '../storage/local-catalog.ts';
+import { newFileId, type LocalCatalog } from '../storage/local-catalog.ts';
 import type { ClusterView } from '../cluster/cluster-view.ts';
 import type { PeerMesh } from '../cluster/peer-mesh.ts';
-import type { Replicator } from '../cluster/replicator.ts';
+import type { CopySet, Replicator } from '../cluster/replicator.ts';
 import type { Connection } from '../transport/connection.ts';
 
 /** Pause reading a connection when this many received bytes wait for the disk… */
@@ -53,6 +53,8 @@ interface UploadStream {
   /** An error already sent for this stream: the rest of its frames are dropped. */
   refused: boolean;
   release?: () => void;
+  /** Copies being streamed to other servers as the bytes arrive. */
+  copies?: CopySet;
   commit: (upload: Upload, end: BodyOf<'END'>) => Promise<unknown>;
 }
 
@@ -153,24 +155,40 @@ export class ClientSession {
   async #startCreate(streamId: number, body: BodyOf<'CREATE'>): Promise<void> {
     const { catalog, view, mesh, replicator } = this.#components;
     const claim: { granted?: Promise<boolean> } = {};
+    const fileId = newFileId();
     const state: UploadStream = {
       kind: 'upload',
       refused: false,
       commit: async (upload, end) => {
+        const copies = state.copies;
         // The name must be ours on every live server before the create is acknowledged.
         if (!(await claim.granted)) {
+          copies?.cancel();
           await upload.abort();
           mesh.releaseClaim(name);
           throw new NameExistsError(name, 'is being created on another server');
         }
         let record: FileRecord;
         try {
-          record = await catalog.create(name, upload, { size: body.size, sha256: end.sha256 });
+          record = await catalog.create(
+            name,
+            upload,
+            { size: body.size, sha256: end.sha256 },
+            { fileId, replicas: targets },
+          );
         } catch (err) {
+          copies?.cancel();
           mesh.releaseClaim(name);
           throw err;
         }
-        return await replicator.afterCreate(record);
+        // The copies already have the bytes; END lets them store them. Only now, so a
+        // create that failed here never shows up on another server.
+        const copied = copies ? await copies.end() : [];
+        if (copied.length !== targets.length) {
+          await catalog.setPlacement(name, fileId, catalog.serverId, copied);
+          record = { ...record, replicas: copied };
+        }
+        return record;
       },
     };
     this.#setState(streamId, state);
@@ -183,7 +201,19 @@ export class ClientSession {
     // For a large upload, find out now (not after the bytes) that the path is taken on disk.
     if (body.size === null || body.size > EARLY_CHECK_MIN_BYTES)
       await catalog.directory.checkPlaceable(name);
+    const targets = replicator.placeNew();
     state.upload = await catalog.directory.beginUpload();
+    if (targets.length > 0) {
+      const header = {
+        name,
+        fileId,
+        version: 1,
+        primary: catalog.serverId,
+        replicas: targets,
+        modifiedAt: Date.now(),
+      };
+      state.copies = replicator.startCopies(header, targets);
+    }
   }
 
   async #startEdit(streamId: number, body: BodyOf<'EDIT'>): Promise<void> {
@@ -192,11 +222,19 @@ export class ClientSession {
       kind: 'upload',
       refused: false,
       commit: async (upload, end) => {
-        const record = await catalog.edit(name, body.baseVersion, upload, {
-          size: body.size,
-          sha256: end.sha256,
-        });
-        return await replicator.afterEdit(record);
+        let record: FileRecord;
+        try {
+          record = await catalog.edit(name, body.baseVersion, upload, {
+            size: body.size,
+            sha256: end.sha256,
+          });
+        } catch (err) {
+          state.copies?.cancel();
+          throw err;
+        }
+        // Holders that miss the new version (down, or failing now) catch up by themselves.
+        await state.copies?.end();
+        return record;
       },
     };
     this.#setState(streamId, state);
@@ -206,26 +244,35 @@ export class ClientSession {
       return;
     }
     catalog.checkEditable(name, body.baseVersion);
+    const current = catalog.get(name)!;
     state.upload = await catalog.directory.beginUpload();
+    const holders = replicator.liveHolders(name, current.fileId);
+    if (holders.length > 0) {
+      const header = {
+        name,
+        fileId: current.fileId,
+        version: body.baseVersion + 1,
+        primary: catalog.serverId,
+        replicas: current.replicas,
+        modifiedAt: Date.now(),
+      };
+      state.copies = replicator.startCopies(header, holders);
+    }
   }
 
-  /** A copy (or a new version of one) from the file's primary. */
+  /** A copy (or a new version of one) from the file's primary; size and sha256 come with END. */
   async #startReplicaPut(streamId: number, body: BodyOf<'REPLICA_PUT'>): Promise<void> {
     this.#requirePeer('REPLICA_PUT');
     const { catalog } = this.#components;
-    const record = { ...body.record, name: validateName(body.record.name) };
+    const header = { ...body.record, name: validateName(body.record.name) };
     const state: UploadStream = {
       kind: 'upload',
       refused: false,
-      commit: async (upload, end) => {
-        if (end.sha256 !== record.sha256) {
-          await upload.abort();
-          throw new ChecksumMismatchError(
-            `The copy of "${record.name}" does not match its sha256; nothing was stored.`,
-          );
-        }
-        return await catalog.storeCopy(record, upload, { size: record.size, sha256: end.sha256 });
-      },
+      commit: async (upload, end) =>
+        await catalog.storeCopy({ ...header, size: end.size, sha256: end.sha256 }, upload, {
+          size: end.size,
+          sha256: end.sha256,
+        }),
     };
     this.#setState(streamId, state);
     state.upload = await catalog.directory.beginUpload();
@@ -246,7 +293,7 @@ export class ClientSession {
       throw new ProtocolError('Upload frames arrived for a stream that is not uploading.');
     switch (message.type) {
       case 'DATA':
-        await upload.write(message.bytes);
+        await Promise.all([upload.write(message.bytes), state.copies?.write(message.bytes)]);
         return;
       case 'END': {
         state.upload = undefined;
@@ -263,6 +310,7 @@ export class ClientSession {
       }
       case 'CANCEL':
         state.upload = undefined;
+        state.copies?.cancel();
         await upload.abort();
         state.release?.();
         return this.#end(streamId);
@@ -389,11 +437,15 @@ export class ClientSession {
       // Keep the stream open, dropping its frames, until the client's END or CANCEL.
       state.refused = true;
       state.release?.();
+      state.copies?.cancel();
       const upload = state.upload;
       state.upload = undefined;
       await upload?.abort();
     } else {
-      if (state.kind === 'upload') state.release?.();
+      if (state.kind === 'upload') {
+        state.release?.();
+        state.copies?.cancel();
+      }
       this.#end(streamId);
     }
   }
@@ -413,6 +465,7 @@ export class ClientSession {
     for (const { state } of this.#streams.values()) {
       if (state.kind === 'upload') {
         state.release?.();
+        state.copies?.cancel();
         void state.upload?.abort();
         state.upload = undefined;
       }

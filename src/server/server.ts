@@ -9,7 +9,7 @@
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { ClusterView } from '../cluster/cluster-view.ts';
 import { DOWN_AFTER_MS, PeerMesh } from '../cluster/peer-mesh.ts';
-import { Replicator } from '../cluster/replicator.ts';
+import { DEFAULT_HEAL_AFTER_MS, Replicator } from '../cluster/replicator.ts';
 import { newInstanceId, ServerDiscovery } from '../discovery/discovery.ts';
 import type { GroupAddress } from '../discovery/multicast-beacon.ts';
 import type { BodyOf } from '../protocol/messages.ts';
@@ -148,8 +148,19 @@ export class LanfsServer {
         logger: this.#logger.child({ component: 'replicator' }),
         healAfterMs: this.#options.healAfterMs,
       });
+      const replicator = this.#replicator;
+      view.onNameChange((name) => replicator.markDirty(name));
+      view.onMemberChange((_id, up) => {
+        replicator.markAllDirty();
+        // A holder that went down is replaced once the grace period is over: look again then.
+        if (!up)
+          setTimeout(
+            () => replicator.markAllDirty(),
+            (this.#options.healAfterMs ?? DEFAULT_HEAL_AFTER_MS) + 100,
+          ).unref();
+      });
       mesh.start();
-      this.#replicator.start();
+      replicator.start();
       for (const peer of this.#options.peers ?? []) mesh.addSeed(peer);
       if (this.#options.discovery) await this.#startDiscovery(this.#options.discovery, mesh);
     } catch (err) {

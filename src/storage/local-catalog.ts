@@ -185,12 +185,20 @@ export class LocalCatalog {
   }
 
   /** Stores a finished upload as the new file name (version 1, primary here). */
-  async create(name: string, upload: Upload, check: UploadCheck): Promise<FileRecord> {
+  async create(
+    name: string,
+    upload: Upload,
+    check: UploadCheck,
+    identity: { fileId?: string; replicas?: number[] } = {},
+  ): Promise<FileRecord> {
     const received = await this.#finishUpload(upload, check);
     crashPoint('create-after-temp-fsync');
     return await this.#withLock(name, async () => {
       const { local, durable } = await this.directory.commitNew(upload, name);
-      const record = this.#recordFor(local, received.sha256, 1, Date.now(), newFileId());
+      const record = {
+        ...this.#recordFor(local, received.sha256, 1, Date.now(), identity.fileId ?? newFileId()),
+        replicas: identity.replicas ?? [],
+      };
       // The folder flush and the record commit run together; the answer waits for both.
       // Either order of the two surviving a crash is one the start-up scan repairs.
       await Promise.all([

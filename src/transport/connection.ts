@@ -35,6 +35,7 @@ export class Connection {
   #waiter: { resolve: (m: Message) => void; reject: (e: Error) => void } | undefined;
   #closeError: Error | undefined;
   #closed = false;
+  #drained: Promise<void> | undefined;
   readonly #closeListeners: ((err: Error | undefined) => void)[] = [];
 
   constructor(socket: Socket) {
@@ -109,11 +110,14 @@ export class Connection {
     return ok;
   }
 
-  /** Resolves when the socket can take more bytes; rejects if the connection closes first. */
+  /**
+   * Resolves when the socket can take more bytes; rejects if the connection closes
+   * first. All waiters share one promise (many streams can wait at once).
+   */
   async drain(): Promise<void> {
     if (this.#closed) throw this.#closeError ?? new ConnectionClosedError();
     if (!this.socket.writableNeedDrain) return;
-    await new Promise<void>((resolve, reject) => {
+    this.#drained ??= new Promise<void>((resolve, reject) => {
       const onDrain = (): void => {
         cleanup();
         resolve();
@@ -123,12 +127,14 @@ export class Connection {
         reject(this.#closeError ?? new ConnectionClosedError());
       };
       const cleanup = (): void => {
+        this.#drained = undefined;
         this.socket.off('drain', onDrain);
         this.socket.off('close', onClose);
       };
       this.socket.on('drain', onDrain);
       this.socket.on('close', onClose);
     });
+    await this.#drained;
   }
 
   /** Gather what is sent until uncork() into as few packets as possible (calls nest). */
