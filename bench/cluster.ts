@@ -34,6 +34,8 @@ function makeServer(dataDir: string, serverId: number, groupAddress: string): La
     host: '127.0.0.1',
     port: 0,
     credentials,
+    // One copy per file: this part measures the image and its traffic, not replication.
+    replicas: 1,
     discovery: { group: parseGroup(groupAddress), interfaceAddress: '127.0.0.1' },
     logger: silentLogger(),
   });
