@@ -103,5 +103,6 @@ export function resolveClientOptions(
     },
     credentials: resolveCredentials(options),
     onEvent: options.verbose ? onEvent : undefined,
+    onFailover: onEvent,
   };
 }

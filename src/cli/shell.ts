@@ -16,6 +16,8 @@ import { buildProgram } from './program.ts';
 
 const COMMANDS = ['show', 'create', 'download', 'edit', 'delete', 'status', 'help', 'bye'];
 const HISTORY_LINES = 500;
+/** How often the shell looks for a server again when none answers. */
+const RETRY_INTERVAL_MS = 2000;
 /** How long a fetched list of names is good for completion. */
 const NAMES_FRESH_MS = 3000;
 
@@ -145,6 +147,28 @@ export async function runShell(options: ShellOptions): Promise<void> {
     process.stdout.write('\n');
     rl.prompt();
   });
+  // With no server answering, keep trying in the background and say when one is back.
+  let watching: NodeJS.Timeout | undefined;
+  const watchForServers = (): void => {
+    if (watching) return;
+    process.stderr.write(
+      `No server answers; the shell keeps trying every ${RETRY_INTERVAL_MS / 1000} s.\n`,
+    );
+    watching = setInterval(() => {
+      client
+        .status()
+        .then(() => {
+          clearInterval(watching);
+          watching = undefined;
+          process.stdout.write(
+            `\nA server answers again: connected to server ${client.serverId} at ${client.address}.\n`,
+          );
+          rl.prompt(true);
+        })
+        .catch(() => undefined);
+    }, RETRY_INTERVAL_MS);
+  };
+  rl.once('close', () => clearInterval(watching));
   rl.prompt();
   for await (const line of rl) {
     const words = splitLine(line);
@@ -161,7 +185,7 @@ export async function runShell(options: ShellOptions): Promise<void> {
       continue;
     }
     rl.pause();
-    await runLine(ctx, words);
+    if ((await runLine(ctx, words)) === 'LANFS_ERR_NO_SERVER') watchForServers();
     namesAt = 0;
     rl.resume();
     rl.prompt();
@@ -172,7 +196,8 @@ export async function runShell(options: ShellOptions): Promise<void> {
   process.stdout.write('Bye.\n');
 }
 
-async function runLine(ctx: CliContext, words: string[]): Promise<void> {
+/** Runs one line; returns the error code if the command failed with a LanfsError. */
+async function runLine(ctx: CliContext, words: string[]): Promise<string | undefined> {
   const program = buildProgram({ context: () => ctx, inShell: true });
   program.configureOutput({
     writeOut: (s) => process.stdout.write(s),
@@ -181,8 +206,12 @@ async function runLine(ctx: CliContext, words: string[]): Promise<void> {
   try {
     await program.parseAsync(words, { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) return; // commander already said what was wrong
-    if (err instanceof LanfsError) process.stderr.write(`${err.message}\n`);
-    else process.stderr.write(`Unexpected error: ${(err as Error).message}\n`);
+    if (err instanceof CommanderError) return undefined; // commander already said what was wrong
+    if (err instanceof LanfsError) {
+      process.stderr.write(`${err.message}\n`);
+      return err.code;
+    }
+    process.stderr.write(`Unexpected error: ${(err as Error).message}\n`);
   }
+  return undefined;
 }

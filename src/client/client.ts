@@ -17,6 +17,7 @@ import type { BodyOf, FileRecord, Member } from '../protocol/messages.ts';
 import { LanfsError, NoServerError, ProtocolError } from '../shared/errors.ts';
 import type { Credentials } from '../transport/handshake.ts';
 import {
+  newDownloadProgress,
   newRequestId,
   Redirect,
   ServerConnection,
@@ -35,6 +36,10 @@ export {
 export const DEFAULT_CONNECT_TIMEOUT_MS = 3000;
 /** Redirects followed for one request before giving up (a loop means views disagree). */
 const MAX_REDIRECTS = 3;
+/** Servers tried in turn for one request when its server dies. */
+const MAX_FAILOVERS = 3;
+/** How long a failover may look for a live server before saying there is none. */
+const FAILOVER_DEADLINE_MS = 10_000;
 
 export interface ClientOptions {
   /** Servers to try, in order, as host:port. When absent, the group is asked. */
@@ -46,54 +51,40 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** A line for people on what happens (connected, redirected): the CLI's verbose mode. */
   onEvent?: (line: string) => void;
+  /** A line for people when the client moved to another server because its own died. */
+  onFailover?: (line: string) => void;
 }
 
 export class LanfsClient {
   readonly #options: ClientOptions;
-  readonly #home: ServerConnection;
+  #home: ServerConnection;
+  /** Every server address known (given, discovered, learned from the servers), best first. */
+  #known: string[];
   /** Connections to the other servers redirects led to, by address. */
   readonly #others = new Map<string, Promise<ServerConnection>>();
+  #failingOver: Promise<ServerConnection> | undefined;
 
-  private constructor(options: ClientOptions, home: ServerConnection) {
+  private constructor(options: ClientOptions, home: ServerConnection, known: string[]) {
     this.#options = options;
     this.#home = home;
+    this.#known = known;
+    this.#learn(home);
   }
 
   /** Connects to the first server that answers and authenticates. */
   static async connect(options: ClientOptions): Promise<LanfsClient> {
     const servers = options.servers ?? (await discover(options));
-    const failures: string[] = [];
-    for (const address of servers) {
-      try {
-        const home = await ServerConnection.open(
-          address,
-          options.credentials,
-          options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-        );
-        options.onEvent?.(`Connected to server ${home.welcome.serverId} at ${address}.`);
-        return new LanfsClient(options, home);
-      } catch (err) {
-        // A wrong key or version is the same on every server of a cluster: say so at once.
-        if (
-          err instanceof LanfsError &&
-          err.code !== 'LANFS_ERR_CONNECTION_CLOSED' &&
-          err.code !== 'LANFS_ERR_TIMEOUT'
-        )
-          throw err;
-        failures.push(`${address} (${(err as Error).message})`);
-      }
-    }
-    throw new NoServerError(
-      `No lanfs server answered (tried ${failures.join('; ')}): start one with "lanfs server" or "lanfs up", or point --server / LANFS_SERVER at one.`,
-    );
+    const home = await connectToFirst(servers, options);
+    options.onEvent?.(`Connected to server ${home.welcome.serverId} at ${home.address}.`);
+    return new LanfsClient(options, home, servers);
   }
 
-  /** The address of the server this client connected to. */
+  /** The address of the server this client is connected to. */
   get address(): string {
     return this.#home.address;
   }
 
-  /** The id of the server this client connected to. */
+  /** The id of the server this client is connected to. */
   get serverId(): number {
     return this.#home.welcome.serverId;
   }
@@ -110,33 +101,42 @@ export class LanfsClient {
 
   /** Every file in the system (the single system image), sorted by name. */
   async list(): Promise<FileRecord[]> {
-    const records = await this.#home.list();
+    const records = await this.#withFailover(async (server) => await server.list());
     return records.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   async status(): Promise<BodyOf<'STATUS_RESULT'>> {
-    return await this.#home.status();
+    const status = await this.#withFailover(async (server) => await server.status());
+    this.#learnAddresses(status.servers.filter((s) => s.up).map((s) => s.address));
+    return status;
   }
 
-  /** Creates name on the connected server with the bytes of source; NameExists if taken anywhere. */
+  /**
+   * Creates name on the connected server with the bytes of source; NameExists if
+   * taken anywhere. Give the source as a function returning a fresh stream so the
+   * create can be sent again to another server if this one dies meanwhile; the
+   * request id makes that replay harmless.
+   */
   async create(
     name: string,
-    source: UploadSource,
+    source: UploadSource | (() => UploadSource),
     options: UploadOptions = {},
   ): Promise<FileRecord> {
-    const valid = validateName(name);
-    return await this.#home.upload(
-      'CREATE',
-      { name: valid, size: options.size ?? null, requestId: newRequestId() },
-      source,
-      options,
+    const body = {
+      name: validateName(name),
+      size: options.size ?? null,
+      requestId: newRequestId(),
+    };
+    return await this.#withFailover(
+      async (server) => await server.upload('CREATE', body, sourceOf(source), options),
+      replayable(source),
     );
   }
 
   /**
    * Uploads the next version of name, refused (EditConflict) unless it is still at
    * baseVersion. Give the source as a function returning a fresh stream when it
-   * cannot be read twice: a redirect sends it again to the server holding the file.
+   * cannot be read twice: a redirect or a failover sends it again.
    */
   async edit(
     name: string,
@@ -144,31 +144,50 @@ export class LanfsClient {
     source: UploadSource | (() => UploadSource),
     options: UploadOptions = {},
   ): Promise<FileRecord> {
-    const valid = validateName(name);
     const body = {
-      name: valid,
+      name: validateName(name),
       size: options.size ?? null,
       baseVersion,
       requestId: newRequestId(),
     };
-    return await this.#followRedirects((server) =>
-      server.upload('EDIT', body, typeof source === 'function' ? source() : source, options),
+    return await this.#withFailover(
+      async (server) =>
+        await this.#followRedirects(server, (s) =>
+          s.upload('EDIT', body, sourceOf(source), options),
+        ),
+      replayable(source),
     );
   }
 
   async delete(name: string): Promise<void> {
     const body = { name: validateName(name), requestId: newRequestId() };
-    await this.#followRedirects((server) => server.delete(body));
+    let attempt = 0;
+    await this.#withFailover(async (server) => {
+      try {
+        await this.#followRedirects(server, (s) => s.delete(body));
+      } catch (err) {
+        // A replayed delete whose first try went through finds nothing: that is success.
+        if (attempt > 0 && err instanceof LanfsError && err.code === 'LANFS_ERR_NOT_FOUND') return;
+        throw err;
+      } finally {
+        attempt++;
+      }
+    });
   }
 
   /**
    * Streams the bytes of name into sink (which the caller ends) and checks them
-   * against the file's sha256 before resolving. On a mismatch it rejects, and
-   * the caller must throw away what the sink received.
+   * against the file's sha256 before resolving. If the server dies meanwhile the
+   * download resumes on another one from where it stopped. On a mismatch it
+   * rejects, and the caller must throw away what the sink received.
    */
   async download(name: string, sink: Writable, options: DownloadOptions = {}): Promise<FileRecord> {
     const valid = validateName(name);
-    return await this.#followRedirects((server) => server.download(valid, sink, options));
+    const progress = newDownloadProgress();
+    return await this.#withFailover(
+      async (server) =>
+        await this.#followRedirects(server, (s) => s.download(valid, sink, options, progress)),
+    );
   }
 
   close(): void {
@@ -178,8 +197,81 @@ export class LanfsClient {
     this.#others.clear();
   }
 
-  async #followRedirects<T>(operation: (server: ServerConnection) => Promise<T>): Promise<T> {
-    let server = this.#home;
+  /**
+   * Runs an operation on the current server; if that server dies or stops
+   * answering, moves to another live server (those it knows, then the multicast
+   * group) and runs it again, with the same request id.
+   */
+  async #withFailover<T>(
+    operation: (server: ServerConnection) => Promise<T>,
+    canReplay = true,
+  ): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const server = this.#home;
+      try {
+        return await operation(server);
+      } catch (err) {
+        if (!isConnectionLoss(err) || attempt >= MAX_FAILOVERS) throw err;
+        if (!canReplay) {
+          throw new LanfsError(
+            'LANFS_ERR_CONNECTION_CLOSED',
+            `${(err as Error).message} The upload was read from a stream that cannot be read again; run the command again.`,
+          );
+        }
+        await this.#failOver(server, err as Error);
+      }
+    }
+  }
+
+  /** Replaces the dead home connection (once, however many requests noticed). */
+  async #failOver(dead: ServerConnection, reason: Error): Promise<ServerConnection> {
+    if (this.#home !== dead) return this.#home; // another request already moved
+    this.#failingOver ??= (async () => {
+      dead.close();
+      const candidates = this.#known.filter((a) => a !== dead.address);
+      let next: ServerConnection;
+      try {
+        next = await connectToFirst(candidates, this.#options, FAILOVER_DEADLINE_MS);
+      } catch {
+        // Nobody we know answers: ask the group, if we may.
+        const found = this.#options.discovery
+          ? await findServers({
+              ...this.#options.discovery,
+              cluster: this.#options.credentials.cluster,
+              key: this.#options.credentials.key,
+            }).catch(() => [])
+          : [];
+        next = await connectToFirst(
+          found.filter((a) => a !== dead.address),
+          this.#options,
+          FAILOVER_DEADLINE_MS,
+        );
+      }
+      this.#home = next;
+      this.#learn(next);
+      this.#options.onFailover?.(
+        `Server ${dead.welcome.serverId} at ${dead.address} stopped answering (${reason.message}); continuing on server ${next.welcome.serverId} at ${next.address}.`,
+      );
+      return next;
+    })().finally(() => {
+      this.#failingOver = undefined;
+    });
+    return await this.#failingOver;
+  }
+
+  #learn(server: ServerConnection): void {
+    this.#learnAddresses(server.welcome.members.filter((m) => m.up).map((m) => m.address));
+  }
+
+  #learnAddresses(addresses: string[]): void {
+    for (const address of addresses) if (!this.#known.includes(address)) this.#known.push(address);
+  }
+
+  async #followRedirects<T>(
+    start: ServerConnection,
+    operation: (server: ServerConnection) => Promise<T>,
+  ): Promise<T> {
+    let server = start;
     for (let hops = 0; ; hops++) {
       try {
         return await operation(server);
@@ -219,6 +311,55 @@ export class LanfsClient {
       );
     }
   }
+}
+
+/** The connection died or went silent: another server may finish the request. */
+function isConnectionLoss(err: unknown): boolean {
+  return (
+    err instanceof LanfsError &&
+    (err.code === 'LANFS_ERR_CONNECTION_CLOSED' || err.code === 'LANFS_ERR_TIMEOUT')
+  );
+}
+
+function sourceOf(source: UploadSource | (() => UploadSource)): UploadSource {
+  return typeof source === 'function' ? source() : source;
+}
+
+/** Whether an upload source can be sent again (a function, or an in-memory list). */
+function replayable(source: UploadSource | (() => UploadSource)): boolean {
+  return typeof source === 'function' || Array.isArray(source);
+}
+
+/** Connects to the first address that answers, trying them in order, all within deadlineMs. */
+async function connectToFirst(
+  addresses: string[],
+  options: ClientOptions,
+  deadlineMs = Infinity,
+): Promise<ServerConnection> {
+  const failures: string[] = [];
+  const deadline = Date.now() + deadlineMs;
+  for (const address of addresses) {
+    if (Date.now() > deadline) break;
+    try {
+      return await ServerConnection.open(
+        address,
+        options.credentials,
+        options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      );
+    } catch (err) {
+      // A wrong key or version is the same on every server of a cluster: say so at once.
+      if (
+        err instanceof LanfsError &&
+        err.code !== 'LANFS_ERR_CONNECTION_CLOSED' &&
+        err.code !== 'LANFS_ERR_TIMEOUT'
+      )
+        throw err;
+      failures.push(`${address} (${(err as Error).message})`);
+    }
+  }
+  throw new NoServerError(
+    `No lanfs server answered (tried ${failures.join('; ') || 'none'}): start one with "lanfs server" or "lanfs up", or point --server / LANFS_SERVER at one.`,
+  );
 }
 
 async function discover(options: ClientOptions): Promise<string[]> {

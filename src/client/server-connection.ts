@@ -4,7 +4,7 @@
  * the request with a Redirect (the LanfsClient above follows it); nothing here
  * decides where to go.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
 import type { BodyOf, FileRecord, Message } from '../protocol/messages.ts';
@@ -12,7 +12,9 @@ import {
   ChecksumMismatchError,
   ConnectionClosedError,
   errorFromWire,
+  LanfsError,
   ProtocolError,
+  TimeoutError,
   UsageError,
 } from '../shared/errors.ts';
 import type { Connection } from '../transport/connection.ts';
@@ -37,6 +39,10 @@ export interface DownloadOptions extends TransferOptions {
   onStart?: (record: FileRecord) => void;
 }
 
+/** A request with nothing moving either way for this long means the server is gone. */
+export const DEFAULT_SILENCE_TIMEOUT_MS = 8000;
+const WATCHDOG_INTERVAL_MS = 500;
+
 export type UploadType = 'CREATE' | 'EDIT' | 'REPLICA_PUT';
 export type UploadBody = BodyOf<'CREATE'> | BodyOf<'EDIT'> | BodyOf<'REPLICA_PUT'>;
 
@@ -46,6 +52,17 @@ export interface UploadWriter {
   write: (chunk: Buffer) => Promise<void>;
   end: () => Promise<FileRecord>;
   cancel: () => void;
+}
+
+/** Where a download stands, kept across a failover so it resumes where it stopped. */
+export interface DownloadProgress {
+  record: FileRecord | undefined;
+  received: number;
+  hash: Hash;
+}
+
+export function newDownloadProgress(): DownloadProgress {
+  return { record: undefined, received: 0, hash: createHash('sha256') };
 }
 
 /** The server does not hold the file and names one that does. */
@@ -86,12 +103,43 @@ export class ServerConnection {
   readonly #connection: Connection;
   readonly #streams = new Map<number, StreamHandler>();
   #nextStreamId = 1;
+  /** When the last message arrived (Date.now()). */
+  #receivedAt = 0;
 
-  private constructor(connection: Connection, welcome: BodyOf<'WELCOME'>, address: string) {
+  private constructor(
+    connection: Connection,
+    welcome: BodyOf<'WELCOME'>,
+    address: string,
+    silenceTimeoutMs: number,
+  ) {
     this.#connection = connection;
     this.welcome = welcome;
     this.address = address;
     connection.setHandler((message) => this.#onMessage(message));
+    // A server that froze (or whose host vanished) never closes the socket: a request
+    // in flight with nothing moving either way for silenceTimeoutMs ends the connection.
+    let written = connection.socket.bytesWritten;
+    let movedAt = Date.now();
+    const watchdog = setInterval(() => {
+      if (
+        this.#streams.size === 0 ||
+        connection.socket.bytesWritten !== written ||
+        this.#receivedAt > movedAt
+      ) {
+        written = connection.socket.bytesWritten;
+        movedAt = Math.max(Date.now(), this.#receivedAt);
+        return;
+      }
+      if (Date.now() - movedAt > silenceTimeoutMs) {
+        connection.destroy(
+          new TimeoutError(
+            `Server ${welcome.serverId} at ${address} stopped answering (nothing for ${silenceTimeoutMs} ms).`,
+          ),
+        );
+      }
+    }, WATCHDOG_INTERVAL_MS);
+    watchdog.unref();
+    connection.onClose(() => clearInterval(watchdog));
     connection.onClose((err) => {
       const error = err ?? new ConnectionClosedError();
       for (const handler of this.#streams.values()) handler.onClose(error);
@@ -105,6 +153,7 @@ export class ServerConnection {
     credentials: Credentials,
     timeoutMs: number,
     as: { role: 'client' } | { role: 'replicator'; serverId: number } = { role: 'client' },
+    silenceTimeoutMs = DEFAULT_SILENCE_TIMEOUT_MS,
   ): Promise<ServerConnection> {
     const { host, port } = parseAddress(address);
     const connection = await dialConnection(host, port, timeoutMs);
@@ -114,7 +163,7 @@ export class ServerConnection {
         timeoutMs,
         serverId,
       });
-      return new ServerConnection(connection, welcome, address);
+      return new ServerConnection(connection, welcome, address, silenceTimeoutMs);
     } catch (err) {
       connection.destroy();
       throw err;
@@ -171,23 +220,46 @@ export class ServerConnection {
    * against the file's sha256 before resolving. On a mismatch it rejects, and the
    * caller must throw away what the sink received.
    */
-  async download(name: string, sink: Writable, options: DownloadOptions): Promise<FileRecord> {
-    const hash = createHash('sha256');
-    let record: FileRecord | undefined;
-    let received = 0;
+  async download(
+    name: string,
+    sink: Writable,
+    options: DownloadOptions,
+    progress: DownloadProgress = newDownloadProgress(),
+  ): Promise<FileRecord> {
     let waitingForSink = false;
-    await this.#request('DOWNLOAD', { name, offset: 0 }, (message, finish) => {
+    let resumed = progress.received > 0;
+    await this.#request('DOWNLOAD', { name, offset: progress.received }, (message, finish) => {
       switch (message.type) {
-        case 'FILE':
-          record = message.body.record;
-          options.onStart?.(record);
-          options.onProgress?.(0, record.size);
+        case 'FILE': {
+          const record = message.body.record;
+          if (resumed) {
+            const before = progress.record!;
+            if (
+              record.fileId !== before.fileId ||
+              record.version !== before.version ||
+              record.sha256 !== before.sha256
+            ) {
+              throw new LanfsError(
+                'LANFS_ERR_CONNECTION_CLOSED',
+                `"${name}" changed while it was being downloaded; download it again.`,
+              );
+            }
+            if (message.body.offset !== progress.received)
+              throw new ProtocolError('The server resumed the download at another offset.');
+            resumed = false;
+          } else {
+            progress.record = record;
+            options.onStart?.(record);
+          }
+          options.onProgress?.(progress.received, record.size);
           return;
+        }
         case 'DATA': {
+          const record = progress.record;
           if (!record) throw new ProtocolError('File bytes arrived before the FILE message.');
-          hash.update(message.bytes);
-          received += message.bytes.length;
-          options.onProgress?.(received, record.size);
+          progress.hash.update(message.bytes);
+          progress.received += message.bytes.length;
+          options.onProgress?.(progress.received, record.size);
           if (!sink.write(message.bytes) && !waitingForSink) {
             // The sink is slower than the network: stop reading until it catches up.
             waitingForSink = true;
@@ -200,10 +272,11 @@ export class ServerConnection {
           return;
         }
         case 'END': {
+          const record = progress.record;
           if (!record) throw new ProtocolError('END arrived before the FILE message.');
-          if (received !== record.size || hash.digest('hex') !== record.sha256) {
+          if (progress.received !== record.size || progress.hash.digest('hex') !== record.sha256) {
             throw new ChecksumMismatchError(
-              `The bytes of "${name}" did not match their sha256 (${received} of ${record.size} bytes); nothing was kept, try again.`,
+              `The bytes of "${name}" did not match their sha256 (${progress.received} of ${record.size} bytes); nothing was kept, try again.`,
             );
           }
           finish();
@@ -214,7 +287,7 @@ export class ServerConnection {
       }
     });
     if (waitingForSink) this.#connection.resume();
-    return record!;
+    return progress.record!;
   }
 
   /** Sends CREATE, EDIT or REPLICA_PUT, then the bytes and END; resolves with the record stored. */
@@ -346,6 +419,7 @@ export class ServerConnection {
   }
 
   #onMessage(message: Message): void {
+    this.#receivedAt = Date.now();
     if (message.streamId === 0) {
       if (message.type === 'ERROR')
         this.#connection.destroy(errorFromWire(message.body.code, message.body.message));

@@ -77,6 +77,8 @@ export const fileRecordSchema = z.object({
   available: z.boolean().optional(),
   /** Set on the loser of a conflict, kept under a new name: the name it lost. */
   conflictOf: z.string().max(4096).optional(),
+  /** The client request that made this version: a replay of it gets this record back. */
+  requestId: z.string().min(1).max(64).optional(),
 });
 export type FileRecord = z.infer<typeof fileRecordSchema>;
 

@@ -55,6 +55,8 @@ interface UploadStream {
   release?: () => void;
   /** Copies being streamed to other servers as the bytes arrive. */
   copies?: CopySet;
+  /** A replay of a request already applied: its bytes are dropped and this is the answer. */
+  answered?: FileRecord;
   commit: (upload: Upload, end: BodyOf<'END'>) => Promise<unknown>;
 }
 
@@ -174,7 +176,7 @@ export class ClientSession {
             name,
             upload,
             { size: body.size, sha256: end.sha256 },
-            { fileId, replicas: targets },
+            { fileId, replicas: targets, requestId: body.requestId },
           );
         } catch (err) {
           copies?.cancel();
@@ -193,7 +195,16 @@ export class ClientSession {
     };
     this.#setState(streamId, state);
     const name = validateName(body.name);
-    if (view.has(name) || mesh.claimedElsewhere(name)) throw new NameExistsError(name);
+    if (view.has(name)) {
+      // A replay of a create that was applied (its server died before answering): same answer.
+      const existing = view.newestHolders(name)[0]?.record;
+      if (existing?.requestId === body.requestId) {
+        state.answered = existing;
+        return;
+      }
+      throw new NameExistsError(name);
+    }
+    if (mesh.claimedElsewhere(name)) throw new NameExistsError(name);
     state.release = catalog.reserve(name);
     // Ask the other servers while the bytes arrive.
     claim.granted = mesh.claim(name);
@@ -224,10 +235,13 @@ export class ClientSession {
       commit: async (upload, end) => {
         let record: FileRecord;
         try {
-          record = await catalog.edit(name, body.baseVersion, upload, {
-            size: body.size,
-            sha256: end.sha256,
-          });
+          record = await catalog.edit(
+            name,
+            body.baseVersion,
+            upload,
+            { size: body.size, sha256: end.sha256 },
+            body.requestId,
+          );
         } catch (err) {
           state.copies?.cancel();
           throw err;
@@ -243,8 +257,13 @@ export class ClientSession {
       state.refused = true; // the client goes elsewhere; drop its bytes until END or CANCEL
       return;
     }
+    const existing = catalog.get(name);
+    if (existing?.requestId === body.requestId) {
+      state.answered = existing; // a replay of an edit that was applied: same answer
+      return;
+    }
     catalog.checkEditable(name, body.baseVersion);
-    const current = catalog.get(name)!;
+    const current = existing!;
     state.upload = await catalog.directory.beginUpload();
     const holders = replicator.liveHolders(name, current.fileId);
     if (holders.length > 0) {
@@ -254,6 +273,7 @@ export class ClientSession {
         version: body.baseVersion + 1,
         primary: catalog.serverId,
         replicas: current.replicas,
+        requestId: body.requestId,
         modifiedAt: Date.now(),
       };
       state.copies = replicator.startCopies(header, holders);
@@ -284,7 +304,9 @@ export class ClientSession {
   }
 
   async #continueUpload(streamId: number, state: UploadStream, message: Message): Promise<void> {
-    if (state.refused) {
+    if (state.refused || state.answered) {
+      if (message.type === 'END' && state.answered)
+        this.#connection.send('DONE', streamId, { record: state.answered });
       if (message.type === 'END' || message.type === 'CANCEL') this.#end(streamId);
       return;
     }

@@ -189,7 +189,7 @@ export class LocalCatalog {
     name: string,
     upload: Upload,
     check: UploadCheck,
-    identity: { fileId?: string; replicas?: number[] } = {},
+    identity: { fileId?: string; replicas?: number[]; requestId?: string } = {},
   ): Promise<FileRecord> {
     const received = await this.#finishUpload(upload, check);
     crashPoint('create-after-temp-fsync');
@@ -198,6 +198,7 @@ export class LocalCatalog {
       const record = {
         ...this.#recordFor(local, received.sha256, 1, Date.now(), identity.fileId ?? newFileId()),
         replicas: identity.replicas ?? [],
+        requestId: identity.requestId,
       };
       // The folder flush and the record commit run together; the answer waits for both.
       // Either order of the two surviving a crash is one the start-up scan repairs.
@@ -229,6 +230,7 @@ export class LocalCatalog {
     baseVersion: number,
     upload: Upload,
     check: UploadCheck,
+    requestId?: string,
   ): Promise<FileRecord> {
     const received = await this.#finishUpload(upload, check);
     return await this.#withLock(name, async () => {
@@ -245,6 +247,7 @@ export class LocalCatalog {
       const record = {
         ...this.#recordFor(local, received.sha256, baseVersion + 1, Date.now(), current.fileId),
         replicas: current.replicas,
+        requestId,
       };
       await Promise.all([durable, this.#store.commit({ put: [record] })]);
       this.#records.set(name, record);

@@ -5,6 +5,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import type { UploadSource } from '../../client/client.ts';
 import { validateName } from '../../protocol/file-name.ts';
 import { NameExistsError, UsageError } from '../../shared/errors.ts';
 import { print, type CliContext } from '../context.ts';
@@ -42,13 +43,14 @@ async function upload(ctx: CliContext, name: string, path: string): Promise<void
       `Cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'}).`,
     );
   }
-  await uploadStream(ctx, name, createReadStream(path, { highWaterMark: 1024 * 1024 }), size);
+  await uploadStream(ctx, name, () => createReadStream(path, { highWaterMark: 1024 * 1024 }), size);
 }
 
 async function uploadStream(
   ctx: CliContext,
   name: string,
-  source: AsyncIterable<Buffer>,
+  /** A function for a file (read again if the server dies midway); a stream for stdin. */
+  source: UploadSource | (() => UploadSource),
   size: number | null,
 ): Promise<void> {
   const client = await ctx.client();

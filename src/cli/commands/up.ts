@@ -77,7 +77,11 @@ export async function up(
       '',
     ].join('\n');
     await runShell({
-      client: { servers: addresses, credentials: { key, insecure: false, cluster: 'lanfs' } },
+      client: {
+        servers: addresses,
+        credentials: { key, insecure: false, cluster: 'lanfs' },
+        onFailover: (line) => process.stderr.write(`${line}\n`),
+      },
       banner,
     });
   } finally {
