@@ -174,7 +174,10 @@ export class PeerMesh {
   claimedElsewhere(name: string): boolean {
     const claim = this.#claimedBy.get(name);
     if (!claim) return false;
-    if (Date.now() > claim.expires || this.#o.view.member(claim.claimant)?.records.has(name)) {
+    // A claim ends when it expires, when the claimant's record arrives, or when the
+    // claimant goes down (its create died with it; a client may be replaying it here).
+    const claimant = this.#o.view.member(claim.claimant);
+    if (Date.now() > claim.expires || !claimant?.up || claimant.records.has(name)) {
       this.#claimedBy.delete(name);
       return false;
     }
