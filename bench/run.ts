@@ -10,6 +10,7 @@
  * Sizes can be lowered for a quick look: BENCH_LARGE_MIB=64 BENCH_SMALL_FILES=500.
  */
 import { runClusterBench } from './cluster.ts';
+import { runFailoverBench } from './failover.ts';
 import { runReplicationBench } from './replication.ts';
 import { runStorageBench } from './storage.ts';
 
@@ -17,3 +18,4 @@ const only = process.env.BENCH_ONLY;
 if (!only || only === 'storage') await runStorageBench();
 if (!only || only === 'cluster') await runClusterBench();
 if (!only || only === 'replication') await runReplicationBench();
+if (!only || only === 'failover') await runFailoverBench();
