@@ -10,6 +10,7 @@ import { parseAddress } from '../client/client.ts';
 import { DEFAULT_GROUP, parseGroup } from '../discovery/multicast-beacon.ts';
 import { DEFAULT_CLUSTER } from '../server/server.ts';
 import { UsageError } from '../shared/errors.ts';
+import type { TlsOptions } from '../transport/dial.ts';
 import type { Credentials } from '../transport/handshake.ts';
 
 export interface KeyOptions {
@@ -17,6 +18,9 @@ export interface KeyOptions {
   keyFile?: string;
   insecure?: boolean;
   cluster?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
 }
 
 export interface ConnectOptions extends KeyOptions {
@@ -35,6 +39,18 @@ export function addKeyOptions<T extends Command<never[], Record<string, unknown>
       new Option('--cluster <name>', 'the cluster name')
         .env('LANFS_CLUSTER')
         .default(DEFAULT_CLUSTER),
+    )
+    .addOption(
+      new Option('--tls-cert <file>', "TLS: this end's certificate (PEM)").env('LANFS_TLS_CERT'),
+    )
+    .addOption(
+      new Option('--tls-key <file>', 'TLS: the key of that certificate (PEM)').env('LANFS_TLS_KEY'),
+    )
+    .addOption(
+      new Option(
+        '--tls-ca <file>',
+        "TLS: the CA that signed the other end's certificate (PEM)",
+      ).env('LANFS_TLS_CA'),
     );
   return command;
 }
@@ -76,6 +92,31 @@ export function resolveCredentials(options: KeyOptions): Credentials {
     key: key,
     insecure: options.insecure === true,
     cluster: options.cluster ?? DEFAULT_CLUSTER,
+    tls: resolveTls(options),
+  };
+}
+
+function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new UsageError(
+      `Cannot read the ${what} ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'}).`,
+    );
+  }
+}
+
+/** TLS material from --tls-cert/--tls-key/--tls-ca; undefined when none is given. */
+export function resolveTls(options: KeyOptions): TlsOptions | undefined {
+  if (options.tlsCert === undefined && options.tlsKey === undefined && options.tlsCa === undefined)
+    return undefined;
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
+    throw new UsageError('Give --tls-cert and --tls-key together (a certificate and its key).');
+  }
+  return {
+    cert: options.tlsCert === undefined ? undefined : readPem(options.tlsCert, 'TLS certificate'),
+    key: options.tlsKey === undefined ? undefined : readPem(options.tlsKey, 'TLS key'),
+    ca: options.tlsCa === undefined ? undefined : readPem(options.tlsCa, 'TLS CA certificate'),
   };
 }
 

@@ -7,7 +7,8 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { DOWN_AFTER_MS } from '../cluster/peer-mesh.ts';
 import { DEFAULT_HEAL_AFTER_MS } from '../cluster/replicator.ts';
 import { DEFAULT_GROUP } from '../discovery/multicast-beacon.ts';
-import { DEFAULT_PORT, DEFAULT_REPLICAS } from '../server/server.ts';
+import { DEFAULT_SESSION_LIMITS } from '../server/client-session.ts';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT, DEFAULT_REPLICAS } from '../server/server.ts';
 import type { CliContext } from './context.ts';
 import { create } from './commands/create.ts';
 import { deleteFile } from './commands/delete.ts';
@@ -102,6 +103,24 @@ export function buildProgram(hooks: ProgramHooks): Command {
       )
       .option('--no-multicast', 'no multicast discovery (use --peers)')
       .option('--peers <host:port,...>', 'servers to connect to directly')
+      .option('--max-file-size <bytes>', 'largest file accepted (default: no limit but the disk)')
+      .addOption(
+        new Option('--max-connections <n>', 'connections at once at most').default(
+          String(DEFAULT_MAX_CONNECTIONS),
+        ),
+      )
+      .addOption(
+        new Option(
+          '--stall-timeout <ms>',
+          'a connection sending part of a message, or an upload with no bytes, is cut off after this',
+        ).default(String(DEFAULT_SESSION_LIMITS.stallMs)),
+      )
+      .addOption(
+        new Option(
+          '--idle-timeout <ms>',
+          'a client connection with nothing to do is closed after this',
+        ).default(String(DEFAULT_SESSION_LIMITS.idleMs)),
+      )
       .addOption(
         new Option(
           '--heal-after <ms>',

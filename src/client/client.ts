@@ -228,7 +228,8 @@ export class LanfsClient {
     if (this.#home !== dead) return this.#home; // another request already moved
     this.#failingOver ??= (async () => {
       dead.close();
-      const candidates = this.#known.filter((a) => a !== dead.address);
+      // Others first; the same server last (it may only have closed an idle connection).
+      const candidates = [...this.#known.filter((a) => a !== dead.address), dead.address];
       let next: ServerConnection;
       try {
         next = await connectToFirst(candidates, this.#options, FAILOVER_DEADLINE_MS);

@@ -156,7 +156,7 @@ export class ServerConnection {
     silenceTimeoutMs = DEFAULT_SILENCE_TIMEOUT_MS,
   ): Promise<ServerConnection> {
     const { host, port } = parseAddress(address);
-    const connection = await dialConnection(host, port, timeoutMs);
+    const connection = await dialConnection(host, port, timeoutMs, credentials.tls);
     try {
       const serverId = as.role === 'replicator' ? as.serverId : undefined;
       const welcome = await dialHandshake(connection, as.role, credentials, {

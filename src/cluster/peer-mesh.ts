@@ -270,7 +270,12 @@ export class PeerMesh {
     if (!match) return;
     let connection: Connection | undefined;
     try {
-      connection = await dialConnection(match[1]!, Number(match[2]), DIAL_TIMEOUT_MS);
+      connection = await dialConnection(
+        match[1]!,
+        Number(match[2]),
+        DIAL_TIMEOUT_MS,
+        this.#o.credentials.tls,
+      );
       const welcome = await dialHandshake(connection, 'server', this.#o.credentials, {
         serverId: this.#o.serverId,
         instance: this.#o.instance,

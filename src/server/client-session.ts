@@ -33,7 +33,27 @@ const PAUSE_AT_PENDING_BYTES = 8 * 1024 * 1024;
 const RESUME_AT_PENDING_BYTES = 2 * 1024 * 1024;
 /** Uploads above this size check the disk before their bytes arrive; smaller ones at commit. */
 const EARLY_CHECK_MIN_BYTES = 1024 * 1024;
+/** What one connection may do and how long it may hold the server without using it. */
+export interface SessionLimits {
+  /** Requests in flight on one connection at once. */
+  maxStreams: number;
+  /** Largest file accepted, in bytes (0: no limit but the disk). */
+  maxFileBytes: number;
+  /** Part of a message and then silence; and an upload with no bytes: cut off after this. */
+  stallMs: number;
+  /** A connection with nothing in flight is closed after this. */
+  idleMs: number;
+}
+
+export const DEFAULT_SESSION_LIMITS: SessionLimits = {
+  maxStreams: 256,
+  maxFileBytes: 0,
+  stallMs: 30_000,
+  idleMs: 30 * 60_000,
+};
+
 export interface SessionComponents {
+  limits?: SessionLimits;
   catalog: LocalCatalog;
   /** The whole cluster as this server sees it: listing, and where other files are. */
   view: ClusterView;
@@ -72,12 +92,24 @@ export class ClientSession {
   readonly #streams = new Map<number, { state: StreamState; chain: Promise<void> }>();
   #pendingBytes = 0;
   #paused = false;
+  readonly #limits: SessionLimits;
 
   constructor(connection: Connection, components: SessionComponents) {
     this.#connection = connection;
     this.#components = components;
     connection.setHandler((message) => this.#onMessage(message));
     connection.onClose(() => this.#abortAll());
+    this.#limits = components.limits ?? DEFAULT_SESSION_LIMITS;
+    connection.guard({
+      partialMessageMs: this.#limits.stallMs,
+      stalledMs: this.#limits.stallMs,
+      idleMs: this.#limits.idleMs,
+      waiting: () =>
+        [...this.#streams.values()].some(
+          (e) => e.state.kind === 'upload' && e.state.upload !== undefined,
+        ),
+      idle: () => this.#streams.size === 0,
+    });
   }
 
   #onMessage(message: Message): void {
@@ -94,6 +126,14 @@ export class ClientSession {
     if (!entry) {
       if (message.type === 'DATA' || message.type === 'END' || message.type === 'CANCEL') {
         // Frames of a stream this end already finished (e.g. after refusing it) are dropped.
+        return;
+      }
+      if (this.#streams.size >= this.#limits.maxStreams) {
+        this.#connection.close(
+          new ProtocolError(
+            `More than ${this.#limits.maxStreams} requests at once on one connection.`,
+          ),
+        );
         return;
       }
       entry = { state: { kind: 'other' }, chain: Promise.resolve() };
@@ -195,6 +235,7 @@ export class ClientSession {
     };
     this.#setState(streamId, state);
     const name = validateName(body.name);
+    this.#checkSize(body.size);
     if (view.has(name)) {
       // A replay of a create that was applied (its server died before answering): same answer.
       const existing = view.newestHolders(name)[0]?.record;
@@ -253,6 +294,7 @@ export class ClientSession {
     };
     this.#setState(streamId, state);
     const name = validateName(body.name);
+    this.#checkSize(body.size);
     if (this.#redirected(streamId, name, 'write')) {
       state.refused = true; // the client goes elsewhere; drop its bytes until END or CANCEL
       return;
@@ -298,6 +340,18 @@ export class ClientSession {
     state.upload = await catalog.directory.beginUpload();
   }
 
+  #tooLarge(): LanfsError {
+    return new LanfsError(
+      'LANFS_ERR_TOO_LARGE',
+      `Files on this server are limited to ${this.#limits.maxFileBytes} bytes (--max-file-size); nothing was stored.`,
+    );
+  }
+
+  #checkSize(size: number | null): void {
+    if (size !== null && this.#limits.maxFileBytes > 0 && size > this.#limits.maxFileBytes)
+      throw this.#tooLarge();
+  }
+
   #requirePeer(type: string): void {
     if (this.#components.peerId === undefined)
       throw new ProtocolError(`Only a server may send ${type}.`);
@@ -315,6 +369,11 @@ export class ClientSession {
       throw new ProtocolError('Upload frames arrived for a stream that is not uploading.');
     switch (message.type) {
       case 'DATA':
+        if (
+          this.#limits.maxFileBytes > 0 &&
+          upload.size + message.bytes.length > this.#limits.maxFileBytes
+        )
+          throw this.#tooLarge();
         await Promise.all([upload.write(message.bytes), state.copies?.write(message.bytes)]);
         return;
       case 'END': {

@@ -7,6 +7,7 @@
  * servers in one process.
  */
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { ClusterView } from '../cluster/cluster-view.ts';
 import { DOWN_AFTER_MS, PeerMesh } from '../cluster/peer-mesh.ts';
 import { DEFAULT_HEAL_AFTER_MS, Replicator } from '../cluster/replicator.ts';
@@ -18,11 +19,13 @@ import type { Logger } from '../shared/logger.ts';
 import { LocalCatalog, type ScanReport } from '../storage/local-catalog.ts';
 import { Connection } from '../transport/connection.ts';
 import { acceptHandshake, type Credentials } from '../transport/handshake.ts';
-import { ClientSession } from './client-session.ts';
+import { ClientSession, DEFAULT_SESSION_LIMITS, type SessionLimits } from './client-session.ts';
 
 export const DEFAULT_PORT = 7070;
 export const DEFAULT_CLUSTER = 'lanfs';
 export const DEFAULT_REPLICAS = 2;
+/** Connections at once at most (clients, peers, and those still in their handshake). */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
 
 export interface ServerOptions {
   /** The exported directory (--data). */
@@ -44,6 +47,8 @@ export interface ServerOptions {
   peerTimeoutMs?: number;
   /** How long a holder may be down before its copies are made again elsewhere (--heal-after). */
   healAfterMs?: number;
+  /** Limits on what connections may do (see SessionLimits) and how many there may be. */
+  limits?: Partial<SessionLimits> & { maxConnections?: number };
   /** Called if the server must stop on its own (another live server has its id). */
   onFatal?: (err: LanfsError) => void;
   logger: Logger;
@@ -210,7 +215,24 @@ export class LanfsServer {
   }
 
   async #listen(): Promise<void> {
-    const listener = createServer((socket) => this.#accept(socket));
+    const tls = this.#options.credentials.tls;
+    const listener = tls
+      ? createTlsServer(
+          // With a CA, clients and peers must show a certificate it signed (mutual TLS).
+          {
+            cert: tls.cert,
+            key: tls.key,
+            ca: tls.ca,
+            requestCert: tls.ca !== undefined,
+            rejectUnauthorized: tls.ca !== undefined,
+          },
+          (socket) => this.#accept(socket),
+        )
+      : createServer((socket) => this.#accept(socket));
+    listener.on('tlsClientError', (err: Error) =>
+      this.#logger.info({ reason: err.message }, 'TLS handshake refused'),
+    );
+    listener.maxConnections = this.#options.limits?.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.#listener = listener;
     const port = this.#options.port ?? DEFAULT_PORT;
     try {
@@ -315,6 +337,7 @@ export class LanfsServer {
       mesh: this.#mesh!,
       replicator: this.#replicator!,
       peerId: hello.role === 'replicator' ? hello.serverId : undefined,
+      limits: { ...DEFAULT_SESSION_LIMITS, ...this.#options.limits },
       logger: this.#logger,
       status: () => this.status(),
     });

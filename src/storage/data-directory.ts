@@ -134,7 +134,7 @@ export class Upload {
         }
       }
     } catch (err) {
-      this.#error = err instanceof Error ? err : new Error(String(err));
+      this.#error = storageError(err, 'saving the upload');
     } finally {
       this.#flushing = undefined;
     }

@@ -25,6 +25,9 @@ import {
   TimeoutError,
 } from '../shared/errors.ts';
 
+/** How long a send may wait for the other end to read before the connection is dropped. */
+export const DRAIN_TIMEOUT_MS = 60_000;
+
 export type MessageHandler = (message: Message) => void;
 
 export class Connection {
@@ -37,6 +40,9 @@ export class Connection {
   #closed = false;
   #drained: Promise<void> | undefined;
   readonly #closeListeners: ((err: Error | undefined) => void)[] = [];
+
+  /** When the last complete message arrived (Date.now()). */
+  lastMessageAt = Date.now();
 
   constructor(socket: Socket) {
     this.socket = socket;
@@ -118,6 +124,14 @@ export class Connection {
     if (this.#closed) throw this.#closeError ?? new ConnectionClosedError();
     if (!this.socket.writableNeedDrain) return;
     this.#drained ??= new Promise<void>((resolve, reject) => {
+      // The other end stopped reading: do not wait for ever with its bytes in memory.
+      const timer = setTimeout(() => {
+        cleanup();
+        this.destroy(
+          new TimeoutError(`The other end read nothing for ${DRAIN_TIMEOUT_MS} ms; closing.`),
+        );
+        reject(this.#closeError ?? new ConnectionClosedError());
+      }, DRAIN_TIMEOUT_MS);
       const onDrain = (): void => {
         cleanup();
         resolve();
@@ -127,6 +141,7 @@ export class Connection {
         reject(this.#closeError ?? new ConnectionClosedError());
       };
       const cleanup = (): void => {
+        clearTimeout(timer);
         this.#drained = undefined;
         this.socket.off('drain', onDrain);
         this.socket.off('close', onClose);
@@ -135,6 +150,42 @@ export class Connection {
       this.socket.on('close', onClose);
     });
     await this.#drained;
+  }
+
+  /**
+   * Cuts off a peer that holds the connection without using it: part of a message
+   * sent and then nothing for `partialMessageMs` (one byte a minute), nothing at
+   * all for `stalledMs` while `waiting()` says a request needs its bytes, or no
+   * message for `idleMs` while nothing is in flight (`idle()`).
+   */
+  guard(limits: {
+    partialMessageMs: number;
+    stalledMs: number;
+    idleMs: number;
+    waiting: () => boolean;
+    idle: () => boolean;
+  }): void {
+    const timer = setInterval(
+      () => {
+        const quiet = Date.now() - this.lastMessageAt;
+        if (this.#decoder.bufferedBytes > 0 && quiet > limits.partialMessageMs) {
+          this.close(
+            new TimeoutError(
+              `Part of a message arrived and then nothing for ${limits.partialMessageMs} ms; closing.`,
+            ),
+          );
+        } else if (limits.waiting() && quiet > limits.stalledMs) {
+          this.close(
+            new TimeoutError(`An upload stalled (nothing for ${limits.stalledMs} ms); closing.`),
+          );
+        } else if (limits.idle() && quiet > limits.idleMs) {
+          this.close(new TimeoutError(`The connection was idle for ${limits.idleMs} ms; closing.`));
+        }
+      },
+      Math.min(1000, limits.partialMessageMs / 2),
+    );
+    timer.unref();
+    this.onClose(() => clearInterval(timer));
   }
 
   /** Gather what is sent until uncork() into as few packets as possible (calls nest). */
@@ -184,6 +235,7 @@ export class Connection {
       this.close(err instanceof LanfsError ? err : undefined);
       return;
     }
+    if (messages.length > 0) this.lastMessageAt = Date.now();
     for (const message of messages) {
       if (this.#closed) return;
       // An error on stream 0 is the other end's last word: it becomes the close reason.

@@ -14,6 +14,7 @@ import { PROTOCOL_VERSION } from '../protocol/frame.ts';
 import type { BodyOf, Message } from '../protocol/messages.ts';
 import { AuthError, errorFromWire, ProtocolError, type LanfsError } from '../shared/errors.ts';
 import type { Connection } from './connection.ts';
+import type { TlsOptions } from './dial.ts';
 
 /** How long either side waits for each handshake message. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -23,6 +24,8 @@ export interface Credentials {
   key: string | undefined;
   insecure: boolean;
   cluster: string;
+  /** TLS for every connection (--tls-cert, --tls-key, --tls-ca); absent: plain TCP. */
+  tls?: TlsOptions;
 }
 
 function expect<K extends Message['type']>(

@@ -21,6 +21,10 @@ export interface ServerCommandOptions extends KeyOptions {
   multicast: boolean;
   peerTimeout: string;
   healAfter: string;
+  maxFileSize?: string;
+  maxConnections: string;
+  stallTimeout: string;
+  idleTimeout: string;
 }
 
 export function parsePositiveInt(value: string, what: string, allowZero = false): number {
@@ -49,6 +53,15 @@ export function serverOptionsFrom(options: ServerCommandOptions): Omit<ServerOpt
     peers: addressList(options.peers),
     peerTimeoutMs: parsePositiveInt(options.peerTimeout, '--peer-timeout'),
     healAfterMs: parsePositiveInt(options.healAfter, '--heal-after', true),
+    limits: {
+      maxFileBytes:
+        options.maxFileSize === undefined
+          ? 0
+          : parsePositiveInt(options.maxFileSize, '--max-file-size'),
+      maxConnections: parsePositiveInt(options.maxConnections, '--max-connections'),
+      stallMs: parsePositiveInt(options.stallTimeout, '--stall-timeout'),
+      idleMs: parsePositiveInt(options.idleTimeout, '--idle-timeout'),
+    },
   };
 }
 
@@ -65,6 +78,11 @@ export async function server(ctx: CliContext, options: ServerCommandOptions): Pr
     ctx,
     `lanfs server ${server.id} serving ${server.catalog.directory.root} (${scan.files} files) on ${options.host}:${server.port}`,
   );
+  if (options.tlsCert && !options.tlsCa)
+    note(
+      ctx,
+      'TLS without --tls-ca: connections are encrypted; clients and peers prove themselves with the cluster key only.',
+    );
   if (options.insecure)
     note(
       ctx,
