@@ -5,6 +5,8 @@
  * a correct client is served all along and nothing half-written stays behind.
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import fc from 'fast-check';
 import { after, before, describe, test } from 'node:test';
 import { Writable } from 'node:stream';
 import { LanfsClient } from '../../src/client/client.ts';
@@ -168,4 +170,82 @@ describe('hostile input - one server, many bad connections', () => {
     );
     assert.deepEqual(await leftoverUploads(data), []);
   });
+});
+
+describe('hostile input - random frames against a live server', () => {
+  const suite = suiteCleanup(after);
+
+  test(
+    '200 connections of random, truncated, oversized and reordered frames: each closed or answered, the server keeps serving',
+    { timeout: 60_000 },
+    async () => {
+      const data = await tempDir(suite);
+      const server = await startServer(suite, [
+        '--data',
+        data,
+        '--id',
+        '1',
+        '--key',
+        KEY,
+        '--stall-timeout',
+        '1000',
+      ]);
+      const good = await LanfsClient.connect({
+        servers: [server.address],
+        credentials: { key: KEY, insecure: false, cluster: 'lanfs' },
+      });
+      suite.after(() => good.close());
+      await good.create('keep.txt', [Buffer.from('still here')]);
+      const types = Object.values(MessageType);
+      const samples = fc.sample(
+        fc.array(
+          fc.record({
+            type: fc.oneof(fc.constantFrom(...types), fc.integer({ min: 0, max: 255 })),
+            streamId: fc.oneof(
+              fc.constant(0),
+              fc.constant(1),
+              fc.integer({ min: 0, max: 0xffffffff }),
+            ),
+            payload: fc.oneof(
+              fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+              fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? 'null')),
+              fc.constant(Buffer.from('{"name":"a.txt","size":3,"requestId":"r1"}')),
+            ),
+            cut: fc.option(fc.integer({ min: 0, max: 20 })),
+          }),
+          { minLength: 1, maxLength: 6 },
+        ),
+        { numRuns: 200, seed: 4242 },
+      );
+      const rssBefore = Number(
+        /VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${server.child.pid}/status`, 'utf8'))?.[1],
+      );
+      for (const [i, frames] of samples.entries()) {
+        // Half of the runs after a real handshake, half straight on the port.
+        const connection =
+          i % 2 === 0 ? await authenticatedConnection(server.port, KEY) : undefined;
+        const socket = connection?.socket ?? (await rawSocket(server.port));
+        connection?.setHandler(() => undefined);
+        for (const frame of frames) {
+          const bytes = encodeFrame(frame.type, frame.streamId, frame.payload);
+          socket.write(frame.cut === null ? bytes : bytes.subarray(0, frame.cut));
+        }
+        socket.destroy();
+      }
+      const chunks: Buffer[] = [];
+      await good.download(
+        'keep.txt',
+        new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) }),
+      );
+      assert.equal(Buffer.concat(chunks).toString(), 'still here');
+      const rssAfter = Number(
+        /VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${server.child.pid}/status`, 'utf8'))?.[1],
+      );
+      assert.ok(
+        rssAfter < rssBefore + 100 * 1024,
+        `resident memory grew from ${rssBefore} to ${rssAfter} KiB`,
+      );
+      assert.equal(server.child.exitCode, null);
+    },
+  );
 });
