@@ -34,6 +34,8 @@ const SETTLE_AFTER_START_MS = 3000;
 /** Files repaired per round at most, so a returning or departing server causes no storm. */
 const REPAIRS_PER_ROUND = 32;
 const CONNECT_TIMEOUT_MS = 3000;
+/** A file changed this recently is not healed yet: its copies may be on their way. */
+const FRESH_FILE_MS = 2000;
 /** Names looked at per round at most (changed ones first, then a slice of the sweep). */
 const NAMES_PER_ROUND = 2000;
 /** Every local file is looked at again at least this often (healing after the grace period). */
@@ -331,16 +333,25 @@ export class Replicator {
     );
     const live = newest.filter((h) => h.up);
     const wanted = this.#o.replicas;
-    if (counted.length < wanted) {
-      const holding = new Set(view.holders(record.name).map((h) => h.id));
+    // A copy just made may not be in that holder's records yet (they travel separately):
+    // servers the record names as copies and that are up count as holders too.
+    const named = record.replicas.filter(
+      (id) => view.member(id)?.up && !counted.some((h) => h.id === id),
+    );
+    if (counted.length + named.length < wanted) {
+      if (Date.now() - record.modifiedAt < FRESH_FILE_MS) {
+        this.#dirty.add(record.name); // its copies may still be on their way: look again soon
+        return false;
+      }
+      const holding = new Set([...view.holders(record.name).map((h) => h.id), ...record.replicas]);
       const counts = view.fileCounts();
       const candidates = view
         .liveMembers()
         .filter((m) => !holding.has(m.id))
         .map((m) => ({ id: m.id, files: counts.get(m.id) ?? 0 }));
-      const targets = choosePlacement(candidates, wanted - counted.length);
+      const targets = choosePlacement(candidates, wanted - counted.length - named.length);
       if (targets.length === 0) return false;
-      const keep = counted.map((h) => h.id).filter((id) => id !== this.#o.serverId);
+      const keep = [...counted.map((h) => h.id), ...named].filter((id) => id !== this.#o.serverId);
       const copied = await this.#copyToAll(targets, {
         ...record,
         primary: this.#o.serverId,
