@@ -20,6 +20,8 @@ export interface MemberState {
   version: number;
   records: Map<string, FileRecord>;
   tombstones: Map<string, TombstoneRef>;
+  /** Port of its HTTP side, if it runs one (learned from its heartbeats). */
+  httpPort?: number;
 }
 
 /** A server holding a file, with its record of it. */
@@ -60,6 +62,8 @@ export class ClusterView {
   readonly selfId: number;
   readonly #local: LocalCatalog;
   readonly #selfAddress: () => string;
+  /** host:port of this server's HTTP side, if any. */
+  selfHttpAddress: string | undefined;
   readonly #members = new Map<number, MemberState>();
   readonly #nameListeners: ((name: string) => void)[] = [];
   readonly #memberListeners: ((id: number, up: boolean) => void)[] = [];
@@ -266,7 +270,13 @@ export class ClusterView {
   /** Every server with its address, up/down and the number of files it holds. */
   servers(): Member[] {
     const servers: Member[] = [
-      { id: this.selfId, address: this.#selfAddress(), up: true, files: this.#local.size },
+      {
+        id: this.selfId,
+        address: this.#selfAddress(),
+        up: true,
+        files: this.#local.size,
+        httpAddress: this.selfHttpAddress,
+      },
     ];
     for (const member of this.#members.values()) {
       servers.push({
@@ -274,6 +284,7 @@ export class ClusterView {
         address: member.address,
         up: member.up,
         files: member.records.size,
+        httpAddress: this.httpAddressOf(member.id),
       });
     }
     return servers.sort((a, b) => a.id - b.id);
@@ -284,6 +295,14 @@ export class ClusterView {
     const counts = new Map<number, number>([[this.selfId, this.#local.size]]);
     for (const member of this.#members.values()) counts.set(member.id, member.records.size);
     return counts;
+  }
+
+  /** host:port of a server's HTTP side (this one included), if it runs one. */
+  httpAddressOf(id: number): string | undefined {
+    if (id === this.selfId) return this.selfHttpAddress;
+    const member = this.#members.get(id);
+    if (!member?.httpPort) return undefined;
+    return `${member.address.slice(0, member.address.lastIndexOf(':'))}:${member.httpPort}`;
   }
 
   #addressOf(id: number): string {

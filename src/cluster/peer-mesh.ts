@@ -51,6 +51,8 @@ export interface PeerMeshOptions {
   /** Silence after which a peer is down; default DOWN_AFTER_MS. */
   downAfterMs?: number;
   heartbeatIntervalMs?: number;
+  /** The port of this server's HTTP side, if it runs one. */
+  httpPort?: () => number | undefined;
   /** Another live server has this server's id: this one must stop. */
   onDuplicateId: (err: LanfsError) => void;
 }
@@ -343,6 +345,8 @@ export class PeerMesh {
     switch (message.type) {
       case 'PEER_HEARTBEAT': {
         link.instance = message.body.instance;
+        const member = this.#o.view.member(link.peerId);
+        if (member) member.httpPort = message.body.httpPort;
         if (
           !link.syncing &&
           !this.#o.view.isCurrent(link.peerId, message.body.instance, message.body.version)
@@ -426,6 +430,7 @@ export class PeerMesh {
       instance: this.#o.instance,
       version: this.#version,
       files: this.#o.catalog.size,
+      httpPort: this.#o.httpPort?.(),
     });
   }
 

@@ -102,6 +102,8 @@ export const memberSchema = z.object({
   address: z.string().max(300),
   up: z.boolean(),
   files: z.number().int().nonnegative(),
+  /** host:port of its HTTP side (dashboard, /files), when it runs one. */
+  httpAddress: z.string().max(300).optional(),
 });
 export type Member = z.infer<typeof memberSchema>;
 
@@ -184,6 +186,8 @@ const schemas = {
     instance: instanceId,
     version: z.number().int().nonnegative(),
     files: z.number().int().nonnegative(),
+    /** The port of the sender's HTTP side, if it runs one (for redirects between dashboards). */
+    httpPort: z.number().int().min(1).max(65535).optional(),
   }),
   /** The members the sender knows of, so membership spreads through the mesh. */
   PEER_MEMBERS: z.object({ members: z.array(z.object({ id: serverId, address })).max(10_000) }),

@@ -7,7 +7,11 @@
  * servers in one process.
  */
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
 import { createServer as createTlsServer } from 'node:tls';
+import { LanfsClient } from '../client/client.ts';
+import { createWebServer } from '../web/http-server.ts';
+import { Metrics } from '../web/metrics.ts';
 import { ClusterView } from '../cluster/cluster-view.ts';
 import { DOWN_AFTER_MS, PeerMesh } from '../cluster/peer-mesh.ts';
 import { DEFAULT_HEAL_AFTER_MS, Replicator } from '../cluster/replicator.ts';
@@ -47,6 +51,8 @@ export interface ServerOptions {
   peerTimeoutMs?: number;
   /** How long a holder may be down before its copies are made again elsewhere (--heal-after). */
   healAfterMs?: number;
+  /** Port of the HTTP side (dashboard, /api, /files, /metrics); absent: none. 0 picks one. */
+  httpPort?: number;
   /** Limits on what connections may do (see SessionLimits) and how many there may be. */
   limits?: Partial<SessionLimits> & { maxConnections?: number };
   /** Called if the server must stop on its own (another live server has its id). */
@@ -65,6 +71,8 @@ export class LanfsServer {
   #replicator: Replicator | undefined;
   #discovery: ServerDiscovery | undefined;
   #listener: NetServer | undefined;
+  #http: HttpServer | undefined;
+  #selfClient: Promise<LanfsClient> | undefined;
   readonly #connections = new Set<Connection>();
   #scan: ScanReport | undefined;
 
@@ -142,6 +150,7 @@ export class LanfsServer {
         logger: this.#logger.child({ component: 'mesh' }),
         downAfterMs: this.#options.peerTimeoutMs ?? DOWN_AFTER_MS,
         onDuplicateId: (err) => this.#fatal(err),
+        httpPort: () => this.httpPort,
       });
       this.#mesh = mesh;
       this.#replicator = new Replicator({
@@ -166,6 +175,7 @@ export class LanfsServer {
       });
       mesh.start();
       replicator.start();
+      if (this.#options.httpPort !== undefined) await this.#startHttp(this.#options.httpPort);
       for (const peer of this.#options.peers ?? []) mesh.addSeed(peer);
       if (this.#options.discovery) await this.#startDiscovery(this.#options.discovery, mesh);
     } catch (err) {
@@ -178,7 +188,63 @@ export class LanfsServer {
     );
   }
 
+  /** The port of the HTTP side, once started (undefined without --http-port). */
+  get httpPort(): number | undefined {
+    const address = this.#http?.address();
+    return address && typeof address !== 'string' ? address.port : undefined;
+  }
+
+  /** host:port of the HTTP side, as others reach it. */
+  get httpAddress(): string | undefined {
+    const port = this.httpPort;
+    return port === undefined
+      ? undefined
+      : `${this.address.slice(0, this.address.lastIndexOf(':'))}:${port}`;
+  }
+
+  async #startHttp(port: number): Promise<void> {
+    const catalog = this.catalog;
+    const view = this.view;
+    const metrics = new Metrics({
+      files: () => catalog.size,
+      copiesMissing: () => this.status().underReplicated.length,
+      peersUp: () => view.liveMembers().length,
+    });
+    const http = createWebServer({
+      credentials: this.#options.credentials,
+      view,
+      catalog,
+      status: () => this.status(),
+      client: () =>
+        (this.#selfClient ??= LanfsClient.connect({
+          servers: [this.address],
+          credentials: this.#options.credentials,
+        })),
+      metrics,
+      logger: this.#logger.child({ component: 'web' }),
+    });
+    this.#http = http;
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', (err: NodeJS.ErrnoException) =>
+        reject(
+          err.code === 'EADDRINUSE'
+            ? new ConfigError(`HTTP port ${port} is already in use: pick another --http-port.`)
+            : err,
+        ),
+      );
+      http.listen(port, this.#options.host ?? '0.0.0.0', () => resolve());
+    });
+    view.selfHttpAddress = this.httpAddress;
+  }
+
   async stop(): Promise<void> {
+    const http = this.#http;
+    this.#http = undefined;
+    if (http) {
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    }
+    void this.#selfClient?.then((c) => c.close()).catch(() => undefined);
     await this.#discovery?.stop();
     this.#discovery = undefined;
     this.#replicator?.stop();

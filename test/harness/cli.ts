@@ -82,6 +82,8 @@ export async function runCli(args: string[], options: RunOptions = {}): Promise<
 export interface ServerProcess {
   child: ChildProcess;
   port: number;
+  /** The HTTP port, when started with --http-port. */
+  httpPort: number | undefined;
   address: string;
   /** Everything the server printed on stderr so far (its log). */
   log: () => string;
@@ -112,6 +114,7 @@ export async function startServer(
   let out = '';
   let err = '';
   let host = '127.0.0.1';
+  let httpPort: number | undefined;
   child.stderr.on('data', (c: Buffer) => (err += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
@@ -124,7 +127,9 @@ export async function startServer(
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
       const match = / on ([\d.]+):(\d+)/.exec(out);
-      if (match) {
+      const dashboard = /Dashboard: http:\/\/[\d.]+:(\d+)\//.exec(out);
+      if (dashboard) httpPort = Number(dashboard[1]);
+      if (match && (!args.includes('--http-port') || dashboard)) {
         clearTimeout(timer);
         host = match[1] === '0.0.0.0' ? '127.0.0.1' : match[1]!;
         resolve(Number(match[2]));
@@ -139,6 +144,7 @@ export async function startServer(
     child,
     port,
     address: `${host}:${port}`,
+    httpPort,
     log: () => err,
     stop: () => stop('SIGTERM'),
     kill9: () => stop('SIGKILL'),

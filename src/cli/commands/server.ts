@@ -53,6 +53,10 @@ export function serverOptionsFrom(options: ServerCommandOptions): Omit<ServerOpt
     peers: addressList(options.peers),
     peerTimeoutMs: parsePositiveInt(options.peerTimeout, '--peer-timeout'),
     healAfterMs: parsePositiveInt(options.healAfter, '--heal-after', true),
+    httpPort:
+      options.httpPort === undefined
+        ? undefined
+        : parsePositiveInt(options.httpPort, '--http-port', true),
     limits: {
       maxFileBytes:
         options.maxFileSize === undefined
@@ -78,6 +82,7 @@ export async function server(ctx: CliContext, options: ServerCommandOptions): Pr
     ctx,
     `lanfs server ${server.id} serving ${server.catalog.directory.root} (${scan.files} files) on ${options.host}:${server.port}`,
   );
+  if (server.httpAddress) print(ctx, `Dashboard: http://${server.httpAddress}/`);
   if (options.tlsCert && !options.tlsCa)
     note(
       ctx,

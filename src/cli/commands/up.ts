@@ -16,6 +16,7 @@ import { parseGroup } from '../../discovery/multicast-beacon.ts';
 import { parsePositiveInt } from './server.ts';
 
 export const UP_BASE_PORT = 7070;
+export const UP_HTTP_BASE_PORT = 8070;
 
 async function loadOrMakeKey(dataRoot: string): Promise<string> {
   const path = join(dataRoot, 'key');
@@ -52,12 +53,16 @@ export async function up(
         discovery: { group: parseGroup(options.group), interfaceAddress: '127.0.0.1' },
         logger: logger.child({ server: id }),
       };
-      let server = new LanfsServer({ ...base, port: UP_BASE_PORT + id - 1 });
+      let server = new LanfsServer({
+        ...base,
+        port: UP_BASE_PORT + id - 1,
+        httpPort: UP_HTTP_BASE_PORT + id - 1,
+      });
       try {
         await server.start();
       } catch (err) {
         if (!(err instanceof ConfigError) || !err.message.includes('in use')) throw err;
-        server = new LanfsServer({ ...base, port: 0 }); // that port is taken: any free one will do
+        server = new LanfsServer({ ...base, port: 0, httpPort: 0 }); // a port is taken: any free ones will do
         await server.start();
       }
       servers.push(server);
@@ -67,12 +72,16 @@ export async function up(
       `lanfs is up: ${count} server${count === 1 ? '' : 's'} on this machine, found by each other over multicast on loopback.`,
       'Each exports its own folder; together they show one list of every file. What you create',
       'is stored on the server this shell is connected to; the others list it too.',
-      ...servers.map((s) => `  server ${s.id}  ${s.address}  data in ${s.catalog.directory.root}`),
+      ...servers.map(
+        (s) =>
+          `  server ${s.id}  ${s.address}  dashboard http://${s.httpAddress ?? '-'}/  data in ${s.catalog.directory.root}`,
+      ),
       `Server logs: ${join(dataRoot, 'servers.log')}`,
       '',
       'To use this cluster from another terminal while this one runs:',
       `  export LANFS_SERVER=${addresses.join(',')} LANFS_KEY=$(cat ${join(dataRoot, 'key')})`,
       '  npx lanfs show        # or: npx lanfs shell',
+      `The dashboards (links above) ask for the key once: it is in ${join(dataRoot, 'key')}.`,
       '(or find them by multicast: export LANFS_INTERFACE=127.0.0.1 and the same LANFS_KEY)',
       '',
     ].join('\n');

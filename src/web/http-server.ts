@@ -1,0 +1,304 @@
+/**
+ * The HTTP side of a server (SPEC §3.1), on --http-port: the dashboard at `/`,
+ * `/api/status` and `/api/files` (the JSON of `status --json` and `show --json`),
+ * `/api/events` (server-sent snapshots while something changes), plain file access
+ * at `/files/NAME` (GET, PUT, DELETE; a 307 to a live holder for a file kept
+ * elsewhere), and `/metrics`. Every request but `/`, and `/metrics`, needs
+ * `Authorization: Bearer <cluster key>` unless the cluster runs --insecure. Writes
+ * go through a lanfs client connected to this very server, so they follow the
+ * same path as the CLI's (claims, copies, redirects). The only place that turns
+ * error codes into HTTP statuses.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { LanfsClient } from '../client/client.ts';
+import type { ClusterView } from '../cluster/cluster-view.ts';
+import { validateName } from '../protocol/file-name.ts';
+import type { BodyOf, FileRecord } from '../protocol/messages.ts';
+import { LanfsError, type ErrorCode } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { LocalCatalog } from '../storage/local-catalog.ts';
+import type { Credentials } from '../transport/handshake.ts';
+import { DASHBOARD_HTML } from './dashboard-page.ts';
+import type { Metrics } from './metrics.ts';
+
+export interface WebComponents {
+  credentials: Credentials;
+  view: ClusterView;
+  catalog: LocalCatalog;
+  status: () => BodyOf<'STATUS_RESULT'>;
+  /** A client connected to this server (for writes). */
+  client: () => Promise<LanfsClient>;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/** How often an open dashboard gets a fresh snapshot at the latest. */
+const EVENTS_INTERVAL_MS = 2000;
+
+const STATUS_OF: Partial<Record<ErrorCode, number>> = {
+  LANFS_ERR_USAGE: 400,
+  LANFS_ERR_INVALID_NAME: 400,
+  LANFS_ERR_NOT_FOUND: 404,
+  LANFS_ERR_NAME_EXISTS: 409,
+  LANFS_ERR_EDIT_CONFLICT: 409,
+  LANFS_ERR_AUTH_FAILED: 401,
+  LANFS_ERR_AUTH_REQUIRED: 401,
+  LANFS_ERR_TOO_LARGE: 413,
+  LANFS_ERR_UNAVAILABLE: 503,
+  LANFS_ERR_NO_SERVER: 503,
+  LANFS_ERR_DISK_FULL: 507,
+  LANFS_ERR_CHECKSUM_MISMATCH: 400,
+};
+
+/** The JSON of `show --json` for one record. */
+export function fileJson(record: FileRecord): Record<string, unknown> {
+  return {
+    name: record.name,
+    size: record.size,
+    version: record.version,
+    sha256: record.sha256,
+    primary: record.primary,
+    replicas: record.replicas,
+    available: record.available ?? true,
+    modifiedAt: new Date(record.modifiedAt).toISOString(),
+    ...(record.conflictOf ? { conflictOf: record.conflictOf } : {}),
+  };
+}
+
+export function statusJson(status: BodyOf<'STATUS_RESULT'>): Record<string, unknown> {
+  return {
+    servers: status.servers,
+    connectedTo: status.serverId,
+    replicas: status.replicas,
+    insecure: status.insecure,
+    conflicts: status.conflicts,
+    underReplicated: status.underReplicated,
+  };
+}
+
+export function createWebServer(c: WebComponents): Server {
+  const authorized = (req: IncomingMessage): boolean => {
+    if (c.credentials.insecure) return true;
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer (.+)$/.exec(header);
+    if (!match || c.credentials.key === undefined) return false;
+    const given = Buffer.from(match[1]!);
+    const key = Buffer.from(c.credentials.key);
+    return given.length === key.length && timingSafeEqual(given, key);
+  };
+
+  const snapshot = (): string =>
+    JSON.stringify({
+      status: statusJson(c.status()),
+      files: c.view.list().sort(byName).map(fileJson),
+    });
+
+  const handle = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: string,
+  ): Promise<number> => {
+    const url = new URL(req.url ?? '/', 'http://lanfs');
+    if (req.method === 'GET' && url.pathname === '/')
+      return send(res, 200, DASHBOARD_HTML, 'text/html; charset=utf-8');
+    if (req.method === 'GET' && url.pathname === '/metrics') {
+      return send(res, 200, await c.metrics.registry.metrics(), c.metrics.registry.contentType);
+    }
+    if (!authorized(req) && !(req.method === 'GET' && validTicket(url, c.credentials))) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="lanfs"');
+      return sendJson(res, 401, {
+        error: 'This cluster needs its key: send "Authorization: Bearer <key>".',
+      });
+    }
+    if (req.method === 'GET' && url.pathname === '/api/status')
+      return sendJson(res, 200, statusJson(c.status()));
+    if (req.method === 'GET' && url.pathname === '/api/files')
+      return sendJson(res, 200, c.view.list().sort(byName).map(fileJson));
+    if (req.method === 'GET' && url.pathname === '/api/events')
+      return await events(req, res, snapshot, c);
+    if (url.pathname.startsWith('/files/')) {
+      const name = validateName(decodeURIComponent(url.pathname.slice('/files/'.length)));
+      if (req.method === 'GET' || req.method === 'HEAD') return await getFile(req, res, name, c);
+      if (req.method === 'PUT') {
+        const length = req.headers['content-length'];
+        const record = await (
+          await c.client()
+        ).create(name, req, { size: length === undefined ? null : Number(length) });
+        c.metrics.bytesIn.inc({ via: 'http' }, record.size);
+        return sendJson(res, 201, fileJson(record));
+      }
+      if (req.method === 'DELETE') {
+        await (await c.client()).delete(name);
+        res.writeHead(204).end();
+        return 204;
+      }
+    }
+    void route;
+    return sendJson(res, 404, { error: `Nothing at ${req.method ?? 'GET'} ${url.pathname}.` });
+  };
+
+  return createServer((req, res) => {
+    const started = process.hrtime.bigint();
+    const route = routeOf(req.url ?? '/');
+    handle(req, res, route)
+      .catch((err: unknown) => {
+        if (err instanceof LanfsError)
+          return sendJson(res, STATUS_OF[err.code] ?? 500, { error: err.message, code: err.code });
+        c.logger.error({ err }, 'HTTP request failed');
+        return sendJson(res, 500, {
+          error: 'The server hit an internal error; its log has the details.',
+        });
+      })
+      .then((status) => {
+        c.metrics.httpRequests.inc({ method: req.method ?? 'GET', route, status: String(status) });
+        c.metrics.httpSeconds.observe(
+          { method: req.method ?? 'GET', route },
+          Number(process.hrtime.bigint() - started) / 1e9,
+        );
+      })
+      .catch(() => undefined);
+  });
+}
+
+/** How long a redirect's ticket is valid. */
+const TICKET_MS = 60_000;
+
+function ticketFor(name: string, expires: number, key: string): string {
+  return createHmac('sha256', key).update(`lanfs-http-ticket|GET|${name}|${expires}`).digest('hex');
+}
+
+function ticketQuery(name: string, credentials: Credentials): string {
+  if (credentials.insecure || credentials.key === undefined) return '';
+  const expires = Date.now() + TICKET_MS;
+  return `?expires=${expires}&ticket=${ticketFor(name, expires, credentials.key)}`;
+}
+
+/** A ticket from a redirect: valid for GET of the one file it names, until it expires. */
+function validTicket(url: URL, credentials: Credentials): boolean {
+  const ticket = url.searchParams.get('ticket');
+  const expires = Number(url.searchParams.get('expires'));
+  if (!ticket || !Number.isFinite(expires) || expires < Date.now() || credentials.key === undefined)
+    return false;
+  if (!url.pathname.startsWith('/files/')) return false;
+  let name: string;
+  try {
+    name = validateName(decodeURIComponent(url.pathname.slice('/files/'.length)));
+  } catch {
+    return false;
+  }
+  const expected = Buffer.from(ticketFor(name, expires, credentials.key));
+  const given = Buffer.from(ticket);
+  return expected.length === given.length && timingSafeEqual(expected, given);
+}
+
+function byName(a: FileRecord, b: FileRecord): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** A label that does not grow with file names. */
+function routeOf(url: string): string {
+  const path = url.split('?')[0] ?? '/';
+  return path.startsWith('/files/') ? '/files/:name' : path;
+}
+
+function send(res: ServerResponse, status: number, body: string, type: string): number {
+  if (!res.headersSent)
+    res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+  return status;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): number {
+  return send(res, status, `${JSON.stringify(body, null, 2)}\n`, 'application/json; charset=utf-8');
+}
+
+async function getFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  name: string,
+  c: WebComponents,
+): Promise<number> {
+  const location = c.view.locateForRead(name);
+  if (location.kind === 'remote') {
+    const http = c.view.httpAddressOf(location.serverId);
+    if (!http)
+      return sendJson(res, 503, {
+        error: `"${name}" is on server ${location.serverId}, which serves no HTTP.`,
+      });
+    // HTTP clients drop Authorization when a redirect changes host or port (curl -L,
+    // fetch): the Location carries a ticket for this one file instead, signed with the
+    // key and valid for a minute. The key itself is never put in a URL.
+    const path = `/files/${name.split('/').map(encodeURIComponent).join('/')}`;
+    res
+      .writeHead(307, { Location: `http://${http}${path}${ticketQuery(name, c.credentials)}` })
+      .end();
+    return 307;
+  }
+  if (location.kind === 'down')
+    return sendJson(res, 503, {
+      error: `"${name}" is held by server(s) ${location.holders.join(', ')}, which are down.`,
+    });
+  if (location.kind === 'none')
+    return sendJson(res, 404, { error: `No file named "${name}" exists.` });
+  const { record, handle, release } = await c.catalog.openFile(name);
+  try {
+    res.writeHead(200, {
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': record.size,
+      ETag: `"${record.sha256}"`,
+      'X-Lanfs-Version': String(record.version),
+      'Content-Disposition': `attachment; filename*=UTF-8''${encodeURIComponent(name.split('/').pop()!)}`,
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return 200;
+    }
+    const stream = handle.createReadStream({
+      autoClose: false,
+      start: 0,
+      highWaterMark: 256 * 1024,
+    });
+    await new Promise<void>((resolve, reject) => {
+      stream.on('error', reject);
+      res.on('close', resolve);
+      stream.pipe(res);
+    });
+    c.metrics.bytesOut.inc({ via: 'http' }, record.size);
+    return 200;
+  } finally {
+    release();
+  }
+}
+
+/** Server-sent events: a snapshot now, then whenever it changes (checked every second). */
+function events(
+  req: IncomingMessage,
+  res: ServerResponse,
+  snapshot: () => string,
+  c: WebComponents,
+): Promise<number> {
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream',
+    'Cache-Control': 'no-store',
+    Connection: 'keep-alive',
+  });
+  let last = '';
+  let lastSentAt = 0;
+  const push = (): void => {
+    const now = snapshot();
+    if (now === last && Date.now() - lastSentAt < EVENTS_INTERVAL_MS * 5) return;
+    last = now;
+    lastSentAt = Date.now();
+    res.write(`data: ${now}\n\n`);
+  };
+  push();
+  const timer = setInterval(push, 500);
+  return new Promise((resolve) => {
+    req.on('close', () => {
+      clearInterval(timer);
+      resolve(200);
+    });
+    void c;
+  });
+}

@@ -1,0 +1,116 @@
+/**
+ * The dashboard in a real headless Chromium (Debian's, driven by playwright-core):
+ * a three-server cluster, the page sees all three servers and a file with its
+ * copy, uploads a file and sees it appear, downloads it, and deletes it.
+ */
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { runCli, startServer, uniqueGroup } from '../harness/cli.ts';
+import { tempDir } from '../harness/tmp-dir.ts';
+import { waitFor } from '../harness/wait-for.ts';
+
+const KEY = 'browser-test-key';
+const CHROMIUM = '/usr/bin/chromium';
+
+test(
+  'dashboard - three servers, a file with its copy, upload, download and delete in Chromium',
+  { timeout: 120_000 },
+  async (t) => {
+    const group = uniqueGroup();
+    const servers = [];
+    for (let id = 1; id <= 3; id++) {
+      servers.push(
+        await startServer(t, [
+          '--data',
+          await tempDir(t),
+          '--id',
+          String(id),
+          '--key',
+          KEY,
+          '--group',
+          group,
+          '--http-port',
+          '0',
+        ]),
+      );
+    }
+    const one = servers[0]!;
+    await waitFor(
+      'three servers up',
+      () => runCli(['status', '--json', '--server', one.address], { env: { LANFS_KEY: KEY } }),
+      (r) => (r.stdout.match(/"up": true/g) ?? []).length === 3,
+    );
+    const made = await runCli(['create', 'notes/existing.txt', '--server', one.address], {
+      env: { LANFS_KEY: KEY },
+      input: 'already here\n',
+    });
+    assert.equal(made.code, 0, made.stderr);
+
+    const profile = await tempDir(t);
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      acceptDownloads: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    t.after(() => context.close());
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on('dialog', (dialog) => void dialog.accept());
+    await page.goto(`http://127.0.0.1:${one.httpPort}/`);
+
+    // The page asks for the key once.
+    await page.getByTestId('key').fill(KEY);
+    await page.getByTestId('key').press('Enter');
+    await page.locator('[data-testid=servers] tr').nth(2).waitFor();
+    assert.equal(await page.locator('[data-testid=servers] tr').count(), 3);
+    assert.equal(await page.locator('[data-testid=servers] td.up').count(), 3);
+    const existing = page.locator('tr[data-file="notes/existing.txt"]');
+    await existing.waitFor();
+    assert.match((await existing.textContent()) ?? '', /server 1.*server 2/);
+
+    // Upload through the page.
+    const local = join(await tempDir(t), 'from-browser.txt');
+    await writeFile(local, 'uploaded from the page\n');
+    await page.getByTestId('file').setInputFiles(local);
+    await page.getByTestId('upload').click();
+    const uploaded = page.locator('tr[data-file="from-browser.txt"]');
+    await uploaded.waitFor({ timeout: 10_000 });
+    const got = await runCli(
+      ['download', 'from-browser.txt', '-o', '-', '--server', servers[2]!.address],
+      { env: { LANFS_KEY: KEY } },
+    );
+    assert.equal(got.stdout, 'uploaded from the page\n');
+
+    // Download through the page.
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      uploaded.getByRole('button', { name: 'download' }).click(),
+    ]);
+    const saved = await download.path();
+    assert.equal(await readFile(saved, 'utf8'), 'uploaded from the page\n');
+
+    // Delete through the page; it disappears from the list.
+    await uploaded.getByRole('button', { name: 'delete' }).click();
+    await uploaded.waitFor({ state: 'detached', timeout: 10_000 });
+    const shown = await runCli(['show', '--json', '--server', one.address], {
+      env: { LANFS_KEY: KEY },
+    });
+    assert.deepEqual(
+      (JSON.parse(shown.stdout) as { name: string }[]).map((r) => r.name),
+      ['notes/existing.txt'],
+    );
+
+    await page.screenshot({ path: join(await tempDir(t), 'dashboard.png') });
+  },
+);
