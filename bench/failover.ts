@@ -8,51 +8,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { LanfsClient } from '../src/client/client.ts';
-import { median } from './lib.ts';
+import { credentials, median, startServer } from './lib.ts';
 
 const RUNS = Number(process.env.BENCH_FAILOVER_RUNS ?? 5);
 const SIZE = 16 * 1024 * 1024;
-const LANFS_BIN = fileURLToPath(new URL('../bin/lanfs.cjs', import.meta.url));
-const credentials = { key: 'bench-failover-key', insecure: false, cluster: 'lanfs' };
-
-async function server(
-  dataDir: string,
-  id: number,
-  peers: string[],
-): Promise<{ address: string; kill: () => void }> {
-  const args = [
-    LANFS_BIN,
-    'server',
-    '--data',
-    dataDir,
-    '--id',
-    String(id),
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--key',
-    credentials.key,
-    '--no-multicast',
-  ];
-  if (peers.length > 0) args.push('--peers', peers.join(','));
-  const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'ignore'],
-    env: { ...process.env, LANFS_LOG_LEVEL: 'warn' },
-  });
-  const port = await new Promise<number>((resolve) => {
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = / on [\d.]+:(\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-  });
-  return { address: `127.0.0.1:${port}`, kill: () => child.kill('SIGKILL') };
-}
 
 async function download(client: LanfsClient, onFirstBytes: () => void): Promise<void> {
   let first = true;
@@ -75,8 +35,8 @@ export async function runFailoverBench(): Promise<void> {
   const overheads: number[] = [];
   for (let run = 0; run < RUNS; run++) {
     const root = await mkdtemp(join(tmpdir(), 'lanfs-bench-failover-'));
-    const one = await server(join(root, 'one'), 1, []);
-    const two = await server(join(root, 'two'), 2, [one.address]);
+    const one = await startServer(join(root, 'one'), 1);
+    const two = await startServer(join(root, 'two'), 2, ['--peers', one.address]);
     try {
       const client = await LanfsClient.connect({
         servers: [one.address, two.address],
@@ -94,15 +54,15 @@ export async function runFailoverBench(): Promise<void> {
       const plain = performance.now() - calm;
       let killedAt = 0;
       await download(client, () => {
-        one.kill();
+        one.stop();
         killedAt = performance.now();
       });
       const recovered = performance.now() - killedAt;
       overheads.push(recovered - plain);
       client.close();
     } finally {
-      one.kill();
-      two.kill();
+      one.stop();
+      two.stop();
       await rm(root, { recursive: true, force: true });
     }
   }

@@ -103,7 +103,7 @@ export async function startServer(
       ...extra,
     ],
     {
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'ignore'],
       env: { ...process.env, LANFS_LOG_LEVEL: 'warn' },
     },
   );

@@ -25,6 +25,7 @@ import { newFileId, type LocalCatalog } from '../storage/local-catalog.ts';
 import type { ClusterView } from '../cluster/cluster-view.ts';
 import type { PeerMesh } from '../cluster/peer-mesh.ts';
 import type { CopySet, Replicator } from '../cluster/replicator.ts';
+import type { Metrics } from '../web/metrics.ts';
 import type { Connection } from '../transport/connection.ts';
 
 /** Pause reading a connection when this many received bytes wait for the disk… */
@@ -54,6 +55,8 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
 
 export interface SessionComponents {
   limits?: SessionLimits;
+  /** Counts file bytes in and out (for /metrics). */
+  metrics?: Metrics;
   catalog: LocalCatalog;
   /** The whole cluster as this server sees it: listing, and where other files are. */
   view: ClusterView;
@@ -374,6 +377,7 @@ export class ClientSession {
           upload.size + message.bytes.length > this.#limits.maxFileBytes
         )
           throw this.#tooLarge();
+        this.#components.metrics?.bytesIn.inc({ via: 'tcp' }, message.bytes.length);
         await Promise.all([upload.write(message.bytes), state.copies?.write(message.bytes)]);
         return;
       case 'END': {
@@ -436,6 +440,7 @@ export class ClientSession {
         position += chunk.length;
         next = startRead(position);
         hash.update(chunk);
+        this.#components.metrics?.bytesOut.inc({ via: 'tcp' }, chunk.length);
         if (!this.#connection.sendData(streamId, chunk)) {
           this.#connection.uncork();
           corked = false;

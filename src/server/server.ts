@@ -73,6 +73,7 @@ export class LanfsServer {
   #listener: NetServer | undefined;
   #http: HttpServer | undefined;
   #selfClient: Promise<LanfsClient> | undefined;
+  #metrics: Metrics | undefined;
   readonly #connections = new Set<Connection>();
   #scan: ScanReport | undefined;
 
@@ -140,6 +141,11 @@ export class LanfsServer {
       await this.#listen();
       const view = new ClusterView(catalog, () => this.address);
       this.#view = view;
+      this.#metrics = new Metrics({
+        files: () => catalog.size,
+        copiesMissing: () => this.status().underReplicated.length,
+        peersUp: () => view.liveMembers().length,
+      });
       const mesh = new PeerMesh({
         serverId: catalog.serverId,
         instance: this.#instance,
@@ -205,11 +211,7 @@ export class LanfsServer {
   async #startHttp(port: number): Promise<void> {
     const catalog = this.catalog;
     const view = this.view;
-    const metrics = new Metrics({
-      files: () => catalog.size,
-      copiesMissing: () => this.status().underReplicated.length,
-      peersUp: () => view.liveMembers().length,
-    });
+    const metrics = this.#metrics!;
     const http = createWebServer({
       credentials: this.#options.credentials,
       view,
@@ -403,6 +405,7 @@ export class LanfsServer {
       mesh: this.#mesh!,
       replicator: this.#replicator!,
       peerId: hello.role === 'replicator' ? hello.serverId : undefined,
+      metrics: this.#metrics,
       limits: { ...DEFAULT_SESSION_LIMITS, ...this.#options.limits },
       logger: this.#logger,
       status: () => this.status(),
