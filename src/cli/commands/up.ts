@@ -81,8 +81,8 @@ export async function up(
       'To use this cluster from another terminal while this one runs:',
       `  export LANFS_SERVER=${addresses.join(',')} LANFS_KEY=$(cat ${join(dataRoot, 'key')})`,
       '  npx lanfs show        # or: npx lanfs shell',
-      `The dashboards (links above) ask for the key once: it is in ${join(dataRoot, 'key')}.`,
       '(or find them by multicast: export LANFS_INTERFACE=127.0.0.1 and the same LANFS_KEY)',
+      `The dashboards (links above) ask for the key once: it is in ${join(dataRoot, 'key')}.`,
       '',
     ].join('\n');
     await runShell({
