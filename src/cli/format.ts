@@ -24,20 +24,6 @@ export function table(rows: string[][]): string {
     .join('\n');
 }
 
-/** The JSON shape of `show --json` (SPEC §3). */
-export function recordJson(record: FileRecord): Record<string, unknown> {
-  return {
-    name: record.name,
-    size: record.size,
-    version: record.version,
-    sha256: record.sha256,
-    primary: record.primary,
-    replicas: record.replicas,
-    available: record.available ?? true,
-    modifiedAt: new Date(record.modifiedAt).toISOString(),
-  };
-}
-
 export function formatRecords(records: FileRecord[]): string {
   if (records.length === 0) return 'No files yet. Add one with: lanfs create NAME --from PATH';
   const rows = [['NAME', 'SIZE', 'VERSION', 'PRIMARY', 'COPIES']];

@@ -205,11 +205,6 @@ export class PeerMesh {
     return bytes;
   }
 
-  /** The live link to a peer, if any. */
-  isConnected(id: number): boolean {
-    return this.#links.has(id);
-  }
-
   /**
    * A server dialed us and passed the handshake: refuse it if it claims our id
    * (or that of another live server), else answer WELCOME and attach the link.

@@ -17,7 +17,7 @@
  */
 import { Writable } from 'node:stream';
 import { ServerConnection, type UploadWriter } from '../client/server-connection.ts';
-import type { FileRecord, ReplicaHeader, TombstoneRef } from '../protocol/messages.ts';
+import type { FileRecord, ReplicaHeader } from '../protocol/messages.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
 import type { Tombstone } from '../storage/state-store.ts';
@@ -501,5 +501,3 @@ export class Replicator {
     }
   }
 }
-
-export type { TombstoneRef };

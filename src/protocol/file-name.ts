@@ -48,12 +48,3 @@ export function validateName(input: string): string {
     throw new InvalidNameError(`Names under ${STATE_DIR_NAME}/ are reserved for lanfs itself.`);
   return name;
 }
-
-/** True when validateName would accept the name as it is (already canonical). */
-export function isValidName(name: string): boolean {
-  try {
-    return validateName(name) === name;
-  } catch {
-    return false;
-  }
-}

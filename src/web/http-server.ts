@@ -19,6 +19,7 @@ import { LanfsError, type ErrorCode } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
 import type { Credentials } from '../transport/handshake.ts';
+import { fileJson, statusJson } from '../protocol/listing.ts';
 import { DASHBOARD_HTML } from './dashboard-page.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -50,32 +51,6 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   LANFS_ERR_DISK_FULL: 507,
   LANFS_ERR_CHECKSUM_MISMATCH: 400,
 };
-
-/** The JSON of `show --json` for one record. */
-export function fileJson(record: FileRecord): Record<string, unknown> {
-  return {
-    name: record.name,
-    size: record.size,
-    version: record.version,
-    sha256: record.sha256,
-    primary: record.primary,
-    replicas: record.replicas,
-    available: record.available ?? true,
-    modifiedAt: new Date(record.modifiedAt).toISOString(),
-    ...(record.conflictOf ? { conflictOf: record.conflictOf } : {}),
-  };
-}
-
-export function statusJson(status: BodyOf<'STATUS_RESULT'>): Record<string, unknown> {
-  return {
-    servers: status.servers,
-    connectedTo: status.serverId,
-    replicas: status.replicas,
-    insecure: status.insecure,
-    conflicts: status.conflicts,
-    underReplicated: status.underReplicated,
-  };
-}
 
 export function createWebServer(c: WebComponents): Server {
   const authorized = (req: IncomingMessage): boolean => {
