@@ -23,6 +23,7 @@ import type { LocalCatalog } from '../storage/local-catalog.ts';
 import type { Tombstone } from '../storage/state-store.ts';
 import type { Credentials } from '../transport/handshake.ts';
 import { covers, type ClusterView, type Holder } from './cluster-view.ts';
+import { conflictOutcome } from './conflict-rule.ts';
 import { choosePlacement } from './placement.ts';
 
 /** How often the reconcile round runs. */
@@ -51,29 +52,6 @@ export interface ReplicatorOptions {
   logger: Logger;
   /** --heal-after: a holder down this long is replaced. */
   healAfterMs?: number;
-}
-
-/** The name the loser of a conflict is kept under: derived from its bytes, the same on every server. */
-export function conflictName(name: string, loser: FileRecord): string {
-  const slash = name.lastIndexOf('/');
-  const dot = name.lastIndexOf('.');
-  const tag = `.conflict-${loser.sha256.slice(0, 8)}`;
-  return dot > slash + 1 ? `${name.slice(0, dot)}${tag}${name.slice(dot)}` : `${name}${tag}`;
-}
-
-/**
- * Of two different records under one name, the one that keeps the name: another
- * lineage (fileId) loses to the file whose primary has the lower id (then the lower
- * fileId); two versions of one file with different bytes (edited on both sides of
- * a partition) keep the newer, and at equal versions the lower sha256.
- */
-export function conflictWinner(a: FileRecord, b: FileRecord): FileRecord {
-  if (a.fileId === b.fileId) {
-    if (a.version !== b.version) return a.version > b.version ? a : b;
-    return a.sha256 <= b.sha256 ? a : b;
-  }
-  if (a.primary !== b.primary) return a.primary < b.primary ? a : b;
-  return a.fileId < b.fileId ? a : b;
 }
 
 /** The copies of one upload in progress (see Replicator.startCopies). */
@@ -418,14 +396,14 @@ export class Replicator {
    * loser is kept under a conflict name and the winner keeps the name.
    */
   async #resolveConflict(mine: FileRecord, rival: Holder): Promise<boolean> {
-    const winner = conflictWinner(mine, rival.record);
-    if (winner === mine) return false; // the rival's holder moves its copy
-    if (winner.sha256 === mine.sha256 && winner.fileId !== mine.fileId) {
+    const outcome = conflictOutcome(mine, rival.record);
+    if (outcome.kind === 'keep') return false; // the rival's holder moves its copy
+    if (outcome.kind === 'drop') {
       // One file after all: drop ours and fetch theirs as a copy (same bytes, their identity).
       await this.#o.catalog.removeCopy({ ...mine, deletedAt: Date.now(), pending: [] });
       return true;
     }
-    const target = conflictName(mine.name, mine);
+    const target = outcome.to;
     await this.#o.catalog.moveToConflictName(mine.name, mine.fileId, target);
     this.#o.logger.warn(
       { name: mine.name, keptAs: target, winnerOn: rival.id },
