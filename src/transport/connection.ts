@@ -5,7 +5,6 @@
  * holds it. A protocol error closes the connection after telling the other end
  * why (an ERROR on stream 0); it never throws out of a socket handler.
  */
-import type { Socket } from 'node:net';
 import { FrameDecoder } from '../protocol/frame-decoder.ts';
 import { encodeFrameHeader } from '../protocol/frame.ts';
 import {
@@ -30,8 +29,34 @@ export const DRAIN_TIMEOUT_MS = 60_000;
 
 export type MessageHandler = (message: Message) => void;
 
+/**
+ * What a Connection uses of its socket. A net.Socket (or tls.TLSSocket) is one;
+ * so is each end of memory-pair.ts, which lets the rules above the transport be
+ * tested without sockets.
+ */
+export interface ConnectionSocket {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+  readonly writableNeedDrain: boolean;
+  setNoDelay(noDelay: boolean): unknown;
+  write(chunk: Buffer): boolean;
+  end(): unknown;
+  end(chunk: Buffer): unknown;
+  cork(): void;
+  uncork(): void;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(): unknown;
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'close' | 'drain', listener: () => void): unknown;
+  off(event: 'close' | 'drain', listener: () => void): unknown;
+}
+
 export class Connection {
-  readonly socket: Socket;
+  readonly socket: ConnectionSocket;
   readonly #decoder = new FrameDecoder({ isKnownType: isKnownMessageType });
   #handler: MessageHandler | undefined;
   #queue: Message[] = [];
@@ -44,7 +69,7 @@ export class Connection {
   /** When the last complete message arrived (Date.now()). */
   lastMessageAt = Date.now();
 
-  constructor(socket: Socket) {
+  constructor(socket: ConnectionSocket) {
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
