@@ -16,7 +16,7 @@
  * from the mesh link, so a large copy never delays heartbeats.
  */
 import { Writable } from 'node:stream';
-import { ServerConnection, type UploadWriter } from '../client/server-connection.ts';
+import { PeerLinks, type PeerLink, type UploadWriter } from './peer-link.ts';
 import type { FileRecord, ReplicaHeader } from '../protocol/messages.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
@@ -64,7 +64,7 @@ export interface CopySet {
 
 export class Replicator {
   readonly #o: ReplicatorOptions;
-  readonly #connections = new Map<number, Promise<ServerConnection>>();
+  readonly #links: PeerLinks;
   readonly #startedAt = Date.now();
   #timer: NodeJS.Timeout | undefined;
   #running = false;
@@ -75,6 +75,12 @@ export class Replicator {
 
   constructor(options: ReplicatorOptions) {
     this.#o = options;
+    this.#links = new PeerLinks({
+      selfId: options.serverId,
+      credentials: options.credentials,
+      addressOf: (peerId) => options.view.member(peerId)?.address,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    });
   }
 
   start(): void {
@@ -85,9 +91,7 @@ export class Replicator {
   stop(): void {
     this.#stopped = true;
     clearInterval(this.#timer);
-    for (const pending of this.#connections.values())
-      void pending.then((c) => c.close()).catch(() => undefined);
-    this.#connections.clear();
+    this.#links.close();
   }
 
   /** The servers a new file's copies go to, by the placement rule (this server is the primary). */
@@ -160,7 +164,7 @@ export class Replicator {
 
   async #openCopy(peerId: number, header: ReplicaHeader): Promise<UploadWriter | undefined> {
     try {
-      return (await this.#connection(peerId)).openUpload('REPLICA_PUT', { record: header });
+      return (await this.#connection(peerId)).openUpload({ record: header });
     } catch (err) {
       this.#o.logger.warn(
         { peer: peerId, name: header.name, reason: (err as Error).message },
@@ -280,7 +284,7 @@ export class Replicator {
       });
       let fetched: FileRecord;
       try {
-        fetched = await connection.download(record.name, sink, {});
+        fetched = await connection.download(record.name, sink);
       } catch (err) {
         await upload.abort();
         throw err;
@@ -443,7 +447,7 @@ export class Replicator {
       const { handle } = await this.#o.catalog.directory.openForRead(record.name);
       try {
         const bytes = handle.createReadStream({ autoClose: false, highWaterMark: 1024 * 1024 });
-        await connection.upload('REPLICA_PUT', { record }, bytes, { size: record.size });
+        await connection.upload({ record }, bytes);
       } finally {
         await handle.close();
       }
@@ -457,25 +461,7 @@ export class Replicator {
     }
   }
 
-  async #connection(peerId: number): Promise<ServerConnection> {
-    const existing = this.#connections.get(peerId);
-    if (existing) {
-      const connection = await existing.catch(() => undefined);
-      if (connection && !connection.closed) return connection;
-    }
-    const address = this.#o.view.member(peerId)?.address;
-    if (!address) throw new Error(`server ${peerId} is unknown`);
-    const pending = ServerConnection.open(address, this.#o.credentials, CONNECT_TIMEOUT_MS, {
-      role: 'replicator',
-      serverId: this.#o.serverId,
-    });
-    pending.catch(() => undefined);
-    this.#connections.set(peerId, pending);
-    try {
-      return await pending;
-    } catch (err) {
-      this.#connections.delete(peerId);
-      throw err;
-    }
+  async #connection(peerId: number): Promise<PeerLink> {
+    return await this.#links.get(peerId);
   }
 }

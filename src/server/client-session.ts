@@ -1,5 +1,7 @@
 /**
- * Serves one client connection after its handshake: every request on it runs
+ * Serves one client (or replicator) connection after its handshake: it turns
+ * frames into calls of the file service (service/file-service.ts), which holds
+ * every rule about files; this module only frames. Every request runs
  * concurrently, each on its own stream id, and the frames of one stream are
  * handled in order. Uploads are written as they arrive, with the socket paused
  * while too many bytes wait for the disk; downloads are read and sent a chunk
@@ -9,22 +11,10 @@
 import { createHash } from 'node:crypto';
 import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
 import { validateName } from '../protocol/file-name.ts';
-import { pageRecords, type BodyOf, type FileRecord, type Message } from '../protocol/messages.ts';
-import {
-  ChecksumMismatchError,
-  errorToWire,
-  LanfsError,
-  NameExistsError,
-  NotFoundError,
-  ProtocolError,
-  UnavailableError,
-} from '../shared/errors.ts';
+import { pageRecords, type BodyOf, type Message } from '../protocol/messages.ts';
+import { errorToWire, LanfsError, NotFoundError, ProtocolError, UnavailableError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
-import type { Upload } from '../storage/data-directory.ts';
-import { newFileId, type LocalCatalog } from '../storage/local-catalog.ts';
-import type { ClusterView } from '../cluster/cluster-view.ts';
-import type { PeerMesh } from '../cluster/peer-mesh.ts';
-import type { CopySet, Replicator } from '../cluster/replicator.ts';
+import type { FileService, WriteHandle } from '../service/file-service.ts';
 import type { Metrics } from '../web/metrics.ts';
 import type { Connection } from '../transport/connection.ts';
 
@@ -32,8 +22,6 @@ import type { Connection } from '../transport/connection.ts';
 const PAUSE_AT_PENDING_BYTES = 8 * 1024 * 1024;
 /** …and resume when the backlog is down to this. */
 const RESUME_AT_PENDING_BYTES = 2 * 1024 * 1024;
-/** Uploads above this size check the disk before their bytes arrive; smaller ones at commit. */
-const EARLY_CHECK_MIN_BYTES = 1024 * 1024;
 /** What one connection may do and how long it may hold the server without using it. */
 export interface SessionLimits {
   /** Requests in flight on one connection at once. */
@@ -57,30 +45,19 @@ export interface SessionComponents {
   limits?: SessionLimits;
   /** Counts file bytes in and out (for /metrics). */
   metrics?: Metrics;
-  catalog: LocalCatalog;
-  /** The whole cluster as this server sees it: listing, and where other files are. */
-  view: ClusterView;
-  mesh: PeerMesh;
-  replicator: Replicator;
+  /** Every file operation; this session only frames requests for it. */
+  files: FileService;
   /** Set when the other end is a server moving file bytes (REPLICA_* requests allowed). */
   peerId?: number;
   logger: Logger;
-  /** The status of the cluster as this server sees it. */
-  status: () => BodyOf<'STATUS_RESULT'>;
 }
 
 interface UploadStream {
   kind: 'upload';
-  /** Set once the temp file is open; undefined while opening or after a refusal. */
-  upload?: Upload;
-  /** An error already sent for this stream: the rest of its frames are dropped. */
+  /** Set once the service accepted the upload; undefined while it starts or after a refusal. */
+  handle?: WriteHandle;
+  /** An error already sent for this stream (or a REDIRECT): the rest of its frames are dropped. */
   refused: boolean;
-  release?: () => void;
-  /** Copies being streamed to other servers as the bytes arrive. */
-  copies?: CopySet;
-  /** A replay of a request already applied: its bytes are dropped and this is the answer. */
-  answered?: FileRecord;
-  commit: (upload: Upload, end: BodyOf<'END'>) => Promise<unknown>;
 }
 
 interface OtherStream {
@@ -109,7 +86,7 @@ export class ClientSession {
       idleMs: this.#limits.idleMs,
       waiting: () =>
         [...this.#streams.values()].some(
-          (e) => e.state.kind === 'upload' && e.state.upload !== undefined,
+          (e) => e.state.kind === 'upload' && e.state.handle !== undefined,
         ),
       idle: () => this.#streams.size === 0,
     });
@@ -153,206 +130,63 @@ export class ClientSession {
 
   async #handle(streamId: number, state: StreamState, message: Message): Promise<void> {
     if (state.kind === 'upload') return await this.#continueUpload(streamId, state, message);
+    const files = this.#components.files;
     switch (message.type) {
       case 'LIST':
         return this.#list(streamId);
       case 'STATUS':
-        this.#connection.send('STATUS_RESULT', streamId, this.#components.status());
+        this.#connection.send('STATUS_RESULT', streamId, files.status());
         return this.#end(streamId);
       case 'CREATE':
-        return await this.#startCreate(streamId, message.body);
-      case 'EDIT':
-        return await this.#startEdit(streamId, message.body);
+        return await this.#startUpload(streamId, () => files.beginCreate(message.body));
+      case 'EDIT': {
+        const body = message.body;
+        return await this.#startUpload(streamId, () =>
+          // The client goes elsewhere: its bytes are dropped until END or CANCEL.
+          this.#redirected(streamId, body.name, 'write') ? undefined : files.beginEdit(body),
+        );
+      }
       case 'DOWNLOAD':
         return await this.#download(streamId, message.body);
-      case 'DELETE': {
-        const name = validateName(message.body.name);
-        if (this.#redirected(streamId, name, 'write')) return this.#end(streamId);
-        const holders = this.#components.view
-          .holders(name)
-          .map((h) => h.id)
-          .filter((id) => id !== this.#components.catalog.serverId);
-        const tombstone = await this.#components.catalog.delete(name, holders);
-        await this.#components.replicator.afterDelete(tombstone, holders);
-        this.#connection.send('DONE', streamId, { record: null });
+      case 'DELETE':
+        if (!this.#redirected(streamId, message.body.name, 'write')) {
+          await files.delete(message.body.name, message.body.requestId);
+          this.#connection.send('DONE', streamId, { record: null });
+        }
         return this.#end(streamId);
-      }
-      case 'REPLICA_PUT':
-        return await this.#startReplicaPut(streamId, message.body);
-      case 'REPLICA_DELETE': {
+      case 'REPLICA_PUT': {
         this.#requirePeer(message.type);
-        const t = message.body.tombstone;
-        await this.#components.catalog.removeCopy({
-          name: validateName(t.name),
-          fileId: t.fileId,
-          version: t.version,
-          deletedAt: Date.now(),
-          pending: [],
-        });
+        const header = message.body.record;
+        return await this.#startUpload(streamId, () => files.beginReplicaPut(header));
+      }
+      case 'REPLICA_DELETE':
+        this.#requirePeer(message.type);
+        await files.replicaDelete(message.body.tombstone);
         this.#connection.send('DONE', streamId, { record: null });
         return this.#end(streamId);
-      }
       default:
         throw new ProtocolError(`A client cannot start a request with ${message.type}.`);
     }
   }
 
-  async #startCreate(streamId: number, body: BodyOf<'CREATE'>): Promise<void> {
-    const { catalog, view, mesh, replicator } = this.#components;
-    const claim: { granted?: Promise<boolean> } = {};
-    const fileId = newFileId();
-    const state: UploadStream = {
-      kind: 'upload',
-      refused: false,
-      commit: async (upload, end) => {
-        const copies = state.copies;
-        // The name must be ours on every live server before the create is acknowledged.
-        if (!(await claim.granted)) {
-          copies?.cancel();
-          await upload.abort();
-          mesh.releaseClaim(name);
-          throw new NameExistsError(name, 'is being created on another server');
-        }
-        let record: FileRecord;
-        try {
-          record = await catalog.create(
-            name,
-            upload,
-            { size: body.size, sha256: end.sha256 },
-            { fileId, replicas: targets, requestId: body.requestId },
-          );
-        } catch (err) {
-          copies?.cancel();
-          mesh.releaseClaim(name);
-          throw err;
-        }
-        // The copies already have the bytes; END lets them store them. Only now, so a
-        // create that failed here never shows up on another server.
-        const copied = copies ? await copies.end() : [];
-        if (copied.length !== targets.length) {
-          await catalog.setPlacement(name, fileId, catalog.serverId, copied);
-          record = { ...record, replicas: copied };
-        }
-        return record;
-      },
-    };
+  /**
+   * Frames of an upload stream go to the service's handle. begin() returns
+   * undefined when the request was redirected: its bytes are dropped.
+   */
+  async #startUpload(
+    streamId: number,
+    begin: () => Promise<WriteHandle> | undefined,
+  ): Promise<void> {
+    const state: UploadStream = { kind: 'upload', refused: false };
     this.#setState(streamId, state);
-    const name = validateName(body.name);
-    this.#checkSize(body.size);
-    if (view.has(name)) {
-      // A replay of a create that was applied (its server died before answering): same answer.
-      const existing = view.newestHolders(name)[0]?.record;
-      if (existing?.requestId === body.requestId) {
-        state.answered = existing;
-        return;
-      }
-      throw new NameExistsError(name);
-    }
-    if (mesh.claimedElsewhere(name)) throw new NameExistsError(name);
-    state.release = catalog.reserve(name);
-    // Ask the other servers while the bytes arrive.
-    claim.granted = mesh.claim(name);
-    claim.granted.catch(() => undefined);
-    // For a large upload, find out now (not after the bytes) that the path is taken on disk.
-    if (body.size === null || body.size > EARLY_CHECK_MIN_BYTES)
-      await catalog.directory.checkPlaceable(name);
-    const targets = replicator.placeNew();
-    state.upload = await catalog.directory.beginUpload();
-    if (targets.length > 0) {
-      const header = {
-        name,
-        fileId,
-        version: 1,
-        primary: catalog.serverId,
-        replicas: targets,
-        modifiedAt: Date.now(),
-      };
-      state.copies = replicator.startCopies(header, targets);
-    }
-  }
-
-  async #startEdit(streamId: number, body: BodyOf<'EDIT'>): Promise<void> {
-    const { catalog, replicator } = this.#components;
-    const state: UploadStream = {
-      kind: 'upload',
-      refused: false,
-      commit: async (upload, end) => {
-        let record: FileRecord;
-        try {
-          record = await catalog.edit(
-            name,
-            body.baseVersion,
-            upload,
-            { size: body.size, sha256: end.sha256 },
-            body.requestId,
-          );
-        } catch (err) {
-          state.copies?.cancel();
-          throw err;
-        }
-        // Holders that miss the new version (down, or failing now) catch up by themselves.
-        await state.copies?.end();
-        return record;
-      },
-    };
-    this.#setState(streamId, state);
-    const name = validateName(body.name);
-    this.#checkSize(body.size);
-    if (this.#redirected(streamId, name, 'write')) {
-      state.refused = true; // the client goes elsewhere; drop its bytes until END or CANCEL
+    const started = begin();
+    if (!started) {
+      state.refused = true;
       return;
     }
-    const existing = catalog.get(name);
-    if (existing?.requestId === body.requestId) {
-      state.answered = existing; // a replay of an edit that was applied: same answer
-      return;
-    }
-    catalog.checkEditable(name, body.baseVersion);
-    const current = existing!;
-    state.upload = await catalog.directory.beginUpload();
-    const holders = replicator.liveHolders(name, current.fileId);
-    if (holders.length > 0) {
-      const header = {
-        name,
-        fileId: current.fileId,
-        version: body.baseVersion + 1,
-        primary: catalog.serverId,
-        replicas: current.replicas,
-        requestId: body.requestId,
-        modifiedAt: Date.now(),
-      };
-      state.copies = replicator.startCopies(header, holders);
-    }
-  }
-
-  /** A copy (or a new version of one) from the file's primary; size and sha256 come with END. */
-  async #startReplicaPut(streamId: number, body: BodyOf<'REPLICA_PUT'>): Promise<void> {
-    this.#requirePeer('REPLICA_PUT');
-    const { catalog } = this.#components;
-    const header = { ...body.record, name: validateName(body.record.name) };
-    const state: UploadStream = {
-      kind: 'upload',
-      refused: false,
-      commit: async (upload, end) =>
-        await catalog.storeCopy({ ...header, size: end.size, sha256: end.sha256 }, upload, {
-          size: end.size,
-          sha256: end.sha256,
-        }),
-    };
-    this.#setState(streamId, state);
-    state.upload = await catalog.directory.beginUpload();
-  }
-
-  #tooLarge(): LanfsError {
-    return new LanfsError(
-      'LANFS_ERR_TOO_LARGE',
-      `Files on this server are limited to ${this.#limits.maxFileBytes} bytes (--max-file-size); nothing was stored.`,
-    );
-  }
-
-  #checkSize(size: number | null): void {
-    if (size !== null && this.#limits.maxFileBytes > 0 && size > this.#limits.maxFileBytes)
-      throw this.#tooLarge();
+    const handle = await started;
+    if (this.#connection.closed) await handle.abort(); // the client left while we started
+    else state.handle = handle;
   }
 
   #requirePeer(type: string): void {
@@ -361,43 +195,26 @@ export class ClientSession {
   }
 
   async #continueUpload(streamId: number, state: UploadStream, message: Message): Promise<void> {
-    if (state.refused || state.answered) {
-      if (message.type === 'END' && state.answered)
-        this.#connection.send('DONE', streamId, { record: state.answered });
+    if (state.refused) {
       if (message.type === 'END' || message.type === 'CANCEL') this.#end(streamId);
       return;
     }
-    const upload = state.upload;
-    if (!upload)
+    const handle = state.handle;
+    if (!handle)
       throw new ProtocolError('Upload frames arrived for a stream that is not uploading.');
     switch (message.type) {
       case 'DATA':
-        if (
-          this.#limits.maxFileBytes > 0 &&
-          upload.size + message.bytes.length > this.#limits.maxFileBytes
-        )
-          throw this.#tooLarge();
         this.#components.metrics?.bytesIn.inc({ via: 'tcp' }, message.bytes.length);
-        await Promise.all([upload.write(message.bytes), state.copies?.write(message.bytes)]);
-        return;
+        return await handle.write(message.bytes);
       case 'END': {
-        state.upload = undefined;
-        if (upload.size !== message.body.size) {
-          await upload.abort();
-          throw new ChecksumMismatchError(
-            `The upload ended after ${upload.size} bytes but the client sent ${message.body.size}; nothing was stored.`,
-          );
-        }
-        const record = (await state.commit(upload, message.body)) as BodyOf<'DONE'>['record'];
-        state.release?.();
+        state.handle = undefined;
+        const record = await handle.finish(message.body);
         this.#connection.send('DONE', streamId, { record });
         return this.#end(streamId);
       }
       case 'CANCEL':
-        state.upload = undefined;
-        state.copies?.cancel();
-        await upload.abort();
-        state.release?.();
+        state.handle = undefined;
+        await handle.abort();
         return this.#end(streamId);
       default:
         throw new ProtocolError(`${message.type} is not valid during an upload.`);
@@ -409,7 +226,7 @@ export class ClientSession {
     // A server fetching a copy reads what we hold; a client is sent to the newest version.
     if (this.#components.peerId === undefined && this.#redirected(streamId, name, 'read'))
       return this.#end(streamId);
-    const { record, handle, file, release } = await this.#components.catalog.openFile(name);
+    const { record, handle, file, release } = await this.#components.files.openForRead(name);
     let inFlight: Promise<unknown> | undefined;
     let corked = false;
     try {
@@ -461,7 +278,7 @@ export class ClientSession {
   }
 
   #list(streamId: number): void {
-    const pages = pageRecords(this.#components.view.list());
+    const pages = pageRecords(this.#components.files.list());
     pages.forEach((records, i) => {
       this.#connection.send('LIST_PAGE', streamId, { records, done: i === pages.length - 1 });
     });
@@ -475,8 +292,7 @@ export class ClientSession {
    * server holds the name. Returns false when this server answers.
    */
   #redirected(streamId: number, name: string, purpose: 'read' | 'write'): boolean {
-    const view = this.#components.view;
-    const location = purpose === 'read' ? view.locateForRead(name) : view.locateForWrite(name);
+    const location = this.#components.files.locate(validateName(name), purpose);
     switch (location.kind) {
       case 'local':
         return false;
@@ -519,21 +335,14 @@ export class ClientSession {
       this.#components.logger.warn({ err: err.message, streamId }, 'request failed');
     }
     this.#connection.send('ERROR', streamId, errorToWire(err));
-    if (state.kind === 'upload' && failedOn !== 'END' && failedOn !== 'CANCEL') {
+    if (state.kind === 'upload') {
+      const handle = state.handle;
+      state.handle = undefined;
       // Keep the stream open, dropping its frames, until the client's END or CANCEL.
-      state.refused = true;
-      state.release?.();
-      state.copies?.cancel();
-      const upload = state.upload;
-      state.upload = undefined;
-      await upload?.abort();
-    } else {
-      if (state.kind === 'upload') {
-        state.release?.();
-        state.copies?.cancel();
-      }
-      this.#end(streamId);
+      state.refused = failedOn !== 'END' && failedOn !== 'CANCEL';
+      await handle?.abort();
     }
+    if (state.kind !== 'upload' || !state.refused) this.#end(streamId);
   }
 
   #track(bytes: number): void {
@@ -550,10 +359,8 @@ export class ClientSession {
   #abortAll(): void {
     for (const { state } of this.#streams.values()) {
       if (state.kind === 'upload') {
-        state.release?.();
-        state.copies?.cancel();
-        void state.upload?.abort();
-        state.upload = undefined;
+        void state.handle?.abort();
+        state.handle = undefined;
       }
     }
     this.#streams.clear();

@@ -1,7 +1,9 @@
 /**
  * A lanfs server: the composition root. It opens the data directory (records and
- * bytes), listens on TCP, runs the handshake on every connection, hands clients
- * to a ClientSession and servers to the PeerMesh, and announces itself on the
+ * bytes), builds the file service every front end calls, listens on TCP, runs the
+ * handshake on every connection, hands clients to a ClientSession (which frames
+ * requests for the service) and servers to the PeerMesh, serves HTTP with the
+ * same service (--http-port), and announces itself on the
  * multicast group. Components start in that order and stop in reverse.
  * Everything comes in as options, so a test (or `lanfs up`) can run several
  * servers in one process.
@@ -9,11 +11,11 @@
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createTlsServer } from 'node:tls';
-import { LanfsClient } from '../client/client.ts';
 import { createWebServer } from '../web/http-server.ts';
 import { Metrics } from '../web/metrics.ts';
 import { ClusterView } from '../cluster/cluster-view.ts';
 import { DOWN_AFTER_MS, PeerMesh } from '../cluster/peer-mesh.ts';
+import { PeerLinks } from '../cluster/peer-link.ts';
 import { DEFAULT_HEAL_AFTER_MS, Replicator } from '../cluster/replicator.ts';
 import { newInstanceId, ServerDiscovery } from '../discovery/discovery.ts';
 import type { GroupAddress } from '../discovery/multicast-beacon.ts';
@@ -23,6 +25,7 @@ import type { Logger } from '../shared/logger.ts';
 import { LocalCatalog, type ScanReport } from '../storage/local-catalog.ts';
 import { Connection } from '../transport/connection.ts';
 import { acceptHandshake, type Credentials } from '../transport/handshake.ts';
+import { FileService } from '../service/file-service.ts';
 import { ClientSession, DEFAULT_SESSION_LIMITS, type SessionLimits } from './client-session.ts';
 
 export const DEFAULT_PORT = 7070;
@@ -30,6 +33,8 @@ export const DEFAULT_CLUSTER = 'lanfs';
 export const DEFAULT_REPLICAS = 2;
 /** Connections at once at most (clients, peers, and those still in their handshake). */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
+/** How long dialing another server for a forwarded request may take. */
+const PEER_CONNECT_TIMEOUT_MS = 3000;
 
 export interface ServerOptions {
   /** The exported directory (--data). */
@@ -72,7 +77,8 @@ export class LanfsServer {
   #discovery: ServerDiscovery | undefined;
   #listener: NetServer | undefined;
   #http: HttpServer | undefined;
-  #selfClient: Promise<LanfsClient> | undefined;
+  #peers: PeerLinks | undefined;
+  #files: FileService | undefined;
   #metrics: Metrics | undefined;
   readonly #connections = new Set<Connection>();
   #scan: ScanReport | undefined;
@@ -169,6 +175,23 @@ export class LanfsServer {
         healAfterMs: this.#options.healAfterMs,
       });
       const replicator = this.#replicator;
+      // Deletes the HTTP side forwards to a file's acting primary travel on these links.
+      this.#peers = new PeerLinks({
+        selfId: catalog.serverId,
+        credentials: this.#options.credentials,
+        addressOf: (peerId) => view.member(peerId)?.address,
+        connectTimeoutMs: PEER_CONNECT_TIMEOUT_MS,
+      });
+      this.#files = new FileService({
+        catalog,
+        view,
+        mesh,
+        replicator,
+        peers: this.#peers,
+        maxFileBytes: this.#options.limits?.maxFileBytes ?? DEFAULT_SESSION_LIMITS.maxFileBytes,
+        status: () => this.status(),
+      });
+      // Events: the server's event stream is wired in here (record changes, members, transfers).
       view.onNameChange((name) => replicator.markDirty(name));
       view.onMemberChange((_id, up) => {
         replicator.markAllDirty();
@@ -209,19 +232,12 @@ export class LanfsServer {
   }
 
   async #startHttp(port: number): Promise<void> {
-    const catalog = this.catalog;
     const view = this.view;
     const metrics = this.#metrics!;
     const http = createWebServer({
       credentials: this.#options.credentials,
       view,
-      catalog,
-      status: () => this.status(),
-      client: () =>
-        (this.#selfClient ??= LanfsClient.connect({
-          servers: [this.address],
-          credentials: this.#options.credentials,
-        })),
+      files: this.#files!,
       metrics,
       logger: this.#logger.child({ component: 'web' }),
     });
@@ -246,11 +262,11 @@ export class LanfsServer {
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
     }
-    void this.#selfClient?.then((c) => c.close()).catch(() => undefined);
     await this.#discovery?.stop();
     this.#discovery = undefined;
     this.#replicator?.stop();
     this.#mesh?.stop();
+    this.#peers?.close();
     const listener = this.#listener;
     this.#listener = undefined;
     for (const connection of this.#connections) connection.destroy();
@@ -400,15 +416,11 @@ export class LanfsServer {
       insecure: this.#options.credentials.insecure,
     });
     new ClientSession(connection, {
-      catalog,
-      view: this.view,
-      mesh: this.#mesh!,
-      replicator: this.#replicator!,
+      files: this.#files!,
       peerId: hello.role === 'replicator' ? hello.serverId : undefined,
       metrics: this.#metrics,
       limits: { ...DEFAULT_SESSION_LIMITS, ...this.#options.limits },
       logger: this.#logger,
-      status: () => this.status(),
     });
   }
 }

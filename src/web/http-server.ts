@@ -2,22 +2,23 @@
  * The HTTP side of a server (SPEC §3.1), on --http-port: the dashboard at `/`,
  * `/api/status` and `/api/files` (the JSON of `status --json` and `show --json`),
  * `/api/events` (server-sent snapshots while something changes), plain file access
- * at `/files/NAME` (GET, PUT, DELETE; a 307 to a live holder for a file kept
- * elsewhere), and `/metrics`. Every request but `/`, and `/metrics`, needs
- * `Authorization: Bearer <cluster key>` unless the cluster runs --insecure. Writes
- * go through a lanfs client connected to this very server, so they follow the
- * same path as the CLI's (claims, copies, redirects). The only place that turns
- * error codes into HTTP statuses.
+ * at `/files/NAME`, and `/metrics`. Every request but `/`, and `/metrics`, needs
+ * `Authorization: Bearer <cluster key>` unless the cluster runs --insecure.
+ *
+ * Files go through the server's FileService, like the TCP session's requests:
+ * GET/HEAD stream from the open-file cache (Range, ETag, If-None-Match), or
+ * answer 307 to a live holder with a one-file ticket; PUT creates; DELETE runs
+ * here or is forwarded by the service to the file's acting primary. The only
+ * place that turns error codes into HTTP statuses.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { LanfsClient } from '../client/client.ts';
 import type { ClusterView } from '../cluster/cluster-view.ts';
 import { validateName } from '../protocol/file-name.ts';
-import type { BodyOf, FileRecord } from '../protocol/messages.ts';
+import type { FileRecord } from '../protocol/messages.ts';
+import type { FileService, OpenForRead } from '../service/file-service.ts';
 import { LanfsError, type ErrorCode } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
-import type { LocalCatalog } from '../storage/local-catalog.ts';
 import type { Credentials } from '../transport/handshake.ts';
 import { fileJson, statusJson } from '../protocol/listing.ts';
 import { DASHBOARD_HTML } from './dashboard-page.ts';
@@ -25,11 +26,9 @@ import type { Metrics } from './metrics.ts';
 
 export interface WebComponents {
   credentials: Credentials;
+  /** Where other servers serve HTTP (for 307s). */
   view: ClusterView;
-  catalog: LocalCatalog;
-  status: () => BodyOf<'STATUS_RESULT'>;
-  /** A client connected to this server (for writes). */
-  client: () => Promise<LanfsClient>;
+  files: FileService;
   metrics: Metrics;
   logger: Logger;
 }
@@ -65,8 +64,8 @@ export function createWebServer(c: WebComponents): Server {
 
   const snapshot = (): string =>
     JSON.stringify({
-      status: statusJson(c.status()),
-      files: c.view.list().sort(byName).map(fileJson),
+      status: statusJson(c.files.status()),
+      files: c.files.list().sort(byName).map(fileJson),
     });
 
   const handle = async (
@@ -87,24 +86,17 @@ export function createWebServer(c: WebComponents): Server {
       });
     }
     if (req.method === 'GET' && url.pathname === '/api/status')
-      return sendJson(res, 200, statusJson(c.status()));
+      return sendJson(res, 200, statusJson(c.files.status()));
     if (req.method === 'GET' && url.pathname === '/api/files')
-      return sendJson(res, 200, c.view.list().sort(byName).map(fileJson));
+      return sendJson(res, 200, c.files.list().sort(byName).map(fileJson));
     if (req.method === 'GET' && url.pathname === '/api/events')
       return await events(req, res, snapshot, c);
     if (url.pathname.startsWith('/files/')) {
       const name = validateName(decodeURIComponent(url.pathname.slice('/files/'.length)));
       if (req.method === 'GET' || req.method === 'HEAD') return await getFile(req, res, name, c);
-      if (req.method === 'PUT') {
-        const length = req.headers['content-length'];
-        const record = await (
-          await c.client()
-        ).create(name, req, { size: length === undefined ? null : Number(length) });
-        c.metrics.bytesIn.inc({ via: 'http' }, record.size);
-        return sendJson(res, 201, fileJson(record));
-      }
+      if (req.method === 'PUT') return await putFile(req, res, name, c);
       if (req.method === 'DELETE') {
-        await (await c.client()).delete(name);
+        await c.files.delete(name);
         res.writeHead(204).end();
         return 204;
       }
@@ -188,13 +180,69 @@ function sendJson(res: ServerResponse, status: number, body: unknown): number {
   return send(res, status, `${JSON.stringify(body, null, 2)}\n`, 'application/json; charset=utf-8');
 }
 
+/** PUT /files/NAME: a create through the service, the body streamed to it as it arrives. */
+async function putFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  name: string,
+  c: WebComponents,
+): Promise<number> {
+  const length = req.headers['content-length'];
+  const size = length === undefined ? null : Number(length);
+  const handle = await c.files.beginCreate({ name, size });
+  const hash = createHash('sha256');
+  let record: FileRecord;
+  try {
+    for await (const chunk of req) {
+      hash.update(chunk as Buffer);
+      await handle.write(chunk as Buffer);
+    }
+    record = await handle.finish({ size: handle.received, sha256: hash.digest('hex') });
+  } catch (err) {
+    // The body failed (client gone) or the service refused: nothing is kept.
+    await handle.abort();
+    throw err;
+  }
+  c.metrics.bytesIn.inc({ via: 'http' }, record.size);
+  return sendJson(res, 201, fileJson(record));
+}
+
+/** A byte range of a file, both ends included. */
+interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * The one range of a `Range: bytes=a-b | a- | -n` header: a range, 'unsatisfiable'
+ * (416), or undefined to send the whole file (no header, another unit, several
+ * ranges or bad syntax, which RFC 9110 lets a server ignore).
+ */
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): ByteRange | 'unsatisfiable' | undefined {
+  const match = header === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === '' && match[2] === '')) return undefined;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(match[1]);
+  const end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  if (match[2] !== '' && Number(match[2]) < start) return undefined; // invalid: ignored
+  if (start >= size) return 'unsatisfiable';
+  return { start, end };
+}
+
 async function getFile(
   req: IncomingMessage,
   res: ServerResponse,
   name: string,
   c: WebComponents,
 ): Promise<number> {
-  const location = c.view.locateForRead(name);
+  const location = c.files.locate(name, 'read');
   if (location.kind === 'remote') {
     const http = c.view.httpAddressOf(location.serverId);
     if (!http)
@@ -216,34 +264,111 @@ async function getFile(
     });
   if (location.kind === 'none')
     return sendJson(res, 404, { error: `No file named "${name}" exists.` });
-  const { record, handle, release } = await c.catalog.openFile(name);
+  const open = await c.files.openForRead(name);
   try {
-    res.writeHead(200, {
-      'Content-Type': 'application/octet-stream',
-      'Content-Length': record.size,
-      ETag: `"${record.sha256}"`,
+    const { record } = open;
+    const etag = `"${record.sha256}"`;
+    const headers: Record<string, string | number> = {
+      ETag: etag,
+      'Accept-Ranges': 'bytes',
       'X-Lanfs-Version': String(record.version),
+    };
+    if (ifNoneMatch(req.headers['if-none-match'], etag)) {
+      res.writeHead(304, headers).end();
+      return 304;
+    }
+    // If-Range with another version: the whole (new) file, not a piece of it.
+    const ifRange = req.headers['if-range'];
+    const range =
+      ifRange === undefined || ifRange === etag
+        ? parseRange(req.headers.range, record.size)
+        : undefined;
+    if (range === 'unsatisfiable') {
+      res.writeHead(416, { ...headers, 'Content-Range': `bytes */${record.size}` }).end();
+      return 416;
+    }
+    const { start, end } = range ?? { start: 0, end: record.size - 1 };
+    const status = range ? 206 : 200;
+    res.writeHead(status, {
+      ...headers,
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': end - start + 1,
+      ...(range ? { 'Content-Range': `bytes ${start}-${end}/${record.size}` } : {}),
       'Content-Disposition': `attachment; filename*=UTF-8''${encodeURIComponent(name.split('/').pop()!)}`,
     });
     if (req.method === 'HEAD') {
       res.end();
-      return 200;
+      return status;
     }
-    const stream = handle.createReadStream({
-      autoClose: false,
-      start: 0,
-      highWaterMark: 256 * 1024,
-    });
-    await new Promise<void>((resolve, reject) => {
-      stream.on('error', reject);
-      res.on('close', resolve);
-      stream.pipe(res);
-    });
-    c.metrics.bytesOut.inc({ via: 'http' }, record.size);
-    return 200;
+    const sent = await sendBytes(open, start, end + 1, res);
+    c.metrics.bytesOut.inc({ via: 'http' }, sent);
+    return status;
   } finally {
-    release();
+    open.release();
   }
+}
+
+function ifNoneMatch(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header
+    .split(',')
+    .map((t) => t.trim().replace(/^W\//, ''))
+    .some((t) => t === '*' || t === etag);
+}
+
+/** Bytes read per chunk of a download. */
+const READ_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * Sends bytes [from, to) of an open file: each chunk is read into its own buffer
+ * and handed to the socket as is (no copy), the next read running while the
+ * socket sends; a file of one chunk goes out with the headers. Stops early if
+ * the client leaves. Resolves with the bytes sent.
+ */
+async function sendBytes(
+  open: OpenForRead,
+  from: number,
+  to: number,
+  res: ServerResponse,
+): Promise<number> {
+  const read = async (position: number): Promise<Buffer> => {
+    const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, to - position));
+    const { bytesRead } = await open.handle.read(buffer, 0, buffer.length, position);
+    return bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+  };
+  let position = from;
+  let next: Promise<Buffer> | undefined = position < to ? read(position) : undefined;
+  try {
+    while (next && !res.destroyed) {
+      const chunk = await next;
+      if (chunk.length === 0) break; // the file shrank under us: the client sees a short body
+      position += chunk.length;
+      next = position < to ? read(position) : undefined;
+      if (!next) {
+        res.end(chunk); // the last chunk leaves with the end of the response
+        return position - from;
+      }
+      next.catch(() => undefined); // awaited in the next turn; never unhandled meanwhile
+      if (!res.write(chunk)) await drained(res);
+    }
+  } finally {
+    // Never release the descriptor under a read in flight.
+    await next?.catch(() => undefined);
+  }
+  res.end();
+  return position - from;
+}
+
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 /** Server-sent events: a snapshot now, then whenever it changes (checked every second). */

@@ -1,0 +1,402 @@
+/**
+ * The file operations of one server (SPEC §2.4), whatever the front end: create,
+ * edit, delete, download, list and status, and the replica side (a copy stored,
+ * a copy dropped). It takes bytes chunk by chunk and returns records or throws
+ * the errors of shared/errors.ts; it never sees a socket or an HTTP request.
+ * The TCP session (server/client-session.ts) and the HTTP handlers
+ * (web/http-server.ts) only translate their requests into these calls.
+ *
+ * Where a request must run is the front end's decision, made with locate(): the
+ * TCP session answers REDIRECT, the HTTP side a 307 (reads) or a forwarded
+ * request (deletes, see delete()). Cluster rules stay here: claims before a
+ * create is acknowledged, copies streamed while the bytes arrive, and replays of
+ * a request id answered with the record it already made.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ClusterView, Location } from '../cluster/cluster-view.ts';
+import { PeerRedirect, type PeerLinks } from '../cluster/peer-link.ts';
+import type { PeerMesh } from '../cluster/peer-mesh.ts';
+import type { CopySet, Replicator } from '../cluster/replicator.ts';
+import { validateName } from '../protocol/file-name.ts';
+import type { BodyOf, FileRecord, ReplicaHeader } from '../protocol/messages.ts';
+import {
+  ChecksumMismatchError,
+  LanfsError,
+  NameExistsError,
+  NotFoundError,
+  UnavailableError,
+} from '../shared/errors.ts';
+import type { Upload } from '../storage/data-directory.ts';
+import { newFileId, type LocalCatalog } from '../storage/local-catalog.ts';
+import type { OpenFile } from '../storage/open-file-cache.ts';
+
+/** Uploads above this size check the disk before their bytes arrive; smaller ones at commit. */
+const EARLY_CHECK_MIN_BYTES = 1024 * 1024;
+/** A delete forwarded to the acting primary follows at most this many redirects. */
+const MAX_FORWARD_HOPS = 3;
+
+export interface FileServiceComponents {
+  catalog: LocalCatalog;
+  /** The whole cluster as this server sees it: listing, and where other files are. */
+  view: ClusterView;
+  mesh: PeerMesh;
+  replicator: Replicator;
+  /** Links to other servers, for requests forwarded to a file's acting primary. */
+  peers: PeerLinks;
+  /** Largest file accepted, in bytes (0: no limit but the disk). */
+  maxFileBytes: number;
+  /** The status of the cluster as this server sees it. */
+  status: () => BodyOf<'STATUS_RESULT'>;
+}
+
+/** What a write ends with: the size and sha256 of the bytes the writer sent. */
+export interface WriteEnd {
+  size: number;
+  sha256: string;
+}
+
+/**
+ * An upload in progress (create, edit or copy). Call write() for each chunk in
+ * order, waiting for it (that is the backpressure), then finish() or abort().
+ * After a rejected write() the caller must still call abort().
+ */
+export interface WriteHandle {
+  /** Bytes accepted so far. */
+  readonly received: number;
+  write(chunk: Buffer): Promise<void>;
+  /** Checks size and sha256, makes the change durable (here and on the copies); the new record. */
+  finish(end: WriteEnd): Promise<FileRecord>;
+  /** Throws the upload away and releases what it held; never throws. */
+  abort(): Promise<void>;
+}
+
+/** A file open for reading: its record describes exactly the bytes behind the handle. */
+export interface OpenForRead extends OpenFile {
+  record: FileRecord;
+}
+
+export class FileService {
+  readonly #c: FileServiceComponents;
+
+  constructor(components: FileServiceComponents) {
+    this.#c = components;
+  }
+
+  get serverId(): number {
+    return this.#c.catalog.serverId;
+  }
+
+  /**
+   * Where a request about name runs: a read on any live holder of the newest
+   * version, a write (edit, delete) on the acting primary. 'local' means here.
+   */
+  locate(name: string, purpose: 'read' | 'write'): Location {
+    const view = this.#c.view;
+    return purpose === 'read' ? view.locateForRead(name) : view.locateForWrite(name);
+  }
+
+  list(): FileRecord[] {
+    return this.#c.view.list();
+  }
+
+  status(): BodyOf<'STATUS_RESULT'> {
+    return this.#c.status();
+  }
+
+  /**
+   * Opens a local file for reading (bytes shared through the open-file cache);
+   * the caller must call release(). Throws NotFound if this server does not hold it.
+   */
+  async openForRead(name: string): Promise<OpenForRead> {
+    return await this.#c.catalog.openFile(validateName(name));
+  }
+
+  /**
+   * Starts a create: this server becomes the file's primary. Refuses at once a
+   * name any server holds or has claimed; a replay of a create already applied
+   * (same request id) gets a handle that drops its bytes and answers that record.
+   */
+  async beginCreate(request: {
+    name: string;
+    size: number | null;
+    requestId?: string;
+  }): Promise<WriteHandle> {
+    const { catalog, view, mesh, replicator } = this.#c;
+    const name = validateName(request.name);
+    this.#checkSize(request.size);
+    if (view.has(name)) {
+      // A replay of a create that was applied (its server died before answering): same answer.
+      const existing = view.newestHolders(name)[0]?.record;
+      if (request.requestId !== undefined && existing?.requestId === request.requestId)
+        return answered(existing);
+      throw new NameExistsError(name);
+    }
+    if (mesh.claimedElsewhere(name)) throw new NameExistsError(name);
+    const release = catalog.reserve(name);
+    // Ask the other servers while the bytes arrive.
+    const granted = mesh.claim(name);
+    granted.catch(() => undefined);
+    const fileId = newFileId();
+    let upload: Upload | undefined;
+    let copies: CopySet | undefined;
+    let targets: number[];
+    try {
+      // For a large upload, find out now (not after the bytes) that the path is taken on disk.
+      if (request.size === null || request.size > EARLY_CHECK_MIN_BYTES)
+        await catalog.directory.checkPlaceable(name);
+      targets = replicator.placeNew();
+      upload = await catalog.directory.beginUpload();
+      if (targets.length > 0)
+        copies = replicator.startCopies(
+          {
+            name,
+            fileId,
+            version: 1,
+            primary: catalog.serverId,
+            replicas: targets,
+            modifiedAt: Date.now(),
+          },
+          targets,
+        );
+    } catch (err) {
+      release();
+      mesh.releaseClaim(name);
+      await upload?.abort();
+      throw err;
+    }
+    const placed = targets;
+    return this.#handle(upload, copies, {
+      abort: () => {
+        release();
+        mesh.releaseClaim(name);
+      },
+      commit: async (received, end) => {
+        try {
+          // The name must be ours on every live server before the create is acknowledged.
+          if (!(await granted)) {
+            await received.abort();
+            throw new NameExistsError(name, 'is being created on another server');
+          }
+          let record = await catalog.create(
+            name,
+            received,
+            { size: request.size, sha256: end.sha256 },
+            { fileId, replicas: placed, requestId: request.requestId },
+          );
+          // The copies already have the bytes; END lets them store them. Only now, so a
+          // create that failed here never shows up on another server.
+          const copied = copies ? await copies.end() : [];
+          if (copied.length !== placed.length) {
+            await catalog.setPlacement(name, fileId, catalog.serverId, copied);
+            record = { ...record, replicas: copied };
+          }
+          return record;
+        } catch (err) {
+          copies?.cancel();
+          mesh.releaseClaim(name);
+          throw err;
+        } finally {
+          release();
+        }
+      },
+    });
+  }
+
+  /**
+   * Starts an edit of a file whose acting primary is this server (check with
+   * locate(name, 'write') first); throws NotFound / EditConflict / Unavailable.
+   * The new version streams to the other live holders as it arrives.
+   */
+  async beginEdit(request: {
+    name: string;
+    size: number | null;
+    baseVersion: number;
+    requestId?: string;
+  }): Promise<WriteHandle> {
+    const { catalog, replicator } = this.#c;
+    const name = validateName(request.name);
+    this.#checkSize(request.size);
+    this.#requireHere(name);
+    const existing = catalog.get(name);
+    if (request.requestId !== undefined && existing?.requestId === request.requestId)
+      return answered(existing); // a replay of an edit that was applied: same answer
+    catalog.checkEditable(name, request.baseVersion);
+    const current = existing!;
+    const upload = await catalog.directory.beginUpload();
+    const holders = replicator.liveHolders(name, current.fileId);
+    const copies =
+      holders.length > 0
+        ? replicator.startCopies(
+            {
+              name,
+              fileId: current.fileId,
+              version: request.baseVersion + 1,
+              primary: catalog.serverId,
+              replicas: current.replicas,
+              requestId: request.requestId,
+              modifiedAt: Date.now(),
+            },
+            holders,
+          )
+        : undefined;
+    return this.#handle(upload, copies, {
+      commit: async (received, end) => {
+        let record: FileRecord;
+        try {
+          record = await catalog.edit(
+            name,
+            request.baseVersion,
+            received,
+            { size: request.size, sha256: end.sha256 },
+            request.requestId,
+          );
+        } catch (err) {
+          copies?.cancel();
+          throw err;
+        }
+        // Holders that miss the new version (down, or failing now) catch up by themselves.
+        await copies?.end();
+        return record;
+      },
+    });
+  }
+
+  /** A copy (or a new version of one) sent by the file's primary; size and sha256 come at the end. */
+  async beginReplicaPut(header: ReplicaHeader): Promise<WriteHandle> {
+    const { catalog } = this.#c;
+    const record = { ...header, name: validateName(header.name) };
+    const upload = await catalog.directory.beginUpload();
+    return this.#handle(upload, undefined, {
+      commit: async (received, end) =>
+        await catalog.storeCopy({ ...record, size: end.size, sha256: end.sha256 }, received, end),
+    });
+  }
+
+  /**
+   * Deletes name. Here when this server is the acting primary: the bytes and record
+   * go, a tombstone stays, and the other live holders drop their copies. When
+   * another server is, the delete is forwarded to it over a server-to-server link
+   * (a front end that would rather send the client there checks locate() first).
+   */
+  async delete(name: string, requestId: string = randomBytes(12).toString('hex')): Promise<void> {
+    const checked = validateName(name);
+    let location = this.#requireKnown(checked);
+    for (let hop = 0; location.kind === 'remote'; hop++) {
+      if (hop >= MAX_FORWARD_HOPS)
+        throw new UnavailableError(checked, [location.serverId]);
+      try {
+        await (await this.#c.peers.get(location.serverId)).delete({ name: checked, requestId });
+        return;
+      } catch (err) {
+        if (!(err instanceof PeerRedirect)) throw err;
+        if (err.serverId === this.serverId) location = { kind: 'local' };
+        else location = { kind: 'remote', serverId: err.serverId, address: err.address };
+      }
+    }
+    const holders = this.#c.view
+      .holders(checked)
+      .map((h) => h.id)
+      .filter((id) => id !== this.serverId);
+    const tombstone = await this.#c.catalog.delete(checked, holders);
+    await this.#c.replicator.afterDelete(tombstone, holders);
+  }
+
+  /** Drops this server's copy of a deleted file (the primary's REPLICA_DELETE). */
+  async replicaDelete(ref: { name: string; fileId: string; version: number }): Promise<void> {
+    await this.#c.catalog.removeCopy({
+      name: validateName(ref.name),
+      fileId: ref.fileId,
+      version: ref.version,
+      deletedAt: Date.now(),
+      pending: [],
+    });
+  }
+
+  #tooLarge(): LanfsError {
+    return new LanfsError(
+      'LANFS_ERR_TOO_LARGE',
+      `Files on this server are limited to ${this.#c.maxFileBytes} bytes (--max-file-size); nothing was stored.`,
+    );
+  }
+
+  #checkSize(size: number | null): void {
+    if (size !== null && this.#c.maxFileBytes > 0 && size > this.#c.maxFileBytes)
+      throw this.#tooLarge();
+  }
+
+  /** Throws unless the acting primary of name is this server. */
+  #requireHere(name: string): void {
+    const location = this.#requireKnown(name);
+    if (location.kind === 'remote')
+      throw new LanfsError(
+        'LANFS_ERR_UNAVAILABLE',
+        `"${name}" is changed through server ${location.serverId} (${location.address}), not this one.`,
+      );
+  }
+
+  /** Where writes of name run; throws NotFound / Unavailable when nowhere now. */
+  #requireKnown(name: string): Exclude<Location, { kind: 'down' } | { kind: 'none' }> {
+    const location = this.locate(name, 'write');
+    if (location.kind === 'none') throw new NotFoundError(name);
+    if (location.kind === 'down') throw new UnavailableError(name, location.holders);
+    return location;
+  }
+
+  /** The common part of every upload: size limit, bytes to the temp file and the copies. */
+  #handle(
+    upload: Upload,
+    copies: CopySet | undefined,
+    steps: {
+      commit: (upload: Upload, end: WriteEnd) => Promise<FileRecord>;
+      abort?: () => void;
+    },
+  ): WriteHandle {
+    const maxBytes = this.#c.maxFileBytes;
+    let done = false;
+    const abort = async (): Promise<void> => {
+      if (done) return;
+      done = true;
+      copies?.cancel();
+      steps.abort?.();
+      await upload.abort();
+    };
+    return {
+      get received() {
+        return upload.size;
+      },
+      write: async (chunk: Buffer): Promise<void> => {
+        if (maxBytes > 0 && upload.size + chunk.length > maxBytes) throw this.#tooLarge();
+        await Promise.all([upload.write(chunk), copies?.write(chunk)]);
+      },
+      finish: async (end: WriteEnd): Promise<FileRecord> => {
+        done = true;
+        if (upload.size !== end.size) {
+          copies?.cancel();
+          steps.abort?.();
+          await upload.abort();
+          throw new ChecksumMismatchError(
+            `The upload ended after ${upload.size} bytes but the sender said ${end.size}; nothing was stored.`,
+          );
+        }
+        return await steps.commit(upload, end);
+      },
+      abort,
+    };
+  }
+}
+
+/** A handle for a request already applied: its bytes are dropped, its answer is the record. */
+function answered(record: FileRecord): WriteHandle {
+  let received = 0;
+  return {
+    get received() {
+      return received;
+    },
+    write: (chunk) => {
+      received += chunk.length;
+      return Promise.resolve();
+    },
+    finish: () => Promise.resolve(record),
+    abort: () => Promise.resolve(),
+  };
+}
