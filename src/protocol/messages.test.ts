@@ -47,3 +47,33 @@ test('messages - bad JSON and schema violations are protocol errors naming the m
     /END message is malformed/,
   );
 });
+
+test('messages - WATCH and EVENT round-trip, and an event of an unknown kind is refused', () => {
+  assert.deepEqual(roundTrip(encodeMessage('WATCH', 3, {})), {
+    type: 'WATCH',
+    streamId: 3,
+    body: {},
+  });
+  const event = {
+    type: 'record-changed' as const,
+    at: 1700000000000,
+    serverId: 2,
+    name: 'notes/todo.txt',
+    record: null,
+    change: 'deleted' as const,
+  };
+  assert.deepEqual(roundTrip(encodeMessage('EVENT', 3, event)), {
+    type: 'EVENT',
+    streamId: 3,
+    body: event,
+  });
+  const member = { type: 'member-down' as const, at: 1, serverId: 1, memberId: 3, address: '' };
+  assert.deepEqual(roundTrip(encodeMessage('EVENT', 4, member)).type, 'EVENT');
+  assert.throws(
+    () =>
+      roundTrip(
+        encodeFrame(MessageType.EVENT, 3, Buffer.from('{"type":"rumour","at":1,"serverId":1}')),
+      ),
+    /EVENT message is malformed/,
+  );
+});

@@ -37,6 +37,8 @@ export const MessageType = {
   CLAIM: 26,
   CLAIM_REPLY: 27,
   CLAIM_RELEASE: 28,
+  WATCH: 29,
+  EVENT: 30,
 } as const;
 export type MessageTypeName = keyof typeof MessageType;
 
@@ -106,6 +108,72 @@ export const memberSchema = z.object({
   httpAddress: z.string().max(300).optional(),
 });
 export type Member = z.infer<typeof memberSchema>;
+
+const changeKind = z.enum(['created', 'edited', 'deleted', 'copied', 'moved']);
+const transferDirection = z.enum(['in', 'out']);
+const transferVia = z.enum(['tcp', 'http']);
+/** What every event carries: its kind, when (ms since the epoch) and the server reporting it. */
+const eventBase = { at: z.number(), serverId };
+const memberAddress = z.string().max(300);
+
+/**
+ * One event of a server's event stream (src/events/): what `/api/events` sends as
+ * server-sent events and `EVENT` carries to `lanfs watch`. `watching` (first on a
+ * WATCH stream: the server listens from now on) and `lagged` (this subscriber fell
+ * behind and `dropped` events were skipped: read the state again) are notices of
+ * the stream itself rather than of the cluster.
+ */
+export const lanfsEventSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('record-changed'),
+    ...eventBase,
+    name: fileName,
+    /** The file as the cluster lists it now; null once deleted. */
+    record: fileRecordSchema.nullable(),
+    change: changeKind,
+  }),
+  z.object({
+    type: z.literal('member-up'),
+    ...eventBase,
+    memberId: serverId,
+    address: memberAddress,
+  }),
+  z.object({
+    type: z.literal('member-down'),
+    ...eventBase,
+    memberId: serverId,
+    address: memberAddress,
+  }),
+  z.object({ type: z.literal('conflict'), ...eventBase, name: fileName, conflictOf: fileName }),
+  z.object({
+    type: z.literal('copy-missing'),
+    ...eventBase,
+    name: fileName,
+    /** Live servers holding the newest version. */
+    holders: z.array(serverId).max(10_000),
+    wanted: z.number().int().positive(),
+  }),
+  z.object({ type: z.literal('copy-made'), ...eventBase, name: fileName, on: serverId }),
+  z.object({
+    type: z.literal('transfer-started'),
+    ...eventBase,
+    name: fileName,
+    direction: transferDirection,
+    bytes: z.number().int().nonnegative().optional(),
+    via: transferVia,
+  }),
+  z.object({
+    type: z.literal('transfer-finished'),
+    ...eventBase,
+    name: fileName,
+    direction: transferDirection,
+    bytes: z.number().int().nonnegative().optional(),
+    via: transferVia,
+  }),
+  z.object({ type: z.literal('watching'), ...eventBase }),
+  z.object({ type: z.literal('lagged'), ...eventBase, dropped: z.number().int().nonnegative() }),
+]);
+export type LanfsEvent = z.infer<typeof lanfsEventSchema>;
 
 const schemas = {
   HELLO: z.object({
@@ -202,6 +270,10 @@ const schemas = {
   CLAIM_REPLY: z.object({ claimId: z.number().int().nonnegative(), granted: z.boolean() }),
   /** The create of this name did not happen after all. */
   CLAIM_RELEASE: z.object({ name: fileName }),
+  /** Send me every event of your event stream from now on (EVENT…, until the connection closes). */
+  WATCH: z.object({}),
+  /** One event, on the stream of a WATCH. */
+  EVENT: lanfsEventSchema,
 } as const;
 
 type Schemas = typeof schemas;
