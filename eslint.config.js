@@ -36,32 +36,66 @@ export default tseslint.config(
     files: ['src/cli/**', 'bench/**', 'test/**'],
     rules: { 'no-console': 'off' },
   },
-  {
-    // protocol/ is pure: bytes in, messages out; no sockets, no files.
-    files: ['src/protocol/**'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: ['node:net', 'node:dgram', 'node:fs', 'node:fs/promises'],
-          patterns: ['../transport/*', '../storage/*', '../server/*', '../client/*', '../cli/*'],
-        },
-      ],
-    },
-  },
-  {
-    files: ['src/storage/**'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        { patterns: ['../transport/*', '../server/*', '../client/*', '../cli/*'] },
-      ],
-    },
-  },
-  {
-    files: ['src/client/**'],
-    rules: {
-      'no-restricted-imports': ['error', { patterns: ['../server/*', '../storage/*', '../cli/*'] }],
-    },
-  },
+  // protocol/ is pure: bytes in, messages out; no sockets, no files.
+  ...layerRules(),
 );
+
+/**
+ * Which folders of src/ each folder may import (besides itself). Imports point one
+ * way, from the front ends down to shared/:
+ *
+ *   shared ← protocol ← transport ← discovery
+ *   protocol ← storage ← cluster (also transport, discovery) ← service ← {server, web}
+ *   protocol ← events ← {service, server, web, client, cli}
+ *   transport, discovery ← client ← cli;  server composes everything; cli starts servers.
+ *
+ * storage/ never touches sockets (not even transport/), cluster/ and web/ never use
+ * the client library (servers talk to each other through cluster/peer-link.ts), and
+ * web/ reaches files only through service/. docs/ARCHITECTURE.md shows the same graph.
+ */
+function layerRules() {
+  const allowed = {
+    shared: [],
+    protocol: ['shared'],
+    transport: ['protocol', 'shared'],
+    discovery: ['transport', 'protocol', 'shared'],
+    storage: ['protocol', 'shared'],
+    events: ['protocol', 'shared'],
+    cluster: ['storage', 'discovery', 'transport', 'protocol', 'shared'],
+    service: ['cluster', 'storage', 'discovery', 'transport', 'protocol', 'shared', 'events'],
+    web: ['service', 'cluster', 'transport', 'protocol', 'shared', 'events'],
+    server: [
+      'web',
+      'service',
+      'cluster',
+      'storage',
+      'discovery',
+      'transport',
+      'protocol',
+      'shared',
+      'events',
+    ],
+    client: ['discovery', 'transport', 'protocol', 'shared', 'events'],
+    cli: ['client', 'server', 'cluster', 'discovery', 'transport', 'protocol', 'shared', 'events'],
+  };
+  const folders = Object.keys(allowed);
+  return folders.map((folder) => {
+    const forbidden = folders.filter((f) => f !== folder && !allowed[folder].includes(f));
+    const message = `src/${folder}/ may import only ${allowed[folder].join(', ') || 'nothing of src/'} (see the graph in eslint.config.js).`;
+    return {
+      files: [`src/${folder}/**`],
+      rules: {
+        'no-restricted-imports': [
+          'error',
+          {
+            paths:
+              folder === 'protocol'
+                ? ['node:net', 'node:dgram', 'node:fs', 'node:fs/promises']
+                : [],
+            patterns: [{ regex: `^(\\.\\./)+(${forbidden.join('|')})/`, message }],
+          },
+        ],
+      },
+    };
+  });
+}
