@@ -17,6 +17,7 @@ import { edit } from './commands/edit.ts';
 import { server } from './commands/server.ts';
 import { show } from './commands/show.ts';
 import { status } from './commands/status.ts';
+import { watch } from './commands/watch.ts';
 import { addConnectOptions, addKeyOptions, type ConnectOptions } from './options.ts';
 
 /** Builds the context for a command from its options (one-shot or shell). */
@@ -83,6 +84,11 @@ export function buildProgram(hooks: ProgramHooks): Command {
     .action(async (options) => await status(hooks.context(options as ConnectOptions), options));
 
   if (!hooks.inShell) {
+    // Not in the shell: it runs until Ctrl-C, which the shell keeps for itself.
+    fileCommand('watch', 'print every change in the cluster as it happens, until Ctrl-C')
+      .option('--json', 'one JSON object per line')
+      .action(async (options) => await watch(hooks.context(options as ConnectOptions), options));
+
     const serverCommand = program
       .command('server')
       .description('run a server exporting a directory')

@@ -13,7 +13,7 @@ import type { Writable } from 'node:stream';
 import { findServers } from '../discovery/discovery.ts';
 import type { GroupAddress } from '../discovery/multicast-beacon.ts';
 import { validateName } from '../protocol/file-name.ts';
-import type { BodyOf, FileRecord, Member } from '../protocol/messages.ts';
+import type { BodyOf, FileRecord, LanfsEvent, Member } from '../protocol/messages.ts';
 import { LanfsError, NoServerError, ProtocolError } from '../shared/errors.ts';
 import type { Credentials } from '../transport/handshake.ts';
 import {
@@ -188,6 +188,29 @@ export class LanfsClient {
       async (server) =>
         await this.#followRedirects(server, (s) => s.download(valid, sink, options, progress)),
     );
+  }
+
+  /**
+   * Hands every event of the cluster, as the connected server sees them, to
+   * onEvent until signal aborts. Each server reports the events of the whole
+   * cluster, so when this server dies the watch moves to another live one like any
+   * request (onFailover says so; events in between are missed, and the new
+   * server's `watching` notice marks where it picks up) and goes on; it rejects
+   * with NoServerError only when no server answers.
+   */
+  async watch(onEvent: (event: LanfsEvent) => void, signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      const server = this.#home;
+      try {
+        await server.watch(onEvent, signal);
+        return;
+      } catch (err) {
+        if (!isConnectionLoss(err) || signal?.aborted) throw err;
+        // No limit on the number of moves: a watch lives for hours; each move either
+        // finds a live server or throws NoServerError.
+        await this.#failOver(server, err as Error);
+      }
+    }
   }
 
   close(): void {

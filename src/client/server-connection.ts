@@ -7,7 +7,7 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
-import type { BodyOf, FileRecord, Message } from '../protocol/messages.ts';
+import type { BodyOf, FileRecord, LanfsEvent, Message } from '../protocol/messages.ts';
 import {
   ChecksumMismatchError,
   ConnectionClosedError,
@@ -76,6 +76,9 @@ export class Redirect extends Error {
   }
 }
 
+/** Ends a watch from this side (its signal aborted); never leaves ServerConnection. */
+class WatchStopped extends Error {}
+
 interface StreamHandler {
   onMessage: (message: Message) => void;
   onClose: (err: Error) => void;
@@ -102,6 +105,8 @@ export class ServerConnection {
   readonly welcome: BodyOf<'WELCOME'>;
   readonly #connection: Connection;
   readonly #streams = new Map<number, StreamHandler>();
+  /** Streams of WATCH requests: quiet for as long as nothing happens, so no watchdog. */
+  readonly #watches = new Set<number>();
   #nextStreamId = 1;
   /** When the last message arrived (Date.now()). */
   #receivedAt = 0;
@@ -122,7 +127,7 @@ export class ServerConnection {
     let movedAt = Date.now();
     const watchdog = setInterval(() => {
       if (
-        this.#streams.size === 0 ||
+        this.#streams.size === this.#watches.size ||
         connection.socket.bytesWritten !== written ||
         this.#receivedAt > movedAt
       ) {
@@ -379,6 +384,36 @@ export class ServerConnection {
         if (!refusal) this.#streams.delete(streamId);
       },
     };
+  }
+
+  /**
+   * Sends WATCH and hands every EVENT to onEvent (a `watching` notice first) until
+   * signal aborts (resolves) or the connection closes (rejects with why). The
+   * server goes on sending until the connection closes: close it, or ignore them.
+   * A watch is exempt from the silence watchdog (a quiet cluster sends nothing).
+   */
+  async watch(onEvent: (event: LanfsEvent) => void, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return;
+    const streamId = this.#nextStreamId++;
+    this.#watches.add(streamId);
+    const stop = (): void => {
+      this.#streams.get(streamId)?.onClose(new WatchStopped());
+    };
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      const watching = this.#open(streamId, (message) => {
+        if (message.type !== 'EVENT')
+          throw new ProtocolError(`Expected EVENT, got ${message.type}.`);
+        onEvent(message.body);
+      });
+      this.#connection.send('WATCH', streamId, {});
+      await watching;
+    } catch (err) {
+      if (!(err instanceof WatchStopped)) throw err;
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      this.#watches.delete(streamId);
+    }
   }
 
   /** Sends one request and feeds its answers to onAnswer until it calls finish(). */
