@@ -1,8 +1,12 @@
 /**
  * The dashboard: one small page, no build step and nothing from the internet.
  * It asks for the cluster key once (kept for the browser session, never put in a
- * URL), follows /api/events for live snapshots, and uploads, downloads and
- * deletes through /files/NAME with the key in the Authorization header.
+ * URL), and uploads, downloads and deletes through /files/NAME with the key in the
+ * Authorization header. It reads /api/events with fetch and a stream reader
+ * (EventSource cannot send a header): a snapshot first, then each event patches
+ * the page in place, so nothing is polled. A member going up or down, or a
+ * `lagged` notice, makes it read /api/status and /api/files once. When the stream
+ * ends it says "reconnecting…" and opens it again, waiting longer each time.
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
@@ -27,7 +31,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 </style>
 </head>
 <body>
-<h1>lanfs <span class="muted" id="where"></span></h1>
+<h1>lanfs <span class="muted" id="where"></span> <span class="muted" id="live" data-testid="live"></span></h1>
 <form id="login" hidden>
   <label>Cluster key <input id="key" type="password" autocomplete="current-password" data-testid="key"></label>
   <input type="submit" value="Open">
@@ -57,8 +61,63 @@ const size = (n) => n < 1024 ? n + ' B' : n < 1048576 ? (n / 1024).toFixed(1) + 
 const fileUrl = (name) => '/files/' + name.split('/').map(encodeURIComponent).join('/');
 function say(message) { $('error').textContent = message || ''; }
 
-function render(snapshot) {
-  const { status, files } = snapshot;
+// What the page shows: the last snapshot, patched by each event.
+let state = { status: null, files: new Map() };
+
+function applySnapshot(snapshot) {
+  state = { status: snapshot.status, files: new Map(snapshot.files.map((f) => [f.name, f])) };
+  render();
+}
+
+// Files per server, from the list (a record-changed event carries no server counts).
+function recount() {
+  const counts = new Map();
+  for (const f of state.files.values())
+    for (const id of [f.primary, ...f.replicas]) counts.set(id, (counts.get(id) || 0) + 1);
+  for (const s of state.status.servers) s.files = counts.get(s.id) || 0;
+}
+
+function applyEvent(type, event) {
+  const status = state.status;
+  if (!status) return;
+  if (type === 'record-changed') {
+    const name = event.name;
+    status.conflicts = status.conflicts.filter((c) => c.name !== name);
+    if (event.record) {
+      const r = event.record;
+      state.files.set(name, { ...r, available: r.available !== false, modifiedAt: new Date(r.modifiedAt).toISOString() });
+      if (r.conflictOf) status.conflicts.push({ name, conflictOf: r.conflictOf });
+      if (1 + r.replicas.length >= status.replicas) status.underReplicated = status.underReplicated.filter((n) => n !== name);
+    } else {
+      state.files.delete(name);
+      status.underReplicated = status.underReplicated.filter((n) => n !== name);
+    }
+    recount();
+  } else if (type === 'copy-missing') {
+    if (!status.underReplicated.includes(event.name)) status.underReplicated.push(event.name);
+  } else if (type === 'conflict') {
+    if (!status.conflicts.some((c) => c.name === event.name)) status.conflicts.push({ name: event.name, conflictOf: event.conflictOf });
+  } else if (type === 'member-up' || type === 'member-down' || type === 'lagged') {
+    // Which files became (un)available is not in the event: read the state once.
+    void reload();
+    return;
+  } else {
+    return; // copy-made, transfers, watching: nothing on this page changes
+  }
+  render();
+}
+
+async function reload() {
+  const [status, files] = await Promise.all(['/api/status', '/api/files'].map(async (url) => {
+    const res = await fetch(url, { headers: auth() });
+    if (!res.ok) throw new Error(url + ': ' + res.status);
+    return await res.json();
+  }));
+  applySnapshot({ status, files });
+}
+
+function render() {
+  const { status, files } = state;
   $('where').textContent = '· server ' + status.connectedTo + ' · ' + status.replicas + ' copies per file';
   $('insecure').hidden = !status.insecure;
   const servers = $('servers'); servers.replaceChildren();
@@ -68,7 +127,7 @@ function render(snapshot) {
     servers.append(tr);
   }
   const body = $('files'); body.replaceChildren();
-  for (const f of files) {
+  for (const f of [...files.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const tr = el('tr'); tr.dataset.file = f.name;
     const get = el('button', 'download'); get.onclick = () => download(f.name);
     const del = el('button', 'delete'); del.onclick = () => remove(f.name);
@@ -89,23 +148,44 @@ function render(snapshot) {
   }
 }
 
+// One server-sent event (lines up to a blank line): its type and parsed data.
+function parseEvent(block) {
+  let type = 'message'; const data = [];
+  for (const line of block.split('\\n')) {
+    if (line.startsWith(':')) continue; // a heartbeat
+    const colon = line.indexOf(':'); const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1); if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'event') type = value; else if (field === 'data') data.push(value);
+  }
+  return data.length ? { type, data: JSON.parse(data.join('\\n')) } : null;
+}
+
+const BACKOFF_FIRST_MS = 500, BACKOFF_MAX_MS = 10000;
 async function follow() {
+  let backoff = BACKOFF_FIRST_MS;
   for (;;) {
     try {
-      const res = await fetch('/api/events', { headers: auth() });
+      const res = await fetch('/api/events', { headers: auth(), cache: 'no-store' });
       if (res.status === 401) { showLogin('That key was refused; try again.'); return; }
+      if (!res.ok || !res.body) throw new Error('the event stream answered ' + res.status);
       $('login').hidden = true; $('main').hidden = false; say('');
       const reader = res.body.getReader(); const decoder = new TextDecoder(); let buffer = '';
       for (;;) {
         const { value, done } = await reader.read(); if (done) break;
-        buffer += decoder.decode(value, { stream: true });
+        buffer += decoder.decode(value, { stream: true }).replace(/\\r\\n?/g, '\\n');
         let cut; while ((cut = buffer.indexOf('\\n\\n')) >= 0) {
-          const event = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
-          if (event.startsWith('data: ')) render(JSON.parse(event.slice(6)));
+          const event = parseEvent(buffer.slice(0, cut)); buffer = buffer.slice(cut + 2);
+          if (!event) continue;
+          // A snapshot: named so, or unnamed (servers before the event stream sent only those).
+          if (event.type === 'snapshot' || event.type === 'message') {
+            applySnapshot(event.data); $('live').textContent = '· live'; backoff = BACKOFF_FIRST_MS;
+          } else applyEvent(event.type, event.data);
         }
       }
-    } catch { say('Lost the server; trying again…'); }
-    await new Promise((r) => setTimeout(r, 1000));
+    } catch { /* said below */ }
+    $('live').textContent = '· reconnecting…';
+    await new Promise((r) => setTimeout(r, backoff));
+    backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
   }
 }
 
