@@ -12,7 +12,13 @@ import { createHash } from 'node:crypto';
 import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
 import { validateName } from '../protocol/file-name.ts';
 import { pageRecords, type BodyOf, type Message } from '../protocol/messages.ts';
-import { errorToWire, LanfsError, NotFoundError, ProtocolError, UnavailableError } from '../shared/errors.ts';
+import {
+  errorToWire,
+  LanfsError,
+  NotFoundError,
+  ProtocolError,
+  UnavailableError,
+} from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { FileService, WriteHandle } from '../service/file-service.ts';
 import type { Metrics } from '../web/metrics.ts';
@@ -185,7 +191,8 @@ export class ClientSession {
       return;
     }
     const handle = await started;
-    if (this.#connection.closed) await handle.abort(); // the client left while we started
+    if (this.#connection.closed)
+      await handle.abort(); // the client left while we started
     else state.handle = handle;
   }
 

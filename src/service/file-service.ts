@@ -282,8 +282,7 @@ export class FileService {
     const checked = validateName(name);
     let location = this.#requireKnown(checked);
     for (let hop = 0; location.kind === 'remote'; hop++) {
-      if (hop >= MAX_FORWARD_HOPS)
-        throw new UnavailableError(checked, [location.serverId]);
+      if (hop >= MAX_FORWARD_HOPS) throw new UnavailableError(checked, [location.serverId]);
       try {
         await (await this.#c.peers.get(location.serverId)).delete({ name: checked, requestId });
         return;

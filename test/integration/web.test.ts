@@ -1,10 +1,12 @@
 /**
  * The HTTP side of a server with a real HTTP client (fetch, like curl -L): the
  * JSON API, file access with a 307 to a live holder, 401 without the key, 409
- * on an existing name, 404, deletes, and /metrics in the Prometheus format.
+ * on an existing name, 404, deletes (forwarded to the acting primary), a create
+ * with its copy, downloads with HEAD, Range (206, 416), ETag and If-None-Match,
+ * and /metrics in the Prometheus format.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { runCli, startServer, uniqueGroup } from '../harness/cli.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
@@ -119,8 +121,9 @@ test('web - files over HTTP: PUT, GET (307 to a holder), 409, 401, 404, DELETE, 
   ) as Record<string, unknown>[];
   assert.deepEqual(files, cli, '/api/files is the JSON of show --json');
 
+  // Server 1 is not the file's primary: its file service forwards the delete to server 2.
   res = await fetch(`${base(one)}/files/docs/hello.txt`, { method: 'DELETE', headers: auth });
-  assert.equal(res.status, 204);
+  assert.equal(res.status, 204, await res.clone().text());
   assert.equal((await fetch(`${base(two)}/files/docs/hello.txt`, { headers: auth })).status, 404);
 });
 
@@ -153,4 +156,108 @@ test('web - /metrics in the Prometheus format, without the key', async (t) => {
   ]) {
     assert.ok(text.includes(metric), `${metric} missing from:\n${text}`);
   }
+});
+
+test('web - a create with its copy; downloads: HEAD, Range (206, 416), ETag, If-None-Match', async (t) => {
+  const group = uniqueGroup();
+  const start = async (id: number) =>
+    await startServer(t, [
+      '--data',
+      await tempDir(t),
+      '--id',
+      String(id),
+      '--key',
+      KEY,
+      '--group',
+      group,
+      '--replicas',
+      '2',
+      '--http-port',
+      '0',
+    ]);
+  const one = await start(1);
+  const two = await start(2);
+  const url = `http://127.0.0.1:${one.httpPort}/files/big.bin`;
+  await waitFor(
+    'server 1 sees server 2',
+    async () =>
+      (await (
+        await fetch(`http://127.0.0.1:${one.httpPort}/api/status`, { headers: auth })
+      ).json()) as {
+        servers: { id: number; up: boolean }[];
+      },
+    (s) => s.servers.some((m) => m.id === 2 && m.up),
+  );
+
+  // Larger than one read chunk (256 KiB), so downloads take several reads.
+  const bytes = randomBytes(600 * 1024 + 123);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  let res = await fetch(url, { method: 'PUT', headers: auth, body: bytes });
+  assert.equal(res.status, 201, await res.clone().text());
+  const created = (await res.json()) as { primary: number; replicas: number[]; sha256: string };
+  assert.deepEqual([created.primary, created.replicas, created.sha256], [1, [2], sha256]);
+  // The copy is on server 2, stored before the create was answered.
+  res = await fetch(`http://127.0.0.1:${two.httpPort}/files/big.bin`, { headers: auth });
+  assert.equal(res.status, 200);
+  assert.equal(
+    createHash('sha256')
+      .update(Buffer.from(await res.arrayBuffer()))
+      .digest('hex'),
+    sha256,
+  );
+
+  res = await fetch(url, { headers: auth });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('etag'), `"${sha256}"`);
+  assert.equal(res.headers.get('accept-ranges'), 'bytes');
+  assert.equal(res.headers.get('content-length'), String(bytes.length));
+  assert.ok(Buffer.from(await res.arrayBuffer()).equals(bytes), 'the whole file');
+
+  res = await fetch(url, { method: 'HEAD', headers: auth });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-length'), String(bytes.length));
+  assert.equal(res.headers.get('etag'), `"${sha256}"`);
+  assert.equal((await res.arrayBuffer()).byteLength, 0, 'HEAD has no body');
+
+  const ranged = async (range: string) => {
+    const r = await fetch(url, { headers: { ...auth, Range: range } });
+    return {
+      status: r.status,
+      contentRange: r.headers.get('content-range'),
+      body: Buffer.from(await r.arrayBuffer()),
+    };
+  };
+  const size = bytes.length;
+  let part = await ranged('bytes=10-19');
+  assert.deepEqual([part.status, part.contentRange], [206, `bytes 10-19/${size}`]);
+  assert.ok(part.body.equals(bytes.subarray(10, 20)));
+  // Across read chunks.
+  part = await ranged('bytes=200000-400000');
+  assert.deepEqual([part.status, part.contentRange], [206, `bytes 200000-400000/${size}`]);
+  assert.ok(part.body.equals(bytes.subarray(200000, 400001)));
+  part = await ranged('bytes=600000-');
+  assert.deepEqual([part.status, part.contentRange], [206, `bytes 600000-${size - 1}/${size}`]);
+  assert.ok(part.body.equals(bytes.subarray(600000)));
+  part = await ranged('bytes=-5');
+  assert.deepEqual(
+    [part.status, part.contentRange],
+    [206, `bytes ${size - 5}-${size - 1}/${size}`],
+  );
+  assert.ok(part.body.equals(bytes.subarray(size - 5)));
+  part = await ranged(`bytes=${size - 1}-${size + 100}`);
+  assert.deepEqual(
+    [part.status, part.contentRange],
+    [206, `bytes ${size - 1}-${size - 1}/${size}`],
+  );
+  part = await ranged(`bytes=${size}-`);
+  assert.deepEqual([part.status, part.contentRange], [416, `bytes */${size}`]);
+  part = await ranged('bytes=-0');
+  assert.deepEqual([part.status, part.contentRange], [416, `bytes */${size}`]);
+
+  res = await fetch(url, { headers: { ...auth, 'If-None-Match': `"${sha256}"` } });
+  assert.equal(res.status, 304);
+  assert.equal(res.headers.get('etag'), `"${sha256}"`);
+  res = await fetch(url, { headers: { ...auth, 'If-None-Match': '"something-else"' } });
+  assert.equal(res.status, 200);
+  await res.arrayBuffer();
 });
