@@ -19,7 +19,10 @@ import { Replicator } from './replicator.ts';
 class FakeCatalog {
   readonly records = new Map<string, FileRecord>();
   kept: Tombstone[] = [];
-  constructor(readonly serverId: number) {}
+  readonly serverId: number;
+  constructor(serverId: number) {
+    this.serverId = serverId;
+  }
   get size(): number {
     return this.records.size;
   }
