@@ -1,7 +1,9 @@
 /**
  * The dashboard in a real headless Chromium (Debian's, driven by playwright-core):
  * a three-server cluster, the page sees all three servers and a file with its
- * copy, uploads a file and sees it appear, downloads it, and deletes it.
+ * copy, shows a file created through the CLI with no request but its event
+ * stream (nothing is polled), uploads a file and sees it appear, downloads it,
+ * and deletes it.
  */
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -79,6 +81,34 @@ test(
     await existing.waitFor();
     assert.match((await existing.textContent()) ?? '', /server 1.*server 2/);
 
+    // A create through the CLI (on another server) appears, pushed: while it does, the
+    // page makes no request at all (its one open /api/events request predates this).
+    const requests: string[] = [];
+    const record = (request: { method: () => string; url: () => string }): void => {
+      requests.push(`${request.method()} ${new URL(request.url()).pathname}`);
+    };
+    page.on('request', record);
+    const pushedAt = Date.now();
+    const pushed = await runCli(['create', 'pushed.txt', '--server', servers[1]!.address], {
+      env: { LANFS_KEY: KEY },
+      input: 'pushed to the page\n',
+    });
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const pushedRow = page.locator('tr[data-file="pushed.txt"]');
+    await pushedRow.waitFor({ timeout: 10_000 });
+    console.log(
+      `dashboard showed pushed.txt ${Date.now() - pushedAt} ms after the CLI create began`,
+    );
+    // Long enough for a 500 ms poll to have shown itself, were there one.
+    await page.waitForTimeout(1500);
+    page.off('request', record);
+    assert.deepEqual(
+      requests.filter((r) => r !== 'GET /api/events'),
+      [],
+      'the page polled instead of following the event stream',
+    );
+    assert.match((await pushedRow.textContent()) ?? '', /v1/);
+
     // Upload through the page.
     const local = join(await tempDir(t), 'from-browser.txt');
     await writeFile(local, 'uploaded from the page\n');
@@ -108,7 +138,7 @@ test(
     });
     assert.deepEqual(
       (JSON.parse(shown.stdout) as { name: string }[]).map((r) => r.name),
-      ['notes/existing.txt'],
+      ['notes/existing.txt', 'pushed.txt'],
     );
 
     await page.screenshot({ path: join(await tempDir(t), 'dashboard.png') });
