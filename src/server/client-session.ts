@@ -170,6 +170,8 @@ export class ClientSession {
         await files.replicaDelete(message.body.tombstone);
         this.#connection.send('DONE', streamId, { record: null });
         return this.#end(streamId);
+      // WATCH (the event stream, events/) is answered here once the server wires it in;
+      // until then it is refused like any message a client cannot start with.
       default:
         throw new ProtocolError(`A client cannot start a request with ${message.type}.`);
     }
