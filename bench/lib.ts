@@ -1,18 +1,20 @@
-import { LanfsClient } from '../src/client/client.ts';
 /** What the bench parts share: timing, baselines, starting a server process. */
+import { LanfsClient } from '../src/client/client.ts';
 
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { createReadStream, rmSync } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const LARGE_BYTES = Number(process.env.BENCH_LARGE_MIB ?? 512) * 1024 * 1024;
 export const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 2000);
 export const SMALL_BYTES = 4096;
 export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const LANFS_BIN = fileURLToPath(new URL('../bin/lanfs.cjs', import.meta.url));
+export const LANFS_BIN = fileURLToPath(new URL('../bin/lanfs.cjs', import.meta.url));
 export const credentials = { key: 'bench-key', insecure: false, cluster: 'lanfs' };
 
 export function report(
@@ -48,21 +50,69 @@ export async function makeLargeFile(path: string): Promise<void> {
   await handle.close();
 }
 
+/** Every child process the bench starts, killed when the bench exits (also on a crash). */
+const children = new Map<ChildProcess, NodeJS.Signals>();
+/** Temp folders removed when the bench exits, also when interrupted (see tempRoot). */
+const tempRoots = new Set<string>();
+process.once('exit', () => {
+  for (const [child, signal] of children) if (child.exitCode === null) child.kill(signal);
+  for (const root of tempRoots) rmSync(root, { recursive: true, force: true });
+});
+
+/** A new temp folder, removed at the latest when the bench exits. */
+export async function tempRoot(
+  name: string,
+): Promise<{ path: string; remove: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), `lanfs-bench-${name}-`));
+  tempRoots.add(path);
+  return {
+    path,
+    remove: async () => {
+      await rm(path, { recursive: true, force: true });
+      tempRoots.delete(path);
+    },
+  };
+}
+
+/** Kills child with signal (nginx wants SIGTERM: SIGKILL would orphan its workers) if the bench exits first. */
+export function track<T extends ChildProcess>(child: T, signal: NodeJS.Signals = 'SIGKILL'): T {
+  children.set(child, signal);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+/** Waits for a child to exit, up to ms; then kills it with SIGKILL. */
+export async function waitExit(child: ChildProcess, ms: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve();
+    }, ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /** file → socket → file, the receiver in a child process like a lanfs server; fsync at the end if asked. */
 export async function rawCopy(source: string, target: string, fsync: boolean): Promise<number> {
-  const receiver = spawn(
-    process.execPath,
-    [
-      '-e',
-      `const net=require('net'),fs=require('fs');
+  const receiver = track(
+    spawn(
+      process.execPath,
+      [
+        '-e',
+        `const net=require('net'),fs=require('fs');
        const s=net.createServer(sock=>{const out=fs.createWriteStream(process.argv[1]);sock.pipe(out);
          out.on('finish',()=>{if(process.argv[2]==='1'){const fd=fs.openSync(process.argv[1],'r');fs.fsyncSync(fd);fs.closeSync(fd);}
            process.stdout.write('done\\n');});});
        s.listen(0,'127.0.0.1',()=>process.stdout.write(s.address().port+'\\n'));`,
-      target,
-      fsync ? '1' : '0',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+        target,
+        fsync ? '1' : '0',
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    ),
   );
   const lines = receiver.stdout.setEncoding('utf8');
   const nextLine = (): Promise<string> =>
@@ -79,43 +129,91 @@ export async function rawCopy(source: string, target: string, fsync: boolean): P
   return seconds;
 }
 
+export interface BenchServer {
+  address: string;
+  /** host:port of the HTTP side, when started with --http-port. */
+  httpAddress: string | undefined;
+  /** kill -9, at once. */
+  stop: () => void;
+  /** SIGTERM and wait for the exit (a --cpu-prof profile is written then), SIGKILL after 10 s. */
+  shutdown: () => Promise<void>;
+}
+
+/**
+ * A `lanfs server` process (bin/lanfs.cjs, the compiled dist/). With
+ * BENCH_PROFILE_DIR set, every server runs with --cpu-prof and writes its
+ * profile to BENCH_PROFILE_DIR/server-ID/ when shut down (not when stopped with kill -9).
+ */
 export async function startServer(
   dataDir: string,
   id = 1,
   extra: string[] = [],
-): Promise<{ address: string; stop: () => void }> {
-  const child = spawn(
-    process.execPath,
-    [
-      LANFS_BIN,
-      'server',
-      '--data',
-      dataDir,
-      '--id',
-      String(id),
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--key',
-      credentials.key,
-      '--no-multicast',
-      ...extra,
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'ignore'],
-      env: { ...process.env, LANFS_LOG_LEVEL: 'warn' },
+): Promise<BenchServer> {
+  const profileDir = process.env.BENCH_PROFILE_DIR;
+  const child = track(
+    spawn(
+      process.execPath,
+      [
+        // Node 20 refuses --cpu-prof in NODE_OPTIONS: it goes on the command line.
+        ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, `server-${id}`)}`] : []),
+        LANFS_BIN,
+        'server',
+        '--data',
+        dataDir,
+        '--id',
+        String(id),
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--key',
+        credentials.key,
+        '--no-multicast',
+        ...extra,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, LANFS_LOG_LEVEL: 'warn' },
+      },
+    ),
+  );
+  const wantsHttp = extra.includes('--http-port');
+  let errors = '';
+  child.stderr.on('data', (c: Buffer) => {
+    if (errors.length < 4000) errors += c.toString();
+  });
+  const { port, http } = await new Promise<{ port: number; http: string | undefined }>(
+    (resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(
+        () => reject(new Error(`bench: server ${id} did not start within 30 s: ${errors}`)),
+        30_000,
+      );
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`bench: server ${id} exited (${code}) before listening: ${errors}`));
+      });
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        const m = / on [\d.]+:(\d+)/.exec(out);
+        const h = /Dashboard: http:\/\/([\d.]+:\d+)\//.exec(out);
+        if (m && (!wantsHttp || h)) {
+          clearTimeout(timer);
+          resolve({ port: Number(m[1]), http: h?.[1] });
+        }
+      });
     },
   );
-  const port = await new Promise<number>((resolve) => {
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = / on [\d.]+:(\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-  });
-  return { address: `127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
+  child.stdout.resume();
+  return {
+    address: `127.0.0.1:${port}`,
+    httpAddress: http,
+    stop: () => child.kill('SIGKILL'),
+    shutdown: async () => {
+      child.kill('SIGTERM');
+      await waitExit(child, 10_000);
+    },
+  };
 }
 
 export const connectClient = (address: string): Promise<LanfsClient> =>

@@ -1,21 +1,35 @@
 /**
- * `npm run bench`: lanfs next to raw baselines measured in the same run, on
+ * `npm run bench`: lanfs next to references measured in the same run, on
  * loopback (see docs/PERFORMANCE.md for what each figure means and the goals).
  *
- *   large  - 512 MiB: a plain Node TCP copy (file → socket → file, receiver in
- *            another process), then lanfs create and download of the same file.
- *   small  - 4 KiB files: lanfs create and download ops/s with 1 and 16 clients,
- *            against the same workload on a local directory with Node fs.
+ *   npm run bench               every part: storage, cluster, replication,
+ *                               failover, then core, and the core summary last
+ *   npm run bench -- core       only the five core figures (issue 10) and their summary
+ *   npm run bench -- profile    CPU profiles of the servers under 4 KiB HTTP creates
+ *   BENCH_ONLY=storage|cluster|replication|failover|core npm run bench   one part
  *
- * Sizes can be lowered for a quick look: BENCH_LARGE_MIB=64 BENCH_SMALL_FILES=500.
+ * Sizes can be lowered for a quick look: BENCH_LARGE_MIB=64 BENCH_SECONDS=1
+ * BENCH_ROUNDS=1 (and BENCH_SMALL_FILES=500 for the older parts).
  */
 import { runClusterBench } from './cluster.ts';
+import { printCoreSummary, runCoreBench } from './core.ts';
 import { runFailoverBench } from './failover.ts';
+import { runProfile } from './profile.ts';
 import { runReplicationBench } from './replication.ts';
 import { runStorageBench } from './storage.ts';
 
-const only = process.env.BENCH_ONLY;
+// Ctrl-C: leave through process.exit, so lib.ts stops the servers and nginx and removes temp folders.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+
+const only = process.argv[2] ?? process.env.BENCH_ONLY;
+const parts = ['storage', 'cluster', 'replication', 'failover', 'core', 'profile'];
+if (only && !parts.includes(only)) {
+  console.error(`bench: unknown part "${only}"; one of ${parts.join(', ')}, or nothing for all.`);
+  process.exit(2);
+}
+if (only === 'profile') await runProfile();
 if (!only || only === 'storage') await runStorageBench();
 if (!only || only === 'cluster') await runClusterBench();
 if (!only || only === 'replication') await runReplicationBench();
 if (!only || only === 'failover') await runFailoverBench();
+if (!only || only === 'core') printCoreSummary(await runCoreBench());

@@ -1,0 +1,374 @@
+/**
+ * The core part of `npm run bench` (issue 10): the five figures a user compares
+ * lanfs with, each next to its reference measured in the same run with the same
+ * load tool (bench/load.ts, a child process of its own), on loopback:
+ *
+ *   1. 4 KiB create via HTTP PUT, 16 clients keep-alive, 3 servers, 2 copies
+ *      vs nginx WebDAV PUT (1 copy, no fsync) and vs a local durable create;
+ *   2. 4 KiB download via HTTP GET, 16 clients keep-alive, vs nginx GET;
+ *   3. 4 KiB create via the lanfs protocol (LanfsClient, 16 connections) vs the
+ *      local durable create (write + fsync + rename, 16 at once);
+ *   4. 512 MiB create with 2 copies through the CLI vs a plain Node TCP copy;
+ *   5. 512 MiB download through the CLI vs the same copy.
+ *
+ * Each figure is the median of BENCH_ROUNDS rounds (3), lanfs and its reference
+ * taking turns within a round. Each 4 KiB measurement runs BENCH_SECONDS (3 s)
+ * after a 0.5 s warm-up, at most BENCH_MAX_OPS (100,000) requests.
+ * nginx rows are skipped, with a note, when nginx is not installed.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LoadJob, LoadResult } from './load.ts';
+import { startNginx, type Nginx } from './nginx.ts';
+import {
+  type BenchServer,
+  connectClient,
+  credentials,
+  LANFS_BIN,
+  LARGE_BYTES,
+  makeLargeFile,
+  mbps,
+  median,
+  rawCopy,
+  ROUNDS,
+  SMALL_BYTES,
+  startServer,
+  tempRoot,
+  timed,
+  track,
+  waitExit,
+} from './lib.ts';
+
+const WORKERS = 16;
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 0.5);
+const MAX_OPS = Number(process.env.BENCH_MAX_OPS ?? 100_000);
+const LOAD_SCRIPT = fileURLToPath(new URL('./load.ts', import.meta.url));
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+
+export interface CoreRow {
+  figure: string;
+  lanfs: string;
+  reference: string;
+  ratio: string;
+  goal: string;
+  met: string;
+}
+
+/** Runs one load job in a child process; returns its result (errors reported, not thrown). */
+export async function load(
+  job: Omit<LoadJob, 'workers' | 'warmupSeconds' | 'maxOps' | 'bytes'> & Partial<LoadJob>,
+): Promise<LoadResult> {
+  const full: LoadJob = {
+    workers: WORKERS,
+    warmupSeconds: WARMUP_SECONDS,
+    maxOps: MAX_OPS,
+    bytes: SMALL_BYTES,
+    ...job,
+  };
+  const child = track(
+    spawn(process.execPath, ['--import', 'tsx', LOAD_SCRIPT, JSON.stringify(full)], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, UV_THREADPOOL_SIZE: '16', NODE_OPTIONS: '' },
+    }),
+  );
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  await waitExit(child, (full.warmupSeconds + full.seconds + 60) * 1000);
+  const line = out.trim().split('\n').pop() ?? '';
+  let result: LoadResult;
+  try {
+    result = JSON.parse(line) as LoadResult;
+  } catch {
+    throw new Error(
+      `bench: the load tool failed (${job.kind} ${job.target}): ${err.slice(0, 2000)}`,
+    );
+  }
+  if (result.errors > 0)
+    console.log(
+      `  ! ${job.kind} ${job.target}${job.prefix}: ${result.errors} errors, first: ${result.firstError}`,
+    );
+  return result;
+}
+
+/** Runs the lanfs CLI (bin/lanfs.cjs) on the cluster; returns its wall time in seconds. */
+async function cli(server: string, args: string[]): Promise<number> {
+  let stderr = '';
+  let code: number | null = null;
+  const seconds = await timed(async () => {
+    const child = track(
+      spawn(process.execPath, [LANFS_BIN, ...args], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, LANFS_SERVER: server, LANFS_KEY: credentials.key, NODE_OPTIONS: '' },
+      }),
+    );
+    child.stderr.on('data', (c: Buffer) => {
+      if (stderr.length < 4000) stderr += c.toString();
+    });
+    await waitExit(child, 600_000);
+    code = child.exitCode;
+  });
+  if (code !== 0) throw new Error(`bench: lanfs ${args.join(' ')} failed (${code}): ${stderr}`);
+  return seconds;
+}
+
+const fmtOps = (n: number): string => `${Math.round(n).toLocaleString('en-US')}/s`;
+const fmtMBps = (n: number): string => `${n.toFixed(0)} MB/s`;
+const fmtRatio = (n: number): string => `${n.toFixed(2)}×`;
+
+/** Three server processes joined by --peers, 2 copies of each file, HTTP on each. */
+export async function startCluster(root: string): Promise<BenchServer[]> {
+  const servers: BenchServer[] = [];
+  const common = ['--replicas', '2', '--http-port', '0'];
+  servers.push(await startServer(join(root, 'server-1'), 1, common));
+  servers.push(
+    await startServer(join(root, 'server-2'), 2, [...common, '--peers', servers[0]!.address]),
+  );
+  servers.push(
+    await startServer(join(root, 'server-3'), 3, [
+      ...common,
+      '--peers',
+      `${servers[0]!.address},${servers[1]!.address}`,
+    ]),
+  );
+  const client = await connectClient(servers[0]!.address);
+  try {
+    const deadline = performance.now() + 20_000;
+    for (;;) {
+      const up = (await client.status()).servers.filter((s) => s.up).length;
+      if (up === 3) break;
+      if (performance.now() > deadline)
+        throw new Error(`bench: only ${up} of 3 servers up after 20 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    client.close();
+  }
+  return servers;
+}
+
+export async function runCoreBench(): Promise<CoreRow[]> {
+  const temp = await tempRoot('core');
+  const root = temp.path;
+  let nginx: Nginx | undefined;
+  let servers: BenchServer[] = [];
+  try {
+    console.log(
+      `\nlanfs core bench: 3 servers (2 copies), ${WORKERS} clients, 4 KiB for ${SECONDS} s per figure, ` +
+        `${LARGE_BYTES / 1048576} MiB through the CLI, median of ${ROUNDS} rounds, loopback\n`,
+    );
+    nginx = await startNginx(join(root, 'nginx'));
+    if (nginx)
+      console.log(`reference: ${nginx.version} on ${nginx.base} (WebDAV PUT, GET; no fsync)`);
+    else
+      console.log(
+        'note: nginx is not installed, so the nginx rows are skipped (Debian: apt-get install nginx).',
+      );
+    servers = await startCluster(root);
+    const one = servers[0]!;
+    const lanfsHttp = `http://${one.httpAddress}/files/`;
+    console.log(
+      `lanfs: servers on ${servers.map((s) => s.address).join(', ')}; HTTP on ${one.httpAddress}\n`,
+    );
+
+    const f = {
+      localCreate: [] as number[],
+      nginxPut: [] as number[],
+      lanfsPut: [] as number[],
+      lanfsCreate: [] as number[],
+      nginxGet: [] as number[],
+      lanfsGet: [] as number[],
+      raw: [] as number[],
+      cliCreate: [] as number[],
+      cliDownload: [] as number[],
+    };
+    const seconds = SECONDS;
+    for (let round = 0; round < ROUNDS; round++) {
+      const local = join(root, `local-${round}`);
+      await mkdir(local);
+      f.localCreate.push(
+        (await load({ kind: 'local-create', target: local, prefix: '', seconds })).opsPerSecond,
+      );
+      await rm(local, { recursive: true, force: true });
+      let nginxFiles = 0;
+      if (nginx) {
+        const put = await load({
+          kind: 'http-put',
+          target: nginx.base,
+          prefix: `r${round}/`,
+          seconds,
+        });
+        f.nginxPut.push(put.opsPerSecond);
+        nginxFiles = put.ops;
+      }
+      const put = await load({
+        kind: 'http-put',
+        target: lanfsHttp,
+        prefix: `h${round}/`,
+        seconds,
+        key: credentials.key,
+      });
+      f.lanfsPut.push(put.opsPerSecond);
+      f.lanfsCreate.push(
+        (
+          await load({
+            kind: 'lanfs-create',
+            target: one.address,
+            prefix: `p${round}/`,
+            seconds,
+            key: credentials.key,
+          })
+        ).opsPerSecond,
+      );
+      if (nginx)
+        f.nginxGet.push(
+          (
+            await load({
+              kind: 'http-get',
+              target: nginx.base,
+              prefix: `r${round}/`,
+              files: nginxFiles,
+              seconds,
+            })
+          ).opsPerSecond,
+        );
+      f.lanfsGet.push(
+        (
+          await load({
+            kind: 'http-get',
+            target: lanfsHttp,
+            prefix: `h${round}/`,
+            files: put.ops,
+            seconds,
+            key: credentials.key,
+          })
+        ).opsPerSecond,
+      );
+      console.log(
+        `round ${round + 1}: local durable ${fmtOps(f.localCreate[round]!)}, nginx PUT ${nginx ? fmtOps(f.nginxPut[round]!) : '—'}, ` +
+          `lanfs PUT ${fmtOps(f.lanfsPut[round]!)}, lanfs protocol create ${fmtOps(f.lanfsCreate[round]!)}, ` +
+          `nginx GET ${nginx ? fmtOps(f.nginxGet[round]!) : '—'}, lanfs GET ${fmtOps(f.lanfsGet[round]!)}`,
+      );
+    }
+
+    const source = join(root, 'large.bin');
+    await makeLargeFile(source);
+    const target = join(root, 'downloaded.bin');
+    const client = await connectClient(one.address);
+    try {
+      // Part of every CLI figure: starting node and the CLI, connecting, the handshake.
+      const startup = await cli(one.address, ['status']);
+      console.log(`(the CLI's start-up: \`lanfs status\` takes ${(startup * 1000).toFixed(0)} ms)`);
+      for (let round = 0; round < ROUNDS; round++) {
+        const name = `large-${round}.bin`;
+        f.raw.push(mbps(LARGE_BYTES, await rawCopy(source, join(root, 'raw-copy.bin'), false)));
+        f.cliCreate.push(
+          mbps(LARGE_BYTES, await cli(one.address, ['create', name, '--from', source])),
+        );
+        f.cliDownload.push(
+          mbps(LARGE_BYTES, await cli(one.address, ['download', name, '-o', target, '--force'])),
+        );
+        await rm(target, { force: true });
+        await client.delete(name); // keeps the disk use to one file's copies at a time
+        console.log(
+          `round ${round + 1}: raw copy ${fmtMBps(f.raw[round]!)}, CLI create ${fmtMBps(f.cliCreate[round]!)}, ` +
+            `CLI download ${fmtMBps(f.cliDownload[round]!)}`,
+        );
+      }
+    } finally {
+      client.close();
+    }
+    await rm(source, { force: true });
+
+    const m = Object.fromEntries(
+      Object.entries(f).map(([k, v]) => [k, v.length ? median(v) : NaN]),
+    ) as Record<keyof typeof f, number>;
+    const mib = LARGE_BYTES / 1048576;
+    const vsNginxPut = m.lanfsPut / m.nginxPut;
+    const vsLocal = m.lanfsPut / m.localCreate;
+    const rows: CoreRow[] = [
+      {
+        figure: '4 KiB create, 2 copies, HTTP PUT, 16 clients',
+        lanfs: fmtOps(m.lanfsPut),
+        reference: nginx
+          ? `nginx PUT ${fmtOps(m.nginxPut)}; local durable ${fmtOps(m.localCreate)}`
+          : `local durable ${fmtOps(m.localCreate)} (nginx: not installed)`,
+        ratio: nginx ? `${fmtRatio(vsNginxPut)}; ${fmtRatio(vsLocal)}` : `—; ${fmtRatio(vsLocal)}`,
+        goal: '≥ 0.5× nginx; ≥ 1.0× local',
+        met: nginx ? yesNo(vsNginxPut >= 0.5 && vsLocal >= 1) : vsLocal >= 1 ? 'local only' : 'no',
+      },
+      {
+        figure: '4 KiB download, HTTP GET, 16 clients',
+        lanfs: fmtOps(m.lanfsGet),
+        reference: nginx ? `nginx GET ${fmtOps(m.nginxGet)}` : 'nginx: not installed',
+        ratio: nginx ? fmtRatio(m.lanfsGet / m.nginxGet) : '—',
+        goal: '≥ 0.5×',
+        met: nginx ? yesNo(m.lanfsGet / m.nginxGet >= 0.5) : '—',
+      },
+      {
+        figure: '4 KiB create, lanfs protocol, 16 clients',
+        lanfs: fmtOps(m.lanfsCreate),
+        reference: `local durable ${fmtOps(m.localCreate)}`,
+        ratio: fmtRatio(m.lanfsCreate / m.localCreate),
+        goal: '≥ 1.0×',
+        met: yesNo(m.lanfsCreate / m.localCreate >= 1),
+      },
+      {
+        figure: `${mib} MiB create, 2 copies, CLI`,
+        lanfs: fmtMBps(m.cliCreate),
+        reference: `raw TCP copy ${fmtMBps(m.raw)}`,
+        ratio: fmtRatio(m.cliCreate / m.raw),
+        goal: '≥ 0.6×',
+        met: yesNo(m.cliCreate / m.raw >= 0.6),
+      },
+      {
+        figure: `${mib} MiB download, CLI`,
+        lanfs: fmtMBps(m.cliDownload),
+        reference: `raw TCP copy ${fmtMBps(m.raw)}`,
+        ratio: fmtRatio(m.cliDownload / m.raw),
+        goal: '≥ 0.8×',
+        met: yesNo(m.cliDownload / m.raw >= 0.8),
+      },
+    ];
+    const perRound = (a: number[], b: number[]): string =>
+      b.length ? a.map((x, r) => (x / b[r]!).toFixed(2)).join(', ') : '—';
+    console.log(
+      `\nratio in each round: HTTP PUT/nginx ${perRound(f.lanfsPut, f.nginxPut)}; ` +
+        `HTTP PUT/local ${perRound(f.lanfsPut, f.localCreate)}; GET/nginx ${perRound(f.lanfsGet, f.nginxGet)}; ` +
+        `protocol/local ${perRound(f.lanfsCreate, f.localCreate)}; CLI create/raw ${perRound(f.cliCreate, f.raw)}; ` +
+        `CLI download/raw ${perRound(f.cliDownload, f.raw)}`,
+    );
+    return rows;
+  } finally {
+    await Promise.all(servers.map((s) => s.shutdown()));
+    await nginx?.stop();
+    await temp.remove();
+  }
+}
+
+const yesNo = (ok: boolean): string => (ok ? 'yes' : 'no');
+
+/** The summary: a Markdown table (pastes into docs/PERFORMANCE.md as it is). */
+export function printCoreSummary(rows: CoreRow[]): void {
+  const header: CoreRow = {
+    figure: 'figure',
+    lanfs: 'lanfs',
+    reference: 'reference, same run',
+    ratio: 'ratio',
+    goal: 'goal',
+    met: 'met?',
+  };
+  const keys = Object.keys(header) as (keyof CoreRow)[];
+  const width = (k: keyof CoreRow): number =>
+    Math.max(...[header, ...rows].map((r) => r[k].length));
+  const line = (r: CoreRow): string => `| ${keys.map((k) => r[k].padEnd(width(k))).join(' | ')} |`;
+  console.log('\nSummary (issue 10 core figures, medians):\n');
+  console.log(line(header));
+  console.log(`| ${keys.map((k) => '-'.repeat(width(k))).join(' | ')} |`);
+  for (const row of rows) console.log(line(row));
+}
