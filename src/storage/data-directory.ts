@@ -37,6 +37,15 @@ export interface LocalFile {
   mtimeMs: number;
 }
 
+/** A temp file opened for an upload or a small file's bytes. */
+interface TempFile {
+  tempPath: string;
+  handle: FileHandle;
+}
+
+/** Flushes a checkpoint runs at once (each takes one I/O thread). */
+const FLUSHES_AT_ONCE = 8;
+
 /** A file just put in place, and the promise that it survives a crash. */
 export interface Placed {
   local: LocalFile;
@@ -66,31 +75,74 @@ export function storageError(err: unknown, action: string): LanfsError {
 const SPARE_UPLOADS = 4;
 /** How many received bytes may wait for the disk before write() makes its caller wait. */
 const WRITE_BEHIND_BYTES = 4 * 1024 * 1024;
+/**
+ * Files up to this size are kept in memory while they arrive and go into the
+ * journal with their record (one shared flush instead of a flush of their own).
+ */
+export const INLINE_MAX_BYTES = 64 * 1024;
+/** At most this many bytes of all uploads at once are held in memory; past it they spill to disk. */
+const INLINE_BUDGET_BYTES = 64 * 1024 * 1024;
+
+/** What a finished upload holds: its size and sha256, and the bytes themselves if small. */
+export interface Received {
+  size: number;
+  sha256: string;
+  /** Set for a file of at most INLINE_MAX_BYTES: nothing was written to disk yet. */
+  bytes?: Buffer;
+}
+
+/** Shares INLINE_BUDGET_BYTES between uploads. */
+class InlineBudget {
+  #used = 0;
+  take(bytes: number): boolean {
+    if (this.#used + bytes > INLINE_BUDGET_BYTES) return false;
+    this.#used += bytes;
+    return true;
+  }
+  give(bytes: number): void {
+    this.#used -= bytes;
+  }
+}
 
 /**
- * A file being received: bytes go to a temp file and are hashed as they arrive.
- * Writes run behind the caller (several chunks gathered into one writev) so the
- * network and the disk work at the same time; write() only waits when more than
- * WRITE_BEHIND_BYTES are queued, which is the backpressure the caller passes on.
+ * A file being received, hashed as it arrives. A small file stays in memory
+ * (its bytes go into the journal); once it passes INLINE_MAX_BYTES it spills to a
+ * temp file, and then writes run behind the caller (several chunks gathered into
+ * one writev) so the network and the disk work at the same time; write() only
+ * waits when more than WRITE_BEHIND_BYTES are queued, which is the backpressure
+ * the caller passes on.
  */
 export class Upload {
-  readonly tempPath: string;
-  readonly #handle: FileHandle;
+  readonly #openTemp: () => Promise<{ tempPath: string; handle: FileHandle }>;
+  readonly #budget: InlineBudget;
+  #temp: Promise<{ tempPath: string; handle: FileHandle }> | undefined;
+  #tempPath: string | undefined;
   readonly #hash: Hash = createHash('sha256');
   #size = 0;
   #done = false;
+  /** The bytes while the upload is small enough to stay in memory; undefined once spilled. */
+  #inline: Buffer[] | undefined = [];
   #queue: Buffer[] = [];
   #queuedBytes = 0;
   #flushing: Promise<void> | undefined;
   #error: Error | undefined;
 
-  constructor(tempPath: string, handle: FileHandle) {
-    this.tempPath = tempPath;
-    this.#handle = handle;
+  constructor(
+    openTemp: () => Promise<{ tempPath: string; handle: FileHandle }>,
+    budget: InlineBudget,
+  ) {
+    this.#openTemp = openTemp;
+    this.#budget = budget;
   }
 
   get size(): number {
     return this.#size;
+  }
+
+  /** The temp file holding the bytes (only for an upload that spilled to disk). */
+  get tempPath(): string {
+    if (this.#tempPath === undefined) throw new Error('this upload is held in memory');
+    return this.#tempPath;
   }
 
   /** Append a chunk (in call order). Rejects if an earlier write failed. */
@@ -98,6 +150,14 @@ export class Upload {
     if (this.#error !== undefined) throw this.#error;
     this.#hash.update(chunk);
     this.#size += chunk.length;
+    if (this.#inline) {
+      if (this.#size <= INLINE_MAX_BYTES && this.#budget.take(chunk.length)) {
+        // The caller may reuse its buffer (a socket's chunk is a slice of a larger one): copy.
+        this.#inline.push(Buffer.from(chunk));
+        return;
+      }
+      this.#spill();
+    }
     this.#queue.push(chunk);
     this.#queuedBytes += chunk.length;
     this.#flushing ??= this.#flush();
@@ -105,14 +165,40 @@ export class Upload {
     this.#throwIfFailed();
   }
 
-  /** Flush the bytes to disk and close; returns what was received. */
-  async finish(): Promise<{ size: number; sha256: string }> {
-    await this.#flushing;
+  /** Flush the bytes to disk (or hand over those held in memory); returns what was received. */
+  async finish(): Promise<Received> {
     if (this.#error !== undefined) throw this.#error;
-    await this.#handle.sync();
-    await this.#handle.close();
+    if (this.#inline) {
+      const bytes = Buffer.concat(this.#inline);
+      this.#releaseInline();
+      this.#done = true;
+      return { size: this.#size, sha256: this.#hash.digest('hex'), bytes };
+    }
+    await this.#flushing;
+    this.#throwIfFailed();
+    const { handle } = await this.#temp!;
+    await handle.sync();
+    await handle.close();
     this.#done = true;
     return { size: this.#size, sha256: this.#hash.digest('hex') };
+  }
+
+  #spill(): void {
+    const held = this.#inline!;
+    this.#releaseInline();
+    this.#queue.unshift(...held);
+    this.#queuedBytes += held.reduce((n, b) => n + b.length, 0);
+    this.#temp = this.#openTemp().then((temp) => {
+      this.#tempPath = temp.tempPath;
+      return temp;
+    });
+    this.#temp.catch(() => undefined); // seen by #flush
+  }
+
+  #releaseInline(): void {
+    if (!this.#inline) return;
+    this.#budget.give(this.#inline.reduce((n, b) => n + b.length, 0));
+    this.#inline = undefined;
   }
 
   #throwIfFailed(): void {
@@ -122,13 +208,14 @@ export class Upload {
   /** Writes queued chunks until the queue is empty; never rejects (the error is kept). */
   async #flush(): Promise<void> {
     try {
+      const { handle } = await this.#temp!;
       while (this.#queue.length > 0 && this.#error === undefined) {
         let chunks = this.#queue;
         let bytes = this.#queuedBytes;
         this.#queue = [];
         this.#queuedBytes = 0;
         while (bytes > 0) {
-          const { bytesWritten } = await this.#handle.writev(chunks);
+          const { bytesWritten } = await handle.writev(chunks);
           bytes -= bytesWritten;
           if (bytes > 0) chunks = skipBytes(chunks, bytesWritten);
         }
@@ -142,13 +229,15 @@ export class Upload {
 
   /** Throw the upload away (never throws). */
   async abort(): Promise<void> {
+    this.#releaseInline();
     if (!this.#done) {
       this.#done = true;
       this.#error ??= new Error('upload aborted');
       await this.#flushing; // never close the descriptor under a write in flight
-      await this.#handle.close().catch(() => undefined);
+      const temp = await this.#temp?.catch(() => undefined);
+      await temp?.handle.close().catch(() => undefined);
     }
-    await unlink(this.tempPath).catch(() => undefined);
+    if (this.#tempPath !== undefined) await unlink(this.#tempPath).catch(() => undefined);
   }
 }
 
@@ -159,7 +248,11 @@ export class DataDirectory {
   readonly #folders = new FolderSyncer();
   /** Folders known to exist as real folders (not links), so a create in them needs no check. */
   readonly #knownFolders = new Set<string>();
-  readonly #spareUploads: Promise<Upload>[] = [];
+  readonly #spareTemps: Promise<TempFile>[] = [];
+  readonly #inlineBudget = new InlineBudget();
+  /** Files and folders changed since the last checkpoint without a flush of their own. */
+  readonly #unsyncedFiles = new Set<string>();
+  readonly #unsyncedFolders = new Set<string>();
   #closed = false;
 
   constructor(root: string) {
@@ -200,41 +293,47 @@ export class DataDirectory {
   }
 
   /**
-   * A new upload, writing to a fresh temp file. Temp files are opened ahead of
-   * need (a few spare), since creating a file costs more than writing 4 KiB to it
-   * and a small create should not wait for that.
+   * A new upload: held in memory while small, else written to a temp file. Temp
+   * files are opened ahead of need (a few spare), since creating a file costs
+   * more than writing 4 KiB to it and a small create should not wait for that.
    */
   async beginUpload(): Promise<Upload> {
-    const spare = this.#spareUploads.shift();
-    this.#refillSpares();
-    if (spare) {
-      const upload = await spare.catch(() => undefined);
-      if (upload) return upload;
-    }
-    return await this.#openUpload();
+    return await Promise.resolve(new Upload(() => this.#takeTemp(), this.#inlineBudget));
   }
 
   /** Closes and removes the spare temp files (the server is stopping). */
   async close(): Promise<void> {
-    const spares = this.#spareUploads.splice(0);
+    const spares = this.#spareTemps.splice(0);
     this.#closed = true;
     await Promise.all(
       spares.map(async (spare) => {
-        const upload = await spare.catch(() => undefined);
-        await upload?.abort();
+        const temp = await spare.catch(() => undefined);
+        if (!temp) return;
+        await temp.handle.close().catch(() => undefined);
+        await unlink(temp.tempPath).catch(() => undefined);
       }),
     );
   }
 
+  async #takeTemp(): Promise<TempFile> {
+    const spare = this.#spareTemps.shift();
+    this.#refillSpares();
+    if (spare) {
+      const temp = await spare.catch(() => undefined);
+      if (temp) return temp;
+    }
+    return await this.#openTemp();
+  }
+
   #refillSpares(): void {
-    while (!this.#closed && this.#spareUploads.length < SPARE_UPLOADS) {
-      const spare = this.#openUpload();
+    while (!this.#closed && this.#spareTemps.length < SPARE_UPLOADS) {
+      const spare = this.#openTemp();
       spare.catch(() => undefined); // a failure shows when the spare is taken
-      this.#spareUploads.push(spare);
+      this.#spareTemps.push(spare);
     }
   }
 
-  async #openUpload(): Promise<Upload> {
+  async #openTemp(): Promise<TempFile> {
     const tempPath = join(this.tempDir, `upload-${Date.now()}-${randomBytes(6).toString('hex')}`);
     try {
       const handle = await open(
@@ -242,10 +341,85 @@ export class DataDirectory {
         constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
         0o644,
       );
-      return new Upload(tempPath, handle);
+      return { tempPath, handle };
     } catch (err) {
       throw storageError(err, 'starting an upload');
     }
+  }
+
+  /**
+   * Puts bytes that the journal already holds at name (a small file), replacing
+   * what is there. Nothing is flushed: the journal is the durable copy until
+   * flushUnsynced() (a checkpoint) has run. Written beside and renamed into
+   * place, so a reader never sees part of it.
+   */
+  async placeInline(name: string, bytes: Buffer, options: { durable?: boolean } = {}) {
+    const path = this.pathOf(name);
+    const temp = await this.#takeTemp();
+    try {
+      let written = 0;
+      while (written < bytes.length) {
+        const { bytesWritten } = await temp.handle.write(bytes, written, bytes.length - written);
+        written += bytesWritten;
+      }
+      if (options.durable) await temp.handle.sync();
+      await temp.handle.close();
+      await this.#makeParents(name).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        this.#knownFolders.clear();
+        await this.#makeParents(name);
+      });
+      await rename(temp.tempPath, path);
+    } catch (err) {
+      await temp.handle.close().catch(() => undefined);
+      await unlink(temp.tempPath).catch(() => undefined);
+      throw storageError(err, `storing ${name}`);
+    }
+    if (options.durable) await this.#folders.sync(dirname(path));
+    else {
+      this.#unsyncedFiles.add(path);
+      this.#unsyncedFolders.add(dirname(path));
+    }
+    return await this.stat(name);
+  }
+
+  /** Removes the bytes of name; like placeInline, flushed only by the next checkpoint. */
+  async removeLazily(name: string): Promise<void> {
+    const path = this.pathOf(name);
+    try {
+      await unlink(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw storageError(err, `deleting ${name}`);
+    }
+    this.#unsyncedFiles.delete(path);
+    this.#unsyncedFolders.add(dirname(path));
+    const removed = await this.#removeEmptyParents(name);
+    for (const folder of removed) this.#unsyncedFolders.add(dirname(folder));
+  }
+
+  /** Flushes every file and folder changed without a flush since the last call (a checkpoint). */
+  async flushUnsynced(): Promise<void> {
+    const files = [...this.#unsyncedFiles];
+    const folders = [...this.#unsyncedFolders];
+    this.#unsyncedFiles.clear();
+    this.#unsyncedFolders.clear();
+    await forEachLimited(files, FLUSHES_AT_ONCE, async (path) => {
+      const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
+        () => undefined, // replaced or removed since: its successor is in the list, or nothing is left
+      );
+      if (!handle) return;
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    });
+    await forEachLimited(folders, FLUSHES_AT_ONCE, async (path) => {
+      await syncDir(path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+    });
   }
 
   /**
@@ -454,17 +628,22 @@ export class DataDirectory {
     }
   }
 
-  async #removeEmptyParents(name: string): Promise<void> {
+  /** Removes the folders above name that are now empty; returns their paths. */
+  async #removeEmptyParents(name: string): Promise<string[]> {
     const segments = name.split('/').slice(0, -1);
+    const removed: string[] = [];
     while (segments.length > 0) {
+      const path = join(this.root, ...segments);
       try {
-        await rmdir(join(this.root, ...segments));
+        await rmdir(path);
       } catch {
-        return; // not empty (or already gone): stop climbing
+        break; // not empty (or already gone): stop climbing
       }
+      removed.push(path);
       this.#knownFolders.delete(segments.join('/'));
       segments.pop();
     }
+    return removed;
   }
 }
 
@@ -501,7 +680,7 @@ export class FolderSyncer {
 }
 
 /** The chunks left after the first n bytes (a short writev). */
-function skipBytes(chunks: Buffer[], n: number): Buffer[] {
+export function skipBytes(chunks: Buffer[], n: number): Buffer[] {
   const rest: Buffer[] = [];
   for (const chunk of chunks) {
     if (n >= chunk.length) n -= chunk.length;
@@ -511,6 +690,19 @@ function skipBytes(chunks: Buffer[], n: number): Buffer[] {
     }
   }
   return rest;
+}
+
+/** Runs work on every item, at most `limit` at once. */
+async function forEachLimited<T>(
+  items: T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** fsync a folder, so a rename or link inside it survives a crash. */

@@ -102,8 +102,7 @@ test('catalog - an unreadable state store stops the server instead of starting e
   const root = await dataDir(t);
   await writeFile(join(root, 'file.txt'), 'x');
   await (await LocalCatalog.open({ root, serverId: 1, logger: silentLogger() })).catalog.close();
-  await rm(join(root, '.lanfs', 'state.db-wal'), { force: true });
-  await writeFile(join(root, '.lanfs', 'state.db'), Buffer.alloc(8192, 0x41));
+  await writeFile(join(root, '.lanfs', 'state.snapshot'), Buffer.alloc(8192, 0x41));
   await assert.rejects(
     LocalCatalog.open({ root, logger: silentLogger() }),
     (err: LanfsError) =>

@@ -1,14 +1,18 @@
 /**
- * The files this server holds: their records (kept durably in the StateStore and
- * in memory for lookups) and their bytes (in the DataDirectory), changed together
- * so that a record never points at missing bytes. It is the storage logic of one
- * server and knows nothing of sockets or peers: the server feeds it finished
- * uploads and asks it for files.
+ * The files this server holds: their records (the StateStore, durable through its
+ * journal) and their bytes (the DataDirectory), changed together so that a record
+ * never points at missing bytes. It is the storage logic of one server and knows
+ * nothing of sockets or peers: the server feeds it finished uploads and asks it
+ * for files.
  *
- * The order of a create: temp file written and fsynced → linked into place →
- * folder fsynced → record committed (fsync) → only then acknowledged. A crash
- * before the link leaves only a temp file (removed at start); after it, the
- * start-up scan finds the bytes and adopts them.
+ * A small file (at most INLINE_MAX_BYTES): its record and bytes go into the
+ * journal, one flush shared with every change waiting at that moment; then the
+ * plain file is written (no flush: the journal holds it until a checkpoint) and
+ * the change is acknowledged. A crash before the journal flush loses only an
+ * unacknowledged change; after it, start-up replays the journal and writes the
+ * bytes again. A large file: streamed to a temp file, flushed, linked into place,
+ * then its folder flush and its journal entry run together; a crash before the
+ * entry leaves bytes that the start-up scan adopts whole.
  */
 import { randomBytes } from 'node:crypto';
 import type { FileRecord } from '../protocol/messages.ts';
@@ -22,9 +26,21 @@ import {
   NotFoundError,
 } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
-import { DataDirectory, storageError, type LocalFile, type Upload } from './data-directory.ts';
+import {
+  DataDirectory,
+  storageError,
+  type LocalFile,
+  type Received,
+  type Upload,
+} from './data-directory.ts';
 import { OpenFileCache, type OpenFile } from './open-file-cache.ts';
-import { StateStore, type StoredRecord, type Tombstone } from './state-store.ts';
+import {
+  StateStore,
+  type ReplayedFile,
+  type StoreChange,
+  type StoredRecord,
+  type Tombstone,
+} from './state-store.ts';
 
 export interface LocalCatalogOptions {
   /** The exported directory. */
@@ -34,7 +50,16 @@ export interface LocalCatalogOptions {
   logger: Logger;
   /** How many files the start-up scan hashes at once. Default 4. */
   hashConcurrency?: number;
+  /**
+   * Journal bytes after which a checkpoint runs (default 64 MiB, or
+   * LANFS_CHECKPOINT_BYTES): the bound on what a restart replays.
+   */
+  checkpointBytes?: number;
 }
+
+const DEFAULT_CHECKPOINT_BYTES = 64 * 1024 * 1024;
+/** How often an idle server looks whether its journal is worth a checkpoint. */
+const CHECKPOINT_CHECK_MS = 30_000;
 
 export interface ScanReport {
   files: number;
@@ -57,35 +82,48 @@ export class LocalCatalog {
   readonly directory: DataDirectory;
   readonly #store: StateStore;
   readonly #logger: Logger;
-  readonly #records = new Map<string, StoredRecord>();
+  /** Every record held here: the store's in-memory image, changed only once durable. */
+  readonly #records: Map<string, StoredRecord>;
   /** Names with a create in flight: claimed, so a second create of one name fails at once. */
   readonly #reserved = new Set<string>();
   /** Per-name chain of changes, so an edit and a delete of one name never interleave. */
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #openFiles: OpenFileCache;
   readonly #changeListeners: ((name: string) => void)[] = [];
-  readonly #tombstones = new Map<string, Tombstone>();
+  readonly #tombstones: Map<string, Tombstone>;
+  /** Changes between their journal entry and their bytes in place: a checkpoint waits for them. */
+  readonly #inflight = new Set<Promise<unknown>>();
+  readonly #checkpointBytes: number;
+  #checkpointTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     serverId: number,
     directory: DataDirectory,
     store: StateStore,
-    logger: Logger,
+    options: LocalCatalogOptions,
   ) {
     this.serverId = serverId;
     this.directory = directory;
     this.#store = store;
-    this.#logger = logger;
+    this.#records = store.image.records;
+    this.#tombstones = store.image.tombstones;
+    this.#logger = options.logger;
+    this.#checkpointBytes =
+      options.checkpointBytes ??
+      (Number(process.env.LANFS_CHECKPOINT_BYTES) || DEFAULT_CHECKPOINT_BYTES);
     this.#openFiles = new OpenFileCache((name) => directory.openForRead(name));
   }
 
-  /** Opens the data directory, checks the server id and reconciles records with the disk. */
+  /**
+   * Opens the data directory, checks the server id, replays the journal and
+   * reconciles records with the disk.
+   */
   static async open(
     options: LocalCatalogOptions,
   ): Promise<{ catalog: LocalCatalog; scan: ScanReport }> {
     const directory = new DataDirectory(options.root);
     const { removedTempFiles } = await directory.init();
-    const store = StateStore.open(directory.stateDir);
+    const { store, files, tornBytes } = await StateStore.open(directory.stateDir);
     try {
       const stored = store.getMeta('serverId');
       let serverId: number;
@@ -96,7 +134,7 @@ export class LocalCatalog {
           );
         }
         serverId = options.serverId;
-        store.setMeta('serverId', String(serverId));
+        await store.setMeta('serverId', String(serverId));
       } else {
         serverId = Number(stored);
         if (options.serverId !== undefined && options.serverId !== serverId) {
@@ -105,11 +143,25 @@ export class LocalCatalog {
           );
         }
       }
-      const catalog = new LocalCatalog(serverId, directory, store, options.logger);
+      if (tornBytes > 0)
+        options.logger.warn(
+          { tornBytes },
+          'the journal ended in a change cut short by a crash (never acknowledged); dropped it',
+        );
+      const catalog = new LocalCatalog(serverId, directory, store, options);
+      await catalog.#replayFiles(files);
       const scan = await catalog.#reconcile(options.hashConcurrency ?? 4);
+      // Make what the replay and the scan changed durable in a snapshot, so the next
+      // start replays nothing; a clean stop left an empty journal and needs none.
+      if (store.journalBytes > 0 || files.length > 0 || scan.hashed + scan.vanished > 0)
+        await catalog.checkpoint();
+      catalog.#checkpointTimer = setInterval(
+        () => catalog.#checkpointIfWorth(),
+        CHECKPOINT_CHECK_MS,
+      ).unref();
       return { catalog, scan: { ...scan, removedTempFiles } };
     } catch (err) {
-      store.close();
+      await store.close();
       throw err;
     }
   }
@@ -145,8 +197,11 @@ export class LocalCatalog {
     return this.#store.getMeta(key);
   }
 
+  /** Saves a setting in the background (a failure is logged; the setting stays in memory). */
   setMeta(key: string, value: string): void {
-    this.#store.setMeta(key, value);
+    this.#store
+      .setMeta(key, value)
+      .catch((err: unknown) => this.#logger.warn({ err, key }, 'could not save a setting'));
   }
 
   /**
@@ -194,22 +249,20 @@ export class LocalCatalog {
     const received = await this.#finishUpload(upload, check);
     crashPoint('create-after-temp-fsync');
     return await this.#withLock(name, async () => {
-      const { local, durable } = await this.directory.commitNew(upload, name);
-      const record = {
+      if (this.#records.has(name)) {
+        await upload.abort();
+        throw new NameExistsError(name);
+      }
+      const make = (local: LocalFile): StoredRecord => ({
         ...this.#recordFor(local, received.sha256, 1, Date.now(), identity.fileId ?? newFileId()),
         replicas: identity.replicas ?? [],
         requestId: identity.requestId,
-      };
-      // The folder flush and the record commit run together; the answer waits for both.
-      // Either order of the two surviving a crash is one the start-up scan repairs.
-      await Promise.all([
-        durable,
-        this.#store.commit({ put: [record], buried: this.#buryIfAny(name) }),
-      ]);
-      this.#records.set(name, record);
+      });
+      const record = await this.#store_(name, upload, received, 'new', make, {
+        buried: this.#tombstones.has(name) ? [name] : [],
+      });
       crashPoint('create-after-record');
-      this.#changed(name);
-      return publicRecord(record);
+      return record;
     });
   }
 
@@ -242,17 +295,11 @@ export class LocalCatalog {
         await upload.abort();
         throw err;
       }
-      const { local, durable } = await this.directory.commitReplace(upload, name);
-      this.#openFiles.invalidate(name);
-      const record = {
+      return await this.#store_(name, upload, received, 'replace', (local) => ({
         ...this.#recordFor(local, received.sha256, baseVersion + 1, Date.now(), current.fileId),
         replicas: current.replicas,
         requestId,
-      };
-      await Promise.all([durable, this.#store.commit({ put: [record] })]);
-      this.#records.set(name, record);
-      this.#changed(name);
-      return publicRecord(record);
+      }));
     });
   }
 
@@ -274,25 +321,76 @@ export class LocalCatalog {
         await upload.abort();
         return publicRecord(current);
       }
-      const { local, durable } = current
-        ? await this.directory.commitReplace(upload, record.name)
-        : await this.directory.commitNew(upload, record.name);
-      this.#openFiles.invalidate(record.name);
-      const stored: StoredRecord = {
-        ...record,
-        size: local.size,
-        sha256: received.sha256,
-        ino: local.ino,
-        mtimeMs: local.mtimeMs,
-      };
-      delete stored.available;
-      await Promise.all([
-        durable,
-        this.#store.commit({ put: [stored], buried: this.#buryIfAny(record.name) }),
-      ]);
-      this.#records.set(record.name, stored);
-      this.#changed(record.name);
-      return publicRecord(stored);
+      return await this.#store_(
+        record.name,
+        upload,
+        received,
+        current ? 'replace' : 'new',
+        (local) => {
+          const stored: StoredRecord = {
+            ...record,
+            size: local.size,
+            sha256: received.sha256,
+            ino: local.ino,
+            mtimeMs: local.mtimeMs,
+          };
+          delete stored.available;
+          return stored;
+        },
+        { buried: this.#tombstones.has(record.name) ? [record.name] : [] },
+      );
+    });
+  }
+
+  /**
+   * The durable part of a create, an edit or a copy, under the name's lock: the
+   * journal entry, the bytes in place, then the record in memory. `make` builds
+   * the record once the bytes' place on disk is known.
+   */
+  async #store_(
+    name: string,
+    upload: Upload,
+    received: Received,
+    mode: 'new' | 'replace',
+    make: (local: LocalFile) => StoredRecord,
+    extra: StoreChange = {},
+  ): Promise<FileRecord> {
+    return await this.#durably(async () => {
+      let record: StoredRecord;
+      if (received.bytes) {
+        const bytes = received.bytes;
+        if (mode === 'new') await this.directory.checkPlaceable(name);
+        // Not on disk yet: the record is written with the identity of its bytes once placed.
+        record = make({ name, size: bytes.length, ino: 0, mtimeMs: 0 });
+        crashPoint('journal-before-append');
+        await this.#store.commit({ ...extra, put: [record] }, { sha256: received.sha256, bytes });
+        crashPoint('journal-after-fsync');
+        const previous = this.#records.get(name);
+        let local: LocalFile;
+        try {
+          local = await this.directory.placeInline(name, bytes);
+        } catch (err) {
+          // The journal says the change happened: say it did not, so a restart agrees.
+          await this.#store
+            .commit(previous ? { put: [previous] } : { deleted: [name] })
+            .catch(() => undefined);
+          throw err;
+        }
+        record = { ...record, ino: local.ino, mtimeMs: local.mtimeMs };
+      } else {
+        const { local, durable } =
+          mode === 'new'
+            ? await this.directory.commitNew(upload, name)
+            : await this.directory.commitReplace(upload, name);
+        record = make(local);
+        // The folder flush and the journal entry run together; the answer waits for both.
+        // A crash before the entry leaves whole bytes that the start-up scan adopts.
+        await Promise.all([durable, this.#store.commit({ ...extra, put: [record] })]);
+      }
+      this.#openFiles.invalidate(name);
+      this.#store.apply({ ...extra, put: [record] });
+      this.#changed(name);
+      return publicRecord(record);
     });
   }
 
@@ -311,9 +409,7 @@ export class LocalCatalog {
         JSON.stringify(current.replicas) === JSON.stringify(replicas)
       )
         return;
-      const record = { ...current, primary, replicas };
-      await this.#store.commit({ put: [record] });
-      this.#records.set(name, record);
+      await this.#commitAndApply({ put: [{ ...current, primary, replicas }] });
       this.#changed(name);
     });
   }
@@ -333,15 +429,7 @@ export class LocalCatalog {
         deletedAt: Date.now(),
         pending,
       };
-      // Bytes first, then the record: a crash between the two leaves a record
-      // without bytes, which the start-up scan drops; the other order would leave
-      // bytes without a record, which the scan would adopt (the file comes back).
-      await this.directory.remove(name);
-      this.#openFiles.invalidate(name);
-      await this.#store.commit({ deleted: [name], tombstones: [tombstone] });
-      this.#records.delete(name);
-      this.#tombstones.set(name, tombstone);
-      this.#changed(name);
+      await this.#removeDurably(name, { deleted: [name], tombstones: [tombstone] });
       return tombstone;
     });
   }
@@ -356,12 +444,31 @@ export class LocalCatalog {
       const current = this.#records.get(tombstone.name);
       if (!current || current.fileId !== tombstone.fileId || current.version > tombstone.version)
         return false;
-      await this.directory.remove(tombstone.name);
-      this.#openFiles.invalidate(tombstone.name);
-      await this.#store.commit({ deleted: [tombstone.name] });
-      this.#records.delete(tombstone.name);
-      this.#changed(tombstone.name);
+      await this.#removeDurably(tombstone.name, { deleted: [tombstone.name] });
       return true;
+    });
+  }
+
+  /**
+   * The journal entry first, then the bytes go: a crash between the two is
+   * finished by the replay, which removes the bytes the journal says are gone.
+   */
+  async #removeDurably(name: string, change: StoreChange): Promise<void> {
+    await this.#durably(async () => {
+      crashPoint('journal-before-append');
+      await this.#store.commit(change);
+      crashPoint('journal-after-fsync');
+      this.#openFiles.invalidate(name);
+      try {
+        await this.directory.removeLazily(name);
+      } catch (err) {
+        // The delete is durable; the bytes left behind are listed again at the next
+        // start (as a new file), never served as this one.
+        this.#logger.error({ err, name }, 'could not remove the bytes of a deleted file');
+      }
+      crashPoint('delete-after-unlink');
+      this.#store.apply(change);
+      this.#changed(name);
     });
   }
 
@@ -382,9 +489,7 @@ export class LocalCatalog {
         ino: local.ino,
         mtimeMs: local.mtimeMs,
       };
-      await this.#store.commit({ put: [moved], deleted: [name] });
-      this.#records.delete(name);
-      this.#records.set(newName, moved);
+      await this.#commitAndApply({ put: [moved], deleted: [name] });
       this.#changed(name);
       this.#changed(newName);
     });
@@ -401,35 +506,81 @@ export class LocalCatalog {
     if (!tombstone) return;
     const pending = tombstone.pending.filter((id) => !seenWithout.includes(id));
     if (pending.length === tombstone.pending.length) return;
-    if (pending.length === 0) {
-      this.#tombstones.delete(name);
-      await this.#store.commit({ buried: [name] });
-    } else {
-      const updated = { ...tombstone, pending };
-      this.#tombstones.set(name, updated);
-      await this.#store.commit({ tombstones: [updated] });
-    }
+    await this.#commitAndApply(
+      pending.length === 0 ? { buried: [name] } : { tombstones: [{ ...tombstone, pending }] },
+    );
     this.#changed(name);
   }
 
-  #buryIfAny(name: string): string[] {
-    if (!this.#tombstones.has(name)) return [];
-    this.#tombstones.delete(name);
-    return [name];
+  /**
+   * Checkpoint: a snapshot of the records, after every file written since the
+   * last one is flushed, lets the journal start afresh. Runs on its own when the
+   * journal passes its bound, and at stop.
+   */
+  async checkpoint(): Promise<void> {
+    await this.#store.checkpoint(async () => {
+      // Every change already in the old segment is in this set: wait until its bytes are placed.
+      await Promise.allSettled([...this.#inflight]);
+      await this.directory.flushUnsynced();
+    });
+  }
+
+  #checkpointIfWorth(force = false): void {
+    const bytes = this.#store.journalBytes;
+    if (bytes === 0) return;
+    // The snapshot is rewritten whole: only when the journal is a fair share of it,
+    // so a checkpoint's cost stays proportional to the changes it covers.
+    if (!force && bytes < this.#checkpointBytes && bytes < this.#store.snapshotBytes / 4) return;
+    this.checkpoint().catch((err: unknown) =>
+      this.#logger.warn({ err }, 'checkpoint failed; the journal keeps every change meanwhile'),
+    );
+  }
+
+  async #commitAndApply(change: StoreChange): Promise<void> {
+    await this.#durably(async () => {
+      await this.#store.commit(change);
+      this.#store.apply(change);
+    });
+  }
+
+  /** Runs a change while a checkpoint can see it is in flight, then looks whether one is due. */
+  async #durably<T>(work: () => Promise<T>): Promise<T> {
+    const running = work();
+    this.#inflight.add(running);
+    try {
+      return await running;
+    } finally {
+      this.#inflight.delete(running);
+      if (this.#store.journalBytes >= this.#checkpointBytes) this.#checkpointIfWorth(true);
+    }
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#checkpointTimer);
+    await this.checkpoint().catch((err: unknown) =>
+      this.#logger.warn({ err }, 'final checkpoint failed; the journal is replayed at next start'),
+    );
     await this.#openFiles.close();
     await this.directory.close();
-    this.#store.close();
+    await this.#store.close();
   }
 
-  async #finishUpload(
-    upload: Upload,
-    check: UploadCheck,
-  ): Promise<{ size: number; sha256: string }> {
+  /** Puts on disk what the journal says a file's bytes are (a restart after a crash). */
+  async #replayFiles(files: ReplayedFile[]): Promise<void> {
+    for (const file of files) {
+      if (file.kind === 'absent') {
+        await this.directory.removeLazily(file.name);
+        continue;
+      }
+      const local = await this.directory.placeInline(file.name, file.bytes);
+      const record = this.#records.get(file.name)!;
+      this.#records.set(file.name, { ...record, ino: local.ino, mtimeMs: local.mtimeMs });
+    }
+  }
+
+  async #finishUpload(upload: Upload, check: UploadCheck): Promise<Received> {
     // On any failure the temp file is removed, so nothing half-received stays behind.
-    let received: { size: number; sha256: string };
+    let received: Received;
     try {
       received = await upload.finish();
     } catch (err) {
@@ -490,9 +641,6 @@ export class LocalCatalog {
    * next version, and records whose bytes vanished are dropped.
    */
   async #reconcile(hashConcurrency: number): Promise<Omit<ScanReport, 'removedTempFiles'>> {
-    for (const record of this.#store.loadRecords()) this.#records.set(record.name, record);
-    for (const tombstone of this.#store.loadTombstones())
-      this.#tombstones.set(tombstone.name, tombstone);
     const seen = new Set<string>();
     const toHash: LocalFile[] = [];
     let skipped = 0;
@@ -536,9 +684,8 @@ export class LocalCatalog {
     };
     await Promise.all(Array.from({ length: hashConcurrency }, worker));
     const vanished = [...this.#records.keys()].filter((name) => !seen.has(name));
-    this.#store.applyNow({ put, deleted: vanished });
-    for (const record of put) this.#records.set(record.name, record);
-    for (const name of vanished) this.#records.delete(name);
+    // Made durable by the checkpoint that open() runs next.
+    this.#store.apply({ put, deleted: vanished });
     return {
       files: this.#records.size,
       hashed: toHash.length,

@@ -1,15 +1,23 @@
 /**
- * The durable state of one server, in DIR/.lanfs/state.db (SQLite, WAL, fsync on
- * every commit): the server id, and the record of every file this server holds,
- * with the identity of its local bytes (inode, mtime) so that a restart trusts the
- * stored sha256 instead of re-hashing every file. SQLite's journal makes each
- * change all-or-nothing, so a kill -9 at any moment leaves the previous or the
- * next state, never a torn one.
+ * The durable state of one server: the server id and settings, the record of
+ * every file it holds (with the identity of its local bytes, inode and mtime, so a
+ * restart trusts the stored sha256 instead of re-hashing), and its tombstones.
+ *
+ * It lives in memory and is made durable by two files under DIR/.lanfs/: the
+ * write-ahead journal (journal.ts), where each change is appended and flushed
+ * before it is acknowledged, and the snapshot (state-snapshot.ts), rewritten by a
+ * checkpoint so the journal can be trimmed. Start-up reads the snapshot and
+ * replays the journal over it. No database, no native code, and no flush on the
+ * event loop. (SQLite with synchronous=FULL did the same job, but each commit
+ * stopped the whole server for an fsync, and it compiled from source at install.)
  */
-import Database from 'better-sqlite3';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FileRecord } from '../protocol/messages.ts';
+import { crashPoint } from '../shared/crash-points.ts';
 import { StorageError } from '../shared/errors.ts';
+import { Journal, type JournalEntry } from './journal.ts';
+import { readSnapshot, writeSnapshot, type StateImage } from './state-snapshot.ts';
 
 /** A record of a file held here, with what identifies its bytes on the local disk. */
 export interface StoredRecord extends FileRecord {
@@ -32,157 +40,154 @@ export interface Tombstone {
   pending: number[];
 }
 
-export const STATE_DB_FILE = 'state.db';
-const SCHEMA_VERSION = '2';
-
-interface Row {
-  name: string;
-  record: string;
-  ino: number;
-  mtime_ms: number;
-}
-
 export interface StoreChange {
   put?: StoredRecord[];
   deleted?: string[];
   tombstones?: Tombstone[];
   /** Names whose tombstone is no longer needed. */
   buried?: string[];
+  meta?: Record<string, string>;
 }
 
+/** What replaying the journal means for one file's bytes on disk. */
+export type ReplayedFile =
+  | { name: string; kind: 'absent' }
+  /** The bytes were in the journal (a small file): write them again, they may not have reached the disk. */
+  | { name: string; kind: 'rewrite'; bytes: Buffer };
+
+/** The SQLite store of lanfs 0.1, which this version does not read. */
+const OLD_STATE_DB = 'state.db';
+
 export class StateStore {
-  readonly #db: Database.Database;
-  readonly #put: Database.Statement;
-  readonly #delete: Database.Statement;
-  readonly #putTombstone: Database.Statement;
-  readonly #deleteTombstone: Database.Statement;
-  #pending: { change: StoreChange; resolve: () => void; reject: (err: Error) => void }[] = [];
+  readonly #stateDir: string;
+  readonly #journal: Journal;
+  readonly image: StateImage;
+  #snapshotBytes = 0;
+  #checkpointing: Promise<void> | undefined;
 
-  private constructor(db: Database.Database) {
-    this.#db = db;
-    this.#put = db.prepare(
-      'INSERT OR REPLACE INTO records (name, record, ino, mtime_ms) VALUES (@name, @record, @ino, @mtime_ms)',
-    );
-    this.#delete = db.prepare('DELETE FROM records WHERE name = ?');
-    this.#putTombstone = db.prepare(
-      'INSERT OR REPLACE INTO tombstones (name, tombstone) VALUES (?, ?)',
-    );
-    this.#deleteTombstone = db.prepare('DELETE FROM tombstones WHERE name = ?');
-  }
-
-  /** Opens (creating if needed) the store in stateDir; refuses a store it cannot read. */
-  static open(stateDir: string): StateStore {
-    const path = join(stateDir, STATE_DB_FILE);
-    try {
-      const db = new Database(path);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
-      db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);');
-      const version = (
-        db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
-          { value: string } | undefined
-      )?.value;
-      if (version !== undefined && version !== SCHEMA_VERSION) {
-        throw new StorageError(
-          `${path} has state format ${version}; this lanfs reads format ${SCHEMA_VERSION}.`,
-        );
-      }
-      db.exec(`
-        CREATE TABLE IF NOT EXISTS records (name TEXT PRIMARY KEY, record TEXT NOT NULL, ino INTEGER NOT NULL, mtime_ms REAL NOT NULL);
-        CREATE TABLE IF NOT EXISTS tombstones (name TEXT PRIMARY KEY, tombstone TEXT NOT NULL);`);
-      const store = new StateStore(db);
-      if (version === undefined) store.setMeta('schema', SCHEMA_VERSION);
-      return store;
-    } catch (err) {
-      if (err instanceof StorageError) throw err;
-      throw new StorageError(
-        `Cannot read the server state in ${path} (${(err as Error).message}); restore it from a backup or move it away to start afresh.`,
-        { cause: err },
-      );
-    }
-  }
-
-  getMeta(key: string): string | undefined {
-    const row = this.#db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as
-      { value: string } | undefined;
-    return row?.value;
-  }
-
-  setMeta(key: string, value: string): void {
-    this.#db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);
-  }
-
-  loadRecords(): StoredRecord[] {
-    const rows = this.#db.prepare('SELECT * FROM records').all() as Row[];
-    return rows.map((row) => ({
-      ...(JSON.parse(row.record) as FileRecord),
-      ino: row.ino,
-      mtimeMs: row.mtime_ms,
-    }));
-  }
-
-  loadTombstones(): Tombstone[] {
-    const rows = this.#db.prepare('SELECT tombstone FROM tombstones').all() as {
-      tombstone: string;
-    }[];
-    return rows.map((row) => JSON.parse(row.tombstone) as Tombstone);
+  private constructor(stateDir: string, journal: Journal, image: StateImage) {
+    this.#stateDir = stateDir;
+    this.#journal = journal;
+    this.image = image;
   }
 
   /**
-   * Durably applies a change, sharing one transaction (one fsync) with every
-   * other change asked for in the same turn of the event loop: concurrent creates
-   * cost one commit between them. Resolves once the change is on disk.
+   * Reads the snapshot and replays the journal. `files` says, for every name the
+   * journal touched, what its bytes on disk must be now; the caller makes it so
+   * and then calls checkpoint(). Refuses a state it cannot read.
    */
-  async commit(change: StoreChange): Promise<void> {
-    return await new Promise<void>((resolve, reject) => {
-      this.#pending.push({ change, resolve, reject });
-      if (this.#pending.length === 1) setImmediate(() => this.#flush());
-    });
-  }
-
-  /** Applies a change at once, in one transaction (the start-up scan). */
-  applyNow(change: StoreChange): void {
-    this.#db.transaction(() => this.#apply(change))();
-  }
-
-  #apply(change: StoreChange): void {
-    for (const record of change.put ?? []) this.#put.run(toRow(record));
-    for (const name of change.deleted ?? []) this.#delete.run(name);
-    for (const tombstone of change.tombstones ?? [])
-      this.#putTombstone.run(tombstone.name, JSON.stringify(tombstone));
-    for (const name of change.buried ?? []) this.#deleteTombstone.run(name);
-  }
-
-  #flush(): void {
-    const batch = this.#pending;
-    this.#pending = [];
-    try {
-      this.#db.transaction(() => {
-        for (const { change } of batch) this.#apply(change);
-      })();
-    } catch (err) {
-      const full = (err as { code?: string }).code === 'SQLITE_FULL';
-      const error = full
-        ? new StorageError(
-            "The server's disk is full; free some space on it and try again.",
-            { cause: err },
-            'LANFS_ERR_DISK_FULL',
-          )
-        : new StorageError(`The server could not save its records (${(err as Error).message}).`, {
-            cause: err,
-          });
-      for (const change of batch) change.reject(error);
-      return;
+  static async open(
+    stateDir: string,
+  ): Promise<{ store: StateStore; files: ReplayedFile[]; tornBytes: number }> {
+    let image = await readSnapshot(stateDir);
+    if (!image) {
+      if (await exists(join(stateDir, OLD_STATE_DB))) {
+        throw new StorageError(
+          `${join(stateDir, OLD_STATE_DB)} is the state of an older lanfs, which this version does not read; move it away to start afresh (the files stay and are listed again, as new versions).`,
+        );
+      }
+      image = { segment: 1, meta: new Map(), records: new Map(), tombstones: new Map() };
     }
-    for (const change of batch) change.resolve();
+    const { journal, replay } = await Journal.open(stateDir, image.segment);
+    const touched = new Set<string>();
+    const inline = new Map<string, Buffer>();
+    for (const entry of replay.entries) {
+      const change = entry.json as StoreChange & { inlineSha256?: string };
+      if (entry.bytes && change.inlineSha256) inline.set(change.inlineSha256, entry.bytes);
+      applyChange(image, change);
+      for (const record of change.put ?? []) touched.add(record.name);
+      for (const name of change.deleted ?? []) touched.add(name);
+    }
+    const files: ReplayedFile[] = [];
+    for (const name of touched) {
+      const record = image.records.get(name);
+      if (!record) files.push({ name, kind: 'absent' });
+      else {
+        const bytes = inline.get(record.sha256);
+        if (bytes && bytes.length === record.size) files.push({ name, kind: 'rewrite', bytes });
+      }
+    }
+    const store = new StateStore(stateDir, journal, image);
+    return { store, files, tornBytes: replay.tornBytes };
   }
 
-  close(): void {
-    if (this.#db.open) this.#db.close();
+  getMeta(key: string): string | undefined {
+    return this.image.meta.get(key);
+  }
+
+  /** Saves a setting; resolves once it is durable. */
+  async setMeta(key: string, value: string): Promise<void> {
+    this.image.meta.set(key, value);
+    await this.commit({ meta: { [key]: value } });
+  }
+
+  /** Bytes in the journal since the last checkpoint. */
+  get journalBytes(): number {
+    return this.#journal.size;
+  }
+
+  get snapshotBytes(): number {
+    return this.#snapshotBytes;
+  }
+
+  /**
+   * Makes a change durable (and, for a small file, its bytes): resolves once the
+   * journal holds it. The caller applies it to `image` after that, when the bytes
+   * are in place.
+   */
+  async commit(change: StoreChange, inline?: { sha256: string; bytes: Buffer }): Promise<void> {
+    const entry: JournalEntry = inline
+      ? { json: { ...change, inlineSha256: inline.sha256 }, bytes: inline.bytes }
+      : { json: change };
+    await this.#journal.append(entry);
+  }
+
+  /** Applies a durable change to the in-memory state. */
+  apply(change: StoreChange): void {
+    applyChange(this.image, change);
+  }
+
+  /**
+   * Checkpoint: starts a new journal segment, lets the caller make durable what
+   * the old segments covered (`flushFiles`: waits out changes in flight and
+   * flushes the files and folders they wrote), writes the snapshot, then drops
+   * the old segments. One at a time; a second call waits for the running one.
+   */
+  async checkpoint(flushFiles: () => Promise<void>): Promise<void> {
+    if (this.#checkpointing) return await this.#checkpointing;
+    this.#checkpointing = (async () => {
+      const old = await this.#journal.rotate();
+      await flushFiles();
+      crashPoint('checkpoint-after-flush');
+      this.#snapshotBytes = await writeSnapshot(this.#stateDir, {
+        ...this.image,
+        segment: old + 1,
+      });
+      crashPoint('checkpoint-after-snapshot');
+      await this.#journal.dropBefore(old + 1);
+    })().finally(() => {
+      this.#checkpointing = undefined;
+    });
+    return await this.#checkpointing;
+  }
+
+  async close(): Promise<void> {
+    await this.#checkpointing?.catch(() => undefined);
+    await this.#journal.close();
   }
 }
 
-function toRow(record: StoredRecord): Row {
-  const { ino, mtimeMs, ...rest } = record;
-  return { name: record.name, record: JSON.stringify(rest), ino, mtime_ms: mtimeMs };
+function applyChange(image: StateImage, change: StoreChange): void {
+  for (const record of change.put ?? []) image.records.set(record.name, record);
+  for (const name of change.deleted ?? []) image.records.delete(name);
+  for (const tombstone of change.tombstones ?? []) image.tombstones.set(tombstone.name, tombstone);
+  for (const name of change.buried ?? []) image.tombstones.delete(name);
+  for (const [key, value] of Object.entries(change.meta ?? {})) image.meta.set(key, value);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await access(path).then(
+    () => true,
+    () => false,
+  );
 }

@@ -54,6 +54,7 @@ async function crashDuring(
   prepare: string[][],
   action: string[],
   input: string,
+  editor = `sh -c 'echo edited > "$1"' editor`,
 ) {
   const data = await tempDir(t);
   const setup = await startServer(t, ['--data', data, '--id', '1', '--key', KEY]);
@@ -72,7 +73,7 @@ async function crashDuring(
     env: {
       LANFS_SERVER: crashing.address,
       LANFS_KEY: KEY,
-      EDITOR: `sh -c 'echo edited > "$1"' editor`,
+      EDITOR: editor,
     },
     input,
   });
@@ -92,16 +93,19 @@ test('crash - create killed after the temp file is flushed: the name is free, no
   assert.deepEqual(records, []);
 });
 
-test('crash - create killed after the link, before the record: the bytes are adopted whole', async (t) => {
+/** Larger than the journal's inline limit: streamed to a temp file, then linked into place. */
+const LARGE = `${'large file line\n'.repeat(8000)}`;
+
+test('crash - large create killed after the link, before the journal entry: the bytes are adopted whole', async (t) => {
   const { records, data } = await crashDuring(
     t,
     'create-after-link',
     [],
     ['create', 'new.txt'],
-    'hello\n',
+    LARGE,
   );
   assert.equal(records.length, 1);
-  assert.equal(await readFile(join(data, 'new.txt'), 'utf8'), 'hello\n');
+  assert.equal(await readFile(join(data, 'new.txt'), 'utf8'), LARGE);
 });
 
 test('crash - create killed after the record, before the answer: the file is there', async (t) => {
@@ -116,15 +120,16 @@ test('crash - create killed after the record, before the answer: the file is the
   assert.equal(records[0]!.version, 1);
 });
 
-test('crash - edit killed after the rename: the new bytes, as the next version', async (t) => {
+test('crash - large edit killed after the rename: the new bytes, as the next version', async (t) => {
   const { records, data } = await crashDuring(
     t,
     'edit-after-rename',
     [['create', 'doc.txt']],
     ['edit', 'doc.txt'],
     '',
+    `sh -c 'for i in $(seq 9000); do echo edited line; done > "$1"' editor`,
   );
-  assert.equal(await readFile(join(data, 'doc.txt'), 'utf8'), 'edited\n');
+  assert.equal(await readFile(join(data, 'doc.txt'), 'utf8'), 'edited line\n'.repeat(9000));
   assert.equal(records[0]!.version, 2);
 });
 
