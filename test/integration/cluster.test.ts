@@ -9,6 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runCli, startServer, uniqueGroup, type ServerProcess } from '../harness/cli.ts';
+import { startCluster, type ClusterOptions, type TestCluster } from '../harness/cluster.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
@@ -34,10 +35,33 @@ async function namesOn(server: ServerProcess): Promise<string[]> {
   return (JSON.parse(result.stdout) as { name: string }[]).map((r) => r.name).sort();
 }
 
+/** A file of server `id`'s own, in its folder before it starts. */
+async function ownFile(data: string, id: number): Promise<void> {
+  await mkdir(join(data, `from-${id}`));
+  await writeFile(join(data, `from-${id}`, 'hello.txt'), `hello from server ${id}\n`);
+}
+
 /**
- * Starts server `id` on `group` with one file of its own already in its folder.
- * One copy per file (--replicas 1): these tests are about the image and redirects;
+ * `n` servers, each with one file of its own already in its folder. One copy per
+ * file (--replicas 1): these tests are about the image and redirects;
  * replication.test.ts is about copies.
+ */
+async function clusterWithFiles(
+  t: TestContext,
+  n: number,
+  options: ClusterOptions = {},
+): Promise<TestCluster> {
+  return await startCluster(t, n, {
+    key: KEY,
+    args: ['--replicas', '1'],
+    seed: (data, i) => ownFile(data, options.ids?.[i] ?? i + 1),
+    ...options,
+  });
+}
+
+/**
+ * Server `id` on `group` with its own file, started alone: for the tests where
+ * servers must not simply find each other (other args per server, --peers).
  */
 async function serverWithFile(
   t: TestContext,
@@ -46,8 +70,7 @@ async function serverWithFile(
   extra: string[] = [],
 ): Promise<{ server: ServerProcess; data: string }> {
   const data = await tempDir(t);
-  await mkdir(join(data, `from-${id}`));
-  await writeFile(join(data, `from-${id}`, 'hello.txt'), `hello from server ${id}\n`);
+  await ownFile(data, id);
   const server = await startServer(t, [
     '--data',
     data,
@@ -65,10 +88,9 @@ async function serverWithFile(
 }
 
 test('cluster - three servers found by multicast alone show one full list from each', async (t) => {
-  const group = uniqueGroup();
-  const nodes = await Promise.all([1, 2, 3].map((id) => serverWithFile(t, id, group)));
+  const { servers } = await clusterWithFiles(t, 3);
   const all = ['from-1/hello.txt', 'from-2/hello.txt', 'from-3/hello.txt'];
-  for (const { server } of nodes) {
+  for (const server of servers) {
     await waitFor(
       `the full list on ${server.address}`,
       () => namesOn(server),
@@ -76,7 +98,7 @@ test('cluster - three servers found by multicast alone show one full list from e
       { timeoutMs: 5000 },
     );
   }
-  const status = await statusOf(nodes[0]!.server);
+  const status = await statusOf(servers[0]!);
   assert.deepEqual(
     status.servers.map((s) => [s.id, s.up, s.files]),
     [
@@ -87,20 +109,20 @@ test('cluster - three servers found by multicast alone show one full list from e
   );
 
   // A create on one server appears on the others.
-  const created = await runCli(['create', 'fresh.txt', '--server', nodes[1]!.server.address], {
+  const created = await runCli(['create', 'fresh.txt', '--server', servers[1]!.address], {
     env: { LANFS_KEY: KEY },
     input: 'new\n',
   });
   assert.equal(created.code, 0, created.stderr);
   await waitFor(
     'the new file on server 3',
-    () => namesOn(nodes[2]!.server),
+    () => namesOn(servers[2]!),
     (names) => names.includes('fresh.txt'),
     { timeoutMs: 3000 },
   );
 
   // A name that exists on another server cannot be created here.
-  const taken = await runCli(['create', 'from-2/hello.txt', '--server', nodes[0]!.server.address], {
+  const taken = await runCli(['create', 'from-2/hello.txt', '--server', servers[0]!.address], {
     env: { LANFS_KEY: KEY },
     input: 'x',
   });
@@ -108,15 +130,13 @@ test('cluster - three servers found by multicast alone show one full list from e
 });
 
 test('cluster - a client pinned to a server without the file downloads, edits and deletes it', async (t) => {
-  const group = uniqueGroup();
-  const one = await serverWithFile(t, 1, group);
-  const two = await serverWithFile(t, 2, group);
+  const cluster = await clusterWithFiles(t, 2);
   await waitFor(
-    'server 1 to see server 2',
-    () => namesOn(one.server),
+    'server 1 to see the file of server 2',
+    () => namesOn(cluster.servers[0]!),
     (names) => names.includes('from-2/hello.txt'),
   );
-  const env = { LANFS_KEY: KEY, LANFS_SERVER: one.server.address };
+  const env = cluster.env(0);
 
   const got = await runCli(['download', 'from-2/hello.txt', '-o', '-', '-v'], { env });
   assert.equal(got.code, 0, got.stderr);
@@ -129,7 +149,7 @@ test('cluster - a client pinned to a server without the file downloads, edits an
   assert.equal(edited.code, 0, edited.stderr);
   assert.match(edited.stdout, /version 2/);
   assert.equal(
-    await readFile(join(two.data, 'from-2', 'hello.txt'), 'utf8'),
+    await readFile(join(cluster.data(1), 'from-2', 'hello.txt'), 'utf8'),
     'hello from server 2\nedited\n',
   );
 
@@ -137,7 +157,7 @@ test('cluster - a client pinned to a server without the file downloads, edits an
   assert.equal(deleted.code, 0, deleted.stderr);
   await waitFor(
     'the delete to reach server 1',
-    () => namesOn(one.server),
+    () => namesOn(cluster.servers[0]!),
     (names) => !names.includes('from-2/hello.txt'),
     { timeoutMs: 3000 },
   );
@@ -145,8 +165,7 @@ test('cluster - a client pinned to a server without the file downloads, edits an
 });
 
 test('cluster - servers of another cluster name or key on the same group stay out', async (t) => {
-  const group = uniqueGroup();
-  const member = await serverWithFile(t, 1, group);
+  const { group, servers } = await clusterWithFiles(t, 1);
   const otherData = await tempDir(t);
   await startServer(t, [
     '--data',
@@ -172,7 +191,7 @@ test('cluster - servers of another cluster name or key on the same group stay ou
     group,
   ]);
   await new Promise((r) => setTimeout(r, 2500)); // several announcement rounds
-  const status = await statusOf(member.server);
+  const status = await statusOf(servers[0]!);
   assert.deepEqual(
     status.servers.map((s) => s.id),
     [1],
@@ -180,66 +199,46 @@ test('cluster - servers of another cluster name or key on the same group stay ou
 });
 
 test('cluster - a killed server is marked down within 3 s and comes back when restarted', async (t) => {
-  const group = uniqueGroup();
-  const one = await serverWithFile(t, 1, group);
-  const two = await serverWithFile(t, 2, group);
-  await waitFor(
-    'server 2 up on server 1',
-    () => statusOf(one.server),
-    (s) => s.servers.some((m) => m.id === 2 && m.up),
-  );
-  await two.server.kill9();
+  const cluster = await clusterWithFiles(t, 2);
+  const one = cluster.servers[0]!;
+  await cluster.kill(1);
   const killedAt = Date.now();
   await waitFor(
     'server 2 down on server 1',
-    () => statusOf(one.server),
+    () => statusOf(one),
     (s) => s.servers.some((m) => m.id === 2 && !m.up),
     { timeoutMs: 5000 },
   );
   const tookMs = Date.now() - killedAt;
   t.diagnostic(`marked down after ${tookMs} ms`);
   // Its file is still listed, as unavailable, and a download says why.
-  const shown = await runCli(['show', '--json', '--server', one.server.address], {
-    env: { LANFS_KEY: KEY },
-  });
+  const shown = await runCli(['show', '--json'], { env: cluster.env(0) });
   const record = (JSON.parse(shown.stdout) as { name: string; available: boolean }[]).find(
     (r) => r.name === 'from-2/hello.txt',
   );
   assert.equal(record?.available, false);
-  const refused = await runCli(
-    ['download', 'from-2/hello.txt', '-o', '-', '--server', one.server.address],
-    { env: { LANFS_KEY: KEY } },
-  );
+  const refused = await runCli(['download', 'from-2/hello.txt', '-o', '-'], {
+    env: cluster.env(0),
+  });
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /held by server 2, which is down/);
 
-  const back = await startServer(t, [
-    '--data',
-    two.data,
-    '--key',
-    KEY,
-    '--group',
-    group,
-    '--replicas',
-    '1',
-  ]);
+  const back = await cluster.restart(1);
   await waitFor(
     'server 2 back up',
-    () => statusOf(one.server),
+    () => statusOf(one),
     (s) => s.servers.some((m) => m.id === 2 && m.up),
     { timeoutMs: 5000 },
   );
-  const again = await runCli(
-    ['download', 'from-2/hello.txt', '-o', '-', '--server', one.server.address],
-    { env: { LANFS_KEY: KEY } },
-  );
+  const again = await runCli(['download', 'from-2/hello.txt', '-o', '-'], {
+    env: cluster.env(0),
+  });
   assert.equal(again.stdout, 'hello from server 2\n', again.stderr);
   assert.ok(back.port > 0);
 });
 
 test('cluster - a second live server with the same id is refused with a clear error', async (t) => {
-  const group = uniqueGroup();
-  await serverWithFile(t, 1, group);
+  const { group } = await clusterWithFiles(t, 1);
   const data = await tempDir(t);
   const result = await runCli([
     'server',
@@ -296,8 +295,7 @@ test('cluster - without multicast, --peers and gossip join everyone, and members
 });
 
 test('cluster - a client finds a server by asking the multicast group', async (t) => {
-  const group = uniqueGroup();
-  await serverWithFile(t, 4, group);
+  const { group } = await clusterWithFiles(t, 1, { ids: [4] });
   const result = await runCli(['show', '-v'], { env: { LANFS_KEY: KEY, LANFS_GROUP: group } });
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stderr, /Found 1 server by multicast/);
@@ -310,29 +308,23 @@ test('cluster - a client finds a server by asking the multicast group', async (t
 });
 
 test('cluster - a frozen server (SIGSTOP, sockets still open) is marked down by its silence, then back', async (t) => {
-  const group = uniqueGroup();
-  const one = await serverWithFile(t, 1, group);
-  const two = await serverWithFile(t, 2, group);
-  await waitFor(
-    'server 2 up on server 1',
-    () => statusOf(one.server),
-    (s) => s.servers.some((m) => m.id === 2 && m.up),
-  );
-  two.server.child.kill('SIGSTOP');
-  t.after(() => two.server.child.kill('SIGCONT'));
+  const cluster = await clusterWithFiles(t, 2);
+  const [one, two] = cluster.servers as [ServerProcess, ServerProcess];
+  two.child.kill('SIGSTOP');
+  t.after(() => two.child.kill('SIGCONT'));
   const frozenAt = Date.now();
   await waitFor(
     'server 2 down on server 1',
-    () => statusOf(one.server),
+    () => statusOf(one),
     (s) => s.servers.some((m) => m.id === 2 && !m.up),
     { timeoutMs: 6000 },
   );
   const tookMs = Date.now() - frozenAt;
   t.diagnostic(`marked down after ${tookMs} ms`);
-  two.server.child.kill('SIGCONT');
+  two.child.kill('SIGCONT');
   await waitFor(
     'server 2 back up',
-    () => statusOf(one.server),
+    () => statusOf(one),
     (s) => s.servers.some((m) => m.id === 2 && m.up),
     { timeoutMs: 6000 },
   );

@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { LanfsClient } from '../../src/client/client.ts';
-import { runCli, startServer, uniqueGroup, type ServerProcess } from '../harness/cli.ts';
+import { runCli, type ServerProcess } from '../harness/cli.ts';
+import { startCluster } from '../harness/cluster.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
@@ -17,30 +18,12 @@ const KEY = 'failover-test-key';
 const credentials = { key: KEY, insecure: false, cluster: 'lanfs' };
 const MIB = 1024 * 1024;
 
+/** Two servers that see each other, and a client that knows both. */
 async function pair(
   t: TestContext,
 ): Promise<{ one: ServerProcess; two: ServerProcess; client: LanfsClient; moves: string[] }> {
-  const group = uniqueGroup();
-  const one = await startServer(t, [
-    '--data',
-    await tempDir(t),
-    '--id',
-    '1',
-    '--key',
-    KEY,
-    '--group',
-    group,
-  ]);
-  const two = await startServer(t, [
-    '--data',
-    await tempDir(t),
-    '--id',
-    '2',
-    '--key',
-    KEY,
-    '--group',
-    group,
-  ]);
+  const { servers } = await startCluster(t, 2, { key: KEY });
+  const [one, two] = servers as [ServerProcess, ServerProcess];
   const moves: string[] = [];
   const client = await LanfsClient.connect({
     servers: [one.address, two.address],
@@ -48,11 +31,6 @@ async function pair(
     onFailover: (line) => moves.push(line),
   });
   t.after(() => client.close());
-  await waitFor(
-    'both servers up',
-    () => client.status(),
-    (s) => s.servers.filter((m) => m.up).length === 2,
-  );
   return { one, two, client, moves };
 }
 
@@ -177,28 +155,11 @@ test('failover - a listing after the server died goes to the other one', async (
 });
 
 test('failover - a create whose server died after storing it, before answering, is not made twice', async (t) => {
-  const group = uniqueGroup();
-  const dataOne = await tempDir(t);
-  const one = await startServer(
-    t,
-    ['--data', dataOne, '--id', '1', '--key', KEY, '--group', group],
-    { LANFS_CRASH_POINT: 'create-after-record' },
-  );
-  const two = await startServer(t, [
-    '--data',
-    await tempDir(t),
-    '--id',
-    '2',
-    '--key',
-    KEY,
-    '--group',
-    group,
-  ]);
-  await waitFor(
-    'both up',
-    () => runCli(['status', '--json', '--server', two.address], { env: { LANFS_KEY: KEY } }),
-    (r) => (r.stdout.match(/"up": true/g) ?? []).length === 2,
-  );
+  const cluster = await startCluster(t, 2, {
+    key: KEY,
+    env: (i) => (i === 0 ? { LANFS_CRASH_POINT: 'create-after-record' } : {}),
+  });
+  const [one, two] = cluster.servers as [ServerProcess, ServerProcess];
   const created = await runCli(
     ['create', 'once.txt', '--server', `${one.address},${two.address}`],
     { env: { LANFS_KEY: KEY }, input: '' },
@@ -214,7 +175,7 @@ test('failover - a create whose server died after storing it, before answering, 
   );
   assert.equal(again.code, 0, again.stderr);
   // Server 1 comes back with once.txt it stored but never acknowledged: listed once, readable.
-  const back = await startServer(t, ['--data', dataOne, '--key', KEY, '--group', group]);
+  const back = await cluster.restart(0, { env: {} });
   const files = await waitFor(
     'one listing',
     () => runCli(['show', '--json', '--server', back.address], { env: { LANFS_KEY: KEY } }),

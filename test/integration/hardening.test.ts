@@ -17,7 +17,8 @@ import { LanfsClient } from '../../src/client/client.ts';
 import { encodeDatagram } from '../../src/discovery/announcement.ts';
 import { encodeFrameHeader } from '../../src/protocol/frame.ts';
 import { MessageType } from '../../src/protocol/messages.ts';
-import { runCli, startServer, uniqueGroup } from '../harness/cli.ts';
+import { runCli, startServer, type ServerProcess } from '../harness/cli.ts';
+import { startCluster } from '../harness/cluster.ts';
 import { authenticatedConnection, rawSocket, readUntilClosed } from '../harness/raw-client.ts';
 import { leftoverUploads, tempDir } from '../harness/tmp-dir.ts';
 import { waitFor } from '../harness/wait-for.ts';
@@ -58,17 +59,8 @@ test(
 );
 
 test('hardening - a client sending one byte at a time, or an upload that stops, is cut off', async (t) => {
-  const data = await tempDir(t);
-  const server = await startServer(t, [
-    '--data',
-    data,
-    '--id',
-    '1',
-    '--key',
-    KEY,
-    '--stall-timeout',
-    '1500',
-  ]);
+  const cluster = await startCluster(t, 1, { key: KEY, args: ['--stall-timeout', '1500'] });
+  const [server, data] = [cluster.servers[0]!, cluster.data(0)];
   // Part of a frame, then one byte every 400 ms: never a whole message.
   const trickle = await authenticatedConnection(server.port, KEY);
   const closed = new Promise<Error | undefined>((resolve) => trickle.onClose(resolve));
@@ -150,16 +142,8 @@ test('hardening - a full disk refuses the upload with a clear error, keeps nothi
 });
 
 test('hardening - files over --max-file-size are refused before and while they arrive', async (t) => {
-  const server = await startServer(t, [
-    '--data',
-    await tempDir(t),
-    '--id',
-    '1',
-    '--key',
-    KEY,
-    '--max-file-size',
-    '1000',
-  ]);
+  const { servers } = await startCluster(t, 1, { key: KEY, args: ['--max-file-size', '1000'] });
+  const server = servers[0]!;
   const declared = await runCli(['create', 'big.txt'], {
     env: env(server),
     input: 'x'.repeat(2000),
@@ -179,17 +163,8 @@ test('hardening - files over --max-file-size are refused before and while they a
 });
 
 test('hardening - forged announcements on the group are ignored', async (t) => {
-  const group = uniqueGroup();
-  const server = await startServer(t, [
-    '--data',
-    await tempDir(t),
-    '--id',
-    '1',
-    '--key',
-    KEY,
-    '--group',
-    group,
-  ]);
+  const { group, servers } = await startCluster(t, 1, { key: KEY });
+  const server = servers[0]!;
   const [address, port] = group.split(':') as [string, string];
   const socket = createSocket({ type: 'udp4', reuseAddr: true });
   t.after(() => socket.close());
@@ -278,34 +253,14 @@ test(
       '--tls-ca',
       join(dir, 'ca.pem'),
     ];
-    const group = uniqueGroup();
-    const one = await startServer(t, [
-      '--data',
-      await tempDir(t),
-      '--id',
-      '1',
-      '--key',
-      KEY,
-      '--group',
-      group,
-      ...tls,
-    ]);
-    const two = await startServer(t, [
-      '--data',
-      await tempDir(t),
-      '--id',
-      '2',
-      '--key',
-      KEY,
-      '--group',
-      group,
-      ...tls,
-    ]);
     const clientTls = {
       LANFS_TLS_CA: join(dir, 'ca.pem'),
       LANFS_TLS_CERT: join(dir, 'client.pem'),
       LANFS_TLS_KEY: join(dir, 'client.key'),
     };
+    // The two servers find each other over TLS before startCluster returns.
+    const cluster = await startCluster(t, 2, { key: KEY, args: tls, clientEnv: clientTls });
+    const [one, two] = cluster.servers as [ServerProcess, ServerProcess];
     const created = await runCli(['create', 'secret.txt'], {
       env: { ...env(one), ...clientTls },
       input: 'over TLS\n',

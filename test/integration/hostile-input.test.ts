@@ -13,6 +13,7 @@ import { LanfsClient } from '../../src/client/client.ts';
 import { encodeFrame, encodeFrameHeader } from '../../src/protocol/frame.ts';
 import { encodeMessage, MessageType } from '../../src/protocol/messages.ts';
 import { startServer, suiteCleanup, type ServerProcess } from '../harness/cli.ts';
+import { startCluster } from '../harness/cluster.ts';
 import { authenticatedConnection, rawSocket, readUntilClosed } from '../harness/raw-client.ts';
 import { leftoverUploads, tempDir } from '../harness/tmp-dir.ts';
 
@@ -179,17 +180,11 @@ describe('hostile input - random frames against a live server', () => {
     '200 connections of random, truncated, oversized and reordered frames: each closed or answered, the server keeps serving',
     { timeout: 60_000 },
     async () => {
-      const data = await tempDir(suite);
-      const server = await startServer(suite, [
-        '--data',
-        data,
-        '--id',
-        '1',
-        '--key',
-        KEY,
-        '--stall-timeout',
-        '1000',
-      ]);
+      const { servers } = await startCluster(suite, 1, {
+        key: KEY,
+        args: ['--stall-timeout', '1000'],
+      });
+      const server = servers[0]!;
       const good = await LanfsClient.connect({
         servers: [server.address],
         credentials: { key: KEY, insecure: false, cluster: 'lanfs' },

@@ -7,11 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { runCli, startServer, uniqueGroup, type ServerProcess } from '../harness/cli.ts';
-import { leftoverUploads, tempDir } from '../harness/tmp-dir.ts';
+import { runCli, type ServerProcess } from '../harness/cli.ts';
+import { startCluster, type ClusterOptions, type TestCluster } from '../harness/cluster.ts';
+import { leftoverUploads } from '../harness/tmp-dir.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
 const KEY = 'replication-test-key';
@@ -31,49 +32,24 @@ interface Listed {
   available: boolean;
 }
 
-async function startNode(
-  t: TestContext,
-  id: number,
-  group: string,
-  data?: string,
-  extra: string[] = [],
-  env: NodeJS.ProcessEnv = {},
-): Promise<Node> {
-  const dir = data ?? (await tempDir(t));
-  const server = await startServer(
-    t,
-    ['--data', dir, '--id', String(id), '--key', KEY, '--group', group, ...extra],
-    env,
-  );
-  return { id, data: dir, server };
-}
-
+/** A cluster of `count` servers, and its servers as nodes (id, folder, process). */
 async function cluster(
   t: TestContext,
   count: number,
-  extra: string[] = [],
-): Promise<{ nodes: Node[]; group: string }> {
-  const group = uniqueGroup();
-  const nodes: Node[] = [];
-  for (let id = 1; id <= count; id++) nodes.push(await startNode(t, id, group, undefined, extra));
-  for (const node of nodes) {
-    await waitFor(
-      `all ${count} servers up on server ${node.id}`,
-      () => upIds(node),
-      (ids) => ids.length === count,
-    );
-  }
-  return { nodes, group };
+  options: ClusterOptions = {},
+): Promise<{ nodes: Node[]; servers: TestCluster }> {
+  const servers = await startCluster(t, count, { key: KEY, ...options });
+  const nodes = servers.servers.map((server, i) => ({
+    id: servers.ids[i]!,
+    data: servers.data(i),
+    server,
+  }));
+  return { nodes, servers };
 }
 
-async function upIds(node: Node): Promise<number[]> {
-  const result = await runCli(['status', '--json', '--server', node.server.address], {
-    env: { LANFS_KEY: KEY },
-  });
-  if (result.code !== 0) throw new Error(result.stderr);
-  return (JSON.parse(result.stdout) as { servers: { id: number; up: boolean }[] }).servers
-    .filter((s) => s.up)
-    .map((s) => s.id);
+/** Server i started again on its folder (see TestCluster.restart), as a node. */
+async function restart(servers: TestCluster, node: Node, env?: NodeJS.ProcessEnv): Promise<Node> {
+  return { ...node, server: await servers.restart(servers.ids.indexOf(node.id), { env }) };
 }
 
 async function listed(node: Node): Promise<Listed[]> {
@@ -155,13 +131,13 @@ test('replication - an edit through a server without a copy reaches every holder
 });
 
 test('replication - with the primary down, download and edit go to a holder; the old primary catches up', async (t) => {
-  const { nodes, group } = await cluster(t, 3);
+  const { nodes, servers } = await cluster(t, 3);
   const [one, two, three] = nodes as [Node, Node, Node];
   assert.equal((await lanfs(one, ['create', 'notes.txt'], { input: 'v1\n' })).code, 0);
   await one.server.kill9();
   await waitFor(
     'server 1 down on server 3',
-    () => upIds(three),
+    () => servers.upIds(2),
     (ids) => !ids.includes(1),
   );
   const got = await lanfs(three, ['download', 'notes.txt', '-o', '-']);
@@ -173,10 +149,7 @@ test('replication - with the primary down, download and edit go to a holder; the
   assert.equal(edited.code, 0, edited.stderr);
   assert.equal(await bytesOn(two, 'notes.txt'), 'v2\n');
   // Server 1 returns with version 1 and fetches version 2 before it serves the file again.
-  const back = {
-    ...one,
-    server: await startServer(t, ['--data', one.data, '--key', KEY, '--group', group]),
-  };
+  const back = await restart(servers, one);
   await waitFor(
     'server 1 caught up',
     () => bytesOn(back, 'notes.txt'),
@@ -191,21 +164,18 @@ test('replication - with the primary down, download and edit go to a holder; the
 });
 
 test('replication - a delete while a holder is down does not come back when it returns', async (t) => {
-  const { nodes, group } = await cluster(t, 3);
+  const { nodes, servers } = await cluster(t, 3);
   const [one, two, three] = nodes as [Node, Node, Node];
   assert.equal((await lanfs(one, ['create', 'gone.txt'], { input: 'bye\n' })).code, 0);
   assert.equal(await bytesOn(two, 'gone.txt'), 'bye\n');
   await two.server.stop();
   await waitFor(
     'server 2 down',
-    () => upIds(one),
+    () => servers.upIds(0),
     (ids) => !ids.includes(2),
   );
   assert.equal((await lanfs(one, ['delete', 'gone.txt'])).code, 0);
-  const back = {
-    ...two,
-    server: await startServer(t, ['--data', two.data, '--key', KEY, '--group', group]),
-  };
+  const back = await restart(servers, two);
   await waitFor(
     'server 2 removed its copy',
     () => bytesOn(back, 'gone.txt'),
@@ -220,7 +190,7 @@ test('replication - a delete while a holder is down does not come back when it r
 });
 
 test('replication - a holder gone past the grace period is replaced; when it returns the surplus copy goes', async (t) => {
-  const { nodes, group } = await cluster(t, 3, ['--heal-after', '1000']);
+  const { nodes, servers } = await cluster(t, 3, { args: ['--heal-after', '1000'] });
   const [one, two, three] = nodes as [Node, Node, Node];
   assert.equal((await lanfs(one, ['create', 'keep.txt'], { input: 'precious\n' })).code, 0);
   assert.deepEqual(await holdersOnDisk(nodes, 'keep.txt'), [1, 2]);
@@ -231,19 +201,7 @@ test('replication - a holder gone past the grace period is replaced; when it ret
     (b) => b === 'precious\n',
     { timeoutMs: 15_000 },
   );
-  const back = {
-    ...two,
-    server: await startServer(t, [
-      '--data',
-      two.data,
-      '--key',
-      KEY,
-      '--group',
-      group,
-      '--heal-after',
-      '1000',
-    ]),
-  };
+  const back = await restart(servers, two);
   await waitFor(
     'back to two copies',
     () => holdersOnDisk([one, back, three], 'keep.txt'),
@@ -259,12 +217,11 @@ test('replication - a holder gone past the grace period is replaced; when it ret
 });
 
 test('replication - files found in a folder at start are brought up to the factor', async (t) => {
-  const group = uniqueGroup();
-  const seeded = await tempDir(t);
-  const { writeFile } = await import('node:fs/promises');
-  await writeFile(join(seeded, 'found.txt'), 'was here first\n');
-  const one = await startNode(t, 1, group, seeded);
-  const two = await startNode(t, 2, group);
+  const { nodes } = await cluster(t, 2, {
+    seed: (data, i) =>
+      i === 0 ? writeFile(join(data, 'found.txt'), 'was here first\n') : Promise.resolve(),
+  });
+  const [one, two] = nodes as [Node, Node];
   await waitFor(
     'a copy on server 2',
     () => bytesOn(two, 'found.txt'),
@@ -292,15 +249,12 @@ test('replication - two creates of one name at once on two servers: exactly one 
 });
 
 test('replication - a server restarted alone still knows where its files are copied', async (t) => {
-  const { nodes, group } = await cluster(t, 2);
+  const { nodes, servers } = await cluster(t, 2);
   const [one, two] = nodes as [Node, Node];
   assert.equal((await lanfs(one, ['create', 'both.txt'], { input: 'x\n' })).code, 0);
   await one.server.kill9();
   await two.server.kill9();
-  const alone = {
-    ...one,
-    server: await startServer(t, ['--data', one.data, '--key', KEY, '--group', group]),
-  };
+  const alone = await restart(servers, one);
   const records = await listed(alone);
   assert.deepEqual(
     records.map((r) => [r.name, r.primary, r.replicas]),
@@ -310,45 +264,36 @@ test('replication - a server restarted alone still knows where its files are cop
 });
 
 test('replication - kill -9 of the copy holder during a copy: the create still holds and the copy is made again', async (t) => {
-  const group = uniqueGroup();
-  const one = await startNode(t, 1, group);
-  const two = await startNode(t, 2, group, undefined, [], {
-    LANFS_CRASH_POINT: 'create-after-link',
+  const { nodes, servers } = await cluster(t, 2, {
+    env: (i) => (i === 1 ? { LANFS_CRASH_POINT: 'create-after-link' } : {}),
   });
-  await waitFor(
-    'both up',
-    () => upIds(one),
-    (ids) => ids.length === 2,
-  );
-  const created = await lanfs(one, ['create', 'survivor.txt'], { input: 'kept\n' });
+  const [one, two] = nodes as [Node, Node];
+  // Larger than what goes into the journal inline: the copy is linked into place, where
+  // the crash point is.
+  const body = 'kept\n'.repeat(40_000);
+  const created = await lanfs(one, ['create', 'survivor.txt'], { input: body });
   assert.equal(created.code, 0, created.stderr);
   assert.equal(await two.server.exited, null, 'the copy holder died at the crash point');
-  const back = {
-    ...two,
-    server: await startServer(t, ['--data', two.data, '--key', KEY, '--group', group]),
-  };
+  const back = await restart(servers, two);
   await waitFor(
     'the file copied again and listed once',
     () => listed(back),
     (r) => r.length === 1 && r[0]!.replicas.length === 1,
     { timeoutMs: 15_000 },
   );
-  assert.equal(await bytesOn(back, 'survivor.txt'), 'kept\n');
-  assert.equal(await bytesOn(one, 'survivor.txt'), 'kept\n');
+  assert.equal(await bytesOn(back, 'survivor.txt'), body);
+  assert.equal(await bytesOn(one, 'survivor.txt'), body);
   assert.deepEqual(await leftoverUploads(back.data), []);
 });
 
 test('replication - two different files under one name found at start: one keeps the name, the other is kept as a conflict', async (t) => {
-  const group = uniqueGroup();
-  const { writeFile } = await import('node:fs/promises');
-  const dirOne = await tempDir(t);
-  const dirTwo = await tempDir(t);
-  await writeFile(join(dirOne, 'clash.txt'), 'version of server one\n');
-  await writeFile(join(dirTwo, 'clash.txt'), 'version of server two\n');
-  await writeFile(join(dirOne, 'same.txt'), 'identical\n');
-  await writeFile(join(dirTwo, 'same.txt'), 'identical\n');
-  const one = await startNode(t, 1, group, dirOne);
-  const two = await startNode(t, 2, group, dirTwo);
+  const { nodes } = await cluster(t, 2, {
+    seed: async (data, i) => {
+      await writeFile(join(data, 'clash.txt'), `version of server ${i === 0 ? 'one' : 'two'}\n`);
+      await writeFile(join(data, 'same.txt'), 'identical\n');
+    },
+  });
+  const [one, two] = nodes as [Node, Node];
   const settled = await waitFor(
     'one name each, a conflict copy kept',
     () => listed(one),

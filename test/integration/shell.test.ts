@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { cleanEnv, LANFS_BIN, startServer, uniqueGroup } from '../harness/cli.ts';
+import { cleanEnv, LANFS_BIN, type ServerProcess } from '../harness/cli.ts';
+import { startCluster } from '../harness/cluster.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
@@ -16,35 +17,11 @@ test(
   'shell - keeps its session across a failover, and tells when a server is back',
   { timeout: 60_000 },
   async (t) => {
-    const group = uniqueGroup();
-    const dataTwo = await tempDir(t);
-    const one = await startServer(t, [
-      '--data',
-      await tempDir(t),
-      '--id',
-      '1',
-      '--key',
-      KEY,
-      '--group',
-      group,
-    ]);
-    const two = await startServer(t, [
-      '--data',
-      dataTwo,
-      '--id',
-      '2',
-      '--key',
-      KEY,
-      '--group',
-      group,
-    ]);
+    const cluster = await startCluster(t, 2, { key: KEY });
+    const [one, two] = cluster.servers as [ServerProcess, ServerProcess];
     const home = await tempDir(t);
     const shell = spawn(process.execPath, [LANFS_BIN, 'shell'], {
-      env: cleanEnv({
-        LANFS_KEY: KEY,
-        LANFS_SERVER: `${one.address},${two.address}`,
-        LANFS_HISTORY_FILE: `${home}/history`,
-      }),
+      env: cleanEnv(cluster.env(undefined, { LANFS_HISTORY_FILE: `${home}/history` })),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     t.after(() => shell.kill('SIGKILL'));
@@ -93,16 +70,8 @@ test(
       (e) => e.includes('the shell keeps trying'),
       { timeoutMs: 20_000 },
     );
-    await startServer(t, [
-      '--data',
-      dataTwo,
-      '--key',
-      KEY,
-      '--group',
-      group,
-      '--port',
-      String(two.port),
-    ]);
+    // Back at the address the shell knows.
+    await cluster.restart(1, { port: two.port });
     await waitFor(
       'told that a server is back',
       () => out,
