@@ -8,6 +8,8 @@
  * at a time, waiting for the socket to drain. An error in one request is sent
  * back on its stream; a broken message closes this connection only.
  */
+import { serveWatch } from '../events/serve-watch.ts';
+import type { EventStream } from '../events/event-stream.ts';
 import { createHash } from 'node:crypto';
 import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
 import { validateName } from '../protocol/file-name.ts';
@@ -53,6 +55,8 @@ export interface SessionComponents {
   metrics?: Metrics;
   /** Every file operation; this session only frames requests for it. */
   files: FileService;
+  /** The server's events, for WATCH. */
+  events?: EventStream;
   /** Set when the other end is a server moving file bytes (REPLICA_* requests allowed). */
   peerId?: number;
   logger: Logger;
@@ -170,8 +174,10 @@ export class ClientSession {
         await files.replicaDelete(message.body.tombstone);
         this.#connection.send('DONE', streamId, { record: null });
         return this.#end(streamId);
-      // WATCH (the event stream, events/) is answered here once the server wires it in;
-      // until then it is refused like any message a client cannot start with.
+      case 'WATCH':
+        // The stream stays open as long as the connection (no #end): events until it closes.
+        if (!this.#components.events) throw new ProtocolError('WATCH is not served here.');
+        return serveWatch(this.#connection, streamId, this.#components.events);
       default:
         throw new ProtocolError(`A client cannot start a request with ${message.type}.`);
     }

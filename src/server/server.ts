@@ -26,6 +26,8 @@ import { LocalCatalog, type ScanReport } from '../storage/local-catalog.ts';
 import { Connection } from '../transport/connection.ts';
 import { acceptHandshake, type Credentials } from '../transport/handshake.ts';
 import { FileService } from '../service/file-service.ts';
+import { attachEventSources } from '../events/event-sources.ts';
+import { EventStream } from '../events/event-stream.ts';
 import { ClientSession, DEFAULT_SESSION_LIMITS, type SessionLimits } from './client-session.ts';
 
 export const DEFAULT_PORT = 7070;
@@ -78,6 +80,8 @@ export class LanfsServer {
   #listener: NetServer | undefined;
   #http: HttpServer | undefined;
   #peers: PeerLinks | undefined;
+  #events: EventStream | undefined;
+  #detachEvents: (() => void) | undefined;
   #files: FileService | undefined;
   #metrics: Metrics | undefined;
   readonly #connections = new Set<Connection>();
@@ -191,7 +195,14 @@ export class LanfsServer {
         maxFileBytes: this.#options.limits?.maxFileBytes ?? DEFAULT_SESSION_LIMITS.maxFileBytes,
         status: () => this.status(),
       });
-      // Events: the server's event stream is wired in here (record changes, members, transfers).
+      // One event stream for every watcher (lanfs watch, the dashboard), fed by the
+      // catalog and the cluster view.
+      this.#events = new EventStream({ serverId: catalog.serverId });
+      this.#detachEvents = attachEventSources(this.#events, {
+        replicas: this.#options.replicas ?? DEFAULT_REPLICAS,
+        catalog,
+        view,
+      });
       view.onNameChange((name) => replicator.markDirty(name));
       view.onMemberChange((_id, up) => {
         replicator.markAllDirty();
@@ -238,6 +249,7 @@ export class LanfsServer {
       credentials: this.#options.credentials,
       view,
       files: this.#files!,
+      events: this.#events!,
       metrics,
       logger: this.#logger.child({ component: 'web' }),
     });
@@ -256,6 +268,8 @@ export class LanfsServer {
   }
 
   async stop(): Promise<void> {
+    // Otherwise a stopping server would tell its watchers that every peer went down.
+    this.#detachEvents?.();
     const http = this.#http;
     this.#http = undefined;
     if (http) {
@@ -417,6 +431,7 @@ export class LanfsServer {
     });
     new ClientSession(connection, {
       files: this.#files!,
+      events: this.#events,
       peerId: hello.role === 'replicator' ? hello.serverId : undefined,
       metrics: this.#metrics,
       limits: { ...DEFAULT_SESSION_LIMITS, ...this.#options.limits },

@@ -1,7 +1,7 @@
 /**
  * The HTTP side of a server (SPEC §3.1), on --http-port: the dashboard at `/`,
  * `/api/status` and `/api/files` (the JSON of `status --json` and `show --json`),
- * `/api/events` (server-sent snapshots while something changes), plain file access
+ * `/api/events` (a snapshot, then every event of the server's event stream as it happens), plain file access
  * at `/files/NAME`, and `/metrics`. Every request but `/`, and `/metrics`, needs
  * `Authorization: Bearer <cluster key>` unless the cluster runs --insecure.
  *
@@ -11,6 +11,8 @@
  * here or is forwarded by the service to the file's acting primary. The only
  * place that turns error codes into HTTP statuses.
  */
+import type { EventStream } from '../events/event-stream.ts';
+import { serveEventFeed } from './event-feed.ts';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ClusterView } from '../cluster/cluster-view.ts';
@@ -29,12 +31,11 @@ export interface WebComponents {
   /** Where other servers serve HTTP (for 307s). */
   view: ClusterView;
   files: FileService;
+  /** The server's events, pushed to /api/events. */
+  events: EventStream;
   metrics: Metrics;
   logger: Logger;
 }
-
-/** How often an open dashboard gets a fresh snapshot at the latest. */
-const EVENTS_INTERVAL_MS = 2000;
 
 const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   LANFS_ERR_USAGE: 400,
@@ -90,7 +91,7 @@ export function createWebServer(c: WebComponents): Server {
     if (req.method === 'GET' && url.pathname === '/api/files')
       return sendJson(res, 200, c.files.list().sort(byName).map(fileJson));
     if (req.method === 'GET' && url.pathname === '/api/events')
-      return await events(req, res, snapshot, c);
+      return await serveEventFeed(req, res, { stream: c.events, snapshot });
     if (url.pathname.startsWith('/files/')) {
       const name = validateName(decodeURIComponent(url.pathname.slice('/files/'.length)));
       if (req.method === 'GET' || req.method === 'HEAD') return await getFile(req, res, name, c);
@@ -368,37 +369,5 @@ function drained(res: ServerResponse): Promise<void> {
     };
     res.on('drain', done);
     res.on('close', done);
-  });
-}
-
-/** Server-sent events: a snapshot now, then whenever it changes (checked every second). */
-function events(
-  req: IncomingMessage,
-  res: ServerResponse,
-  snapshot: () => string,
-  c: WebComponents,
-): Promise<number> {
-  res.writeHead(200, {
-    'Content-Type': 'text/event-stream',
-    'Cache-Control': 'no-store',
-    Connection: 'keep-alive',
-  });
-  let last = '';
-  let lastSentAt = 0;
-  const push = (): void => {
-    const now = snapshot();
-    if (now === last && Date.now() - lastSentAt < EVENTS_INTERVAL_MS * 5) return;
-    last = now;
-    lastSentAt = Date.now();
-    res.write(`data: ${now}\n\n`);
-  };
-  push();
-  const timer = setInterval(push, 500);
-  return new Promise((resolve) => {
-    req.on('close', () => {
-      clearInterval(timer);
-      resolve(200);
-    });
-    void c;
   });
 }
