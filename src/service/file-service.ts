@@ -177,15 +177,29 @@ export class FileService {
             await received.abort();
             throw new NameExistsError(name, 'is being created on another server');
           }
-          let record = await catalog.create(
-            name,
-            received,
-            { size: request.size, sha256: end.sha256 },
-            { fileId, replicas: placed, requestId: request.requestId },
-          );
-          // The copies already have the bytes; END lets them store them. Only now, so a
-          // create that failed here never shows up on another server.
-          const copied = copies ? await copies.end() : [];
+          // The copies already have the bytes: their END (each holder's journal flush) runs
+          // together with this server's, so a create waits for one flush, not two in a row.
+          const ending = copies ? copies.end() : Promise.resolve([]);
+          let record: FileRecord;
+          try {
+            record = await catalog.create(
+              name,
+              received,
+              { size: request.size, sha256: end.sha256 },
+              { fileId, replicas: placed, requestId: request.requestId },
+            );
+          } catch (err) {
+            // Failed here: take back the copies that were stored meanwhile, so a create
+            // that was refused shows up on no server.
+            const stored = await ending;
+            if (stored.length > 0)
+              await replicator.afterDelete(
+                { name, fileId, version: 1, deletedAt: Date.now(), pending: [] },
+                stored,
+              );
+            throw err;
+          }
+          const copied = await ending;
           if (copied.length !== placed.length) {
             await catalog.setPlacement(name, fileId, catalog.serverId, copied);
             record = { ...record, replicas: copied };
