@@ -348,31 +348,50 @@ export class DataDirectory {
   }
 
   /**
-   * Puts bytes that the journal already holds at name (a small file), replacing
-   * what is there. Nothing is flushed: the journal is the durable copy until
-   * flushUnsynced() (a checkpoint) has run. Written beside and renamed into
-   * place, so a reader never sees part of it.
+   * Puts bytes that the journal already holds at name (a small file). Nothing is
+   * flushed: the journal is the durable copy until flushUnsynced() (a checkpoint)
+   * has run. A new file is written in place, created exclusively (an existing
+   * file of that name fails with NameExists instead of being replaced): no record
+   * names it until this returns, and a crash midway is repaired by the replay.
+   * A replacement is written beside and renamed over, so a reader of the old
+   * bytes never sees part of the new ones.
    */
-  async placeInline(name: string, bytes: Buffer, options: { durable?: boolean } = {}) {
+  async placeInline(
+    name: string,
+    bytes: Buffer,
+    options: { replace: boolean; durable?: boolean },
+  ): Promise<LocalFile> {
     const path = this.pathOf(name);
-    const temp = await this.#takeTemp();
+    const target = options.replace
+      ? join(this.tempDir, `inline-${Date.now()}-${randomBytes(6).toString('hex')}`)
+      : path;
+    let local: LocalFile;
     try {
-      let written = 0;
-      while (written < bytes.length) {
-        const { bytesWritten } = await temp.handle.write(bytes, written, bytes.length - written);
-        written += bytesWritten;
+      if (!options.replace) await this.#makeParentsFresh(name);
+      const handle = await open(
+        target,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+        0o644,
+      );
+      try {
+        let written = 0;
+        while (written < bytes.length) {
+          const { bytesWritten } = await handle.write(bytes, written, bytes.length - written);
+          written += bytesWritten;
+        }
+        if (options.durable) await handle.sync();
+        const st = await handle.stat();
+        local = { name, size: st.size, ino: st.ino, mtimeMs: st.mtimeMs };
+      } finally {
+        await handle.close();
       }
-      if (options.durable) await temp.handle.sync();
-      await temp.handle.close();
-      await this.#makeParents(name).catch(async (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-        this.#knownFolders.clear();
-        await this.#makeParents(name);
-      });
-      await rename(temp.tempPath, path);
+      if (options.replace) {
+        await this.#makeParentsFresh(name);
+        await rename(target, path);
+      }
     } catch (err) {
-      await temp.handle.close().catch(() => undefined);
-      await unlink(temp.tempPath).catch(() => undefined);
+      if (options.replace) await unlink(target).catch(() => undefined);
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new NameExistsError(name);
       throw storageError(err, `storing ${name}`);
     }
     if (options.durable) await this.#folders.sync(dirname(path));
@@ -380,7 +399,16 @@ export class DataDirectory {
       this.#unsyncedFiles.add(path);
       this.#unsyncedFolders.add(dirname(path));
     }
-    return await this.stat(name);
+    return local;
+  }
+
+  /** #makeParents, once more from scratch if a folder it knew of was removed meanwhile. */
+  async #makeParentsFresh(name: string): Promise<void> {
+    await this.#makeParents(name).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+      this.#knownFolders.clear();
+      await this.#makeParents(name);
+    });
   }
 
   /** Removes the bytes of name; like placeInline, flushed only by the next checkpoint. */

@@ -39,7 +39,7 @@ test('journal - entries appended at once share flushes and all come back in orde
 
 test('journal - a torn or damaged tail is cut off and later appends stay readable', async (t) => {
   const dir = await tempFolder(t);
-  const { journal } = await Journal.open(dir, 1);
+  let { journal } = await Journal.open(dir, 1);
   await journal.append({ json: { n: 1 } });
   await journal.append({ json: { n: 2 }, bytes: Buffer.alloc(1000, 7) });
   await journal.close();

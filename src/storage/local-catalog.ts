@@ -359,7 +359,6 @@ export class LocalCatalog {
       let record: StoredRecord;
       if (received.bytes) {
         const bytes = received.bytes;
-        if (mode === 'new') await this.directory.checkPlaceable(name);
         // Not on disk yet: the record is written with the identity of its bytes once placed.
         record = make({ name, size: bytes.length, ino: 0, mtimeMs: 0 });
         crashPoint('journal-before-append');
@@ -368,7 +367,7 @@ export class LocalCatalog {
         const previous = this.#records.get(name);
         let local: LocalFile;
         try {
-          local = await this.directory.placeInline(name, bytes);
+          local = await this.directory.placeInline(name, bytes, { replace: mode === 'replace' });
         } catch (err) {
           // The journal says the change happened: say it did not, so a restart agrees.
           await this.#store
@@ -572,7 +571,10 @@ export class LocalCatalog {
         await this.directory.removeLazily(file.name);
         continue;
       }
-      const local = await this.directory.placeInline(file.name, file.bytes);
+      const local = await this.directory.placeInline(file.name, file.bytes, {
+        replace: true,
+        durable: true,
+      });
       const record = this.#records.get(file.name)!;
       this.#records.set(file.name, { ...record, ino: local.ino, mtimeMs: local.mtimeMs });
     }
