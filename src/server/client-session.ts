@@ -240,7 +240,25 @@ export class ClientSession {
     // A server fetching a copy reads what we hold; a client is sent to the newest version.
     if (this.#components.peerId === undefined && this.#redirected(streamId, name, 'read'))
       return this.#end(streamId);
-    const { record, handle, file, release } = await this.#components.files.openForRead(name);
+    const { record, handle, file, release, bytes } = await this.#components.files.openForRead(name);
+    if (bytes) {
+      // A small file the catalog holds in memory: FILE, DATA and END in one packet, no read.
+      try {
+        const offset = Math.min(body.offset, bytes.length);
+        this.#connection.cork();
+        this.#connection.send('FILE', streamId, { record, offset });
+        if (offset < bytes.length) this.#connection.sendData(streamId, bytes.subarray(offset));
+        this.#components.metrics?.bytesOut.inc({ via: 'tcp' }, bytes.length - offset);
+        this.#connection.send('END', streamId, {
+          size: bytes.length - offset,
+          sha256: record.sha256,
+        });
+        this.#connection.uncork();
+      } finally {
+        release();
+      }
+      return this.#end(streamId);
+    }
     let inFlight: Promise<unknown> | undefined;
     let corked = false;
     try {

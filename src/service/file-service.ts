@@ -73,6 +73,8 @@ export interface WriteHandle {
 /** A file open for reading: its record describes exactly the bytes behind the handle. */
 export interface OpenForRead extends OpenFile {
   record: FileRecord;
+  /** The whole file, for a small one held in memory: read nothing from the handle then. */
+  bytes?: Buffer;
 }
 
 export class FileService {

@@ -152,3 +152,28 @@ test('catalog - create, edit with version check, delete; records survive a reope
   assert.equal(catalog.get('x/y.txt'), undefined);
   assert.deepEqual((await readdir(root)).sort(), ['.lanfs']);
 });
+
+test('catalog - small files are read from memory, always the bytes of the current version', async (t) => {
+  const root = await dataDir(t);
+  const { catalog } = await open(t, root, 1);
+  let { u, check } = await upload(catalog, 'first');
+  await catalog.create('s.txt', u, check);
+  const read = async (name: string) => {
+    const opened = await catalog.openFile(name);
+    opened.release();
+    return opened;
+  };
+  assert.equal((await read('s.txt')).bytes?.toString(), 'first');
+  ({ u, check } = await upload(catalog, 'second'));
+  await catalog.edit('s.txt', 1, u, check);
+  assert.equal((await read('s.txt')).bytes?.toString(), 'second');
+  await catalog.delete('s.txt');
+  ({ u, check } = await upload(catalog, 'third, a new file'));
+  await catalog.create('s.txt', u, check);
+  assert.equal((await read('s.txt')).bytes?.toString(), 'third, a new file');
+  const big = 'x'.repeat(200_000);
+  ({ u, check } = await upload(catalog, big));
+  await catalog.create('big.txt', u, check);
+  const large = await read('big.txt');
+  assert.equal(large.bytes, undefined, 'a large file is streamed from its descriptor');
+});

@@ -15,6 +15,7 @@
  * entry leaves bytes that the start-up scan adopts whole.
  */
 import { randomBytes } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import type { FileRecord } from '../protocol/messages.ts';
 import { crashPoint } from '../shared/crash-points.ts';
 import {
@@ -34,6 +35,7 @@ import {
   type Upload,
 } from './data-directory.ts';
 import { OpenFileCache, type OpenFile } from './open-file-cache.ts';
+import { SmallFileCache } from './small-file-cache.ts';
 import {
   StateStore,
   type ReplayedFile,
@@ -89,6 +91,7 @@ export class LocalCatalog {
   /** Per-name chain of changes, so an edit and a delete of one name never interleave. */
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #openFiles: OpenFileCache;
+  readonly #smallFiles = new SmallFileCache();
   readonly #changeListeners: ((name: string) => void)[] = [];
   readonly #tombstones: Map<string, Tombstone>;
   /** Changes between their journal entry and their bytes in place: a checkpoint waits for them. */
@@ -209,13 +212,27 @@ export class LocalCatalog {
    * behind the descriptor (an edit in between is waited out, never mixed in).
    * The caller must call release() when done.
    */
-  async openFile(name: string): Promise<{ record: FileRecord } & OpenFile> {
+  async openFile(name: string): Promise<{ record: FileRecord; bytes?: Buffer } & OpenFile> {
     for (let attempt = 0; ; attempt++) {
       const record = this.#records.get(name);
       if (!record) throw new NotFoundError(name);
       const open = await this.#openFiles.acquire(name);
-      if (open.file.ino === record.ino && open.file.size === record.size)
-        return { record: publicRecord(record), ...open };
+      if (open.file.ino === record.ino && open.file.size === record.size) {
+        if (!SmallFileCache.fits(record.size)) return { record: publicRecord(record), ...open };
+        let bytes = this.#smallFiles.get(name, record.ino);
+        if (!bytes) {
+          // Read it whole once, as the caller would have; later reads come from memory.
+          try {
+            bytes = await readWhole(open.handle, record.size);
+          } catch (err) {
+            open.release();
+            throw storageError(err, `reading ${name}`);
+          }
+          if (this.#records.get(name) === record && bytes.length === record.size)
+            this.#smallFiles.set(name, record.ino, bytes);
+        }
+        return { record: publicRecord(record), bytes, ...open };
+      }
       open.release();
       this.#openFiles.invalidate(name);
       if (attempt > 0) {
@@ -376,12 +393,14 @@ export class LocalCatalog {
           throw err;
         }
         record = { ...record, ino: local.ino, mtimeMs: local.mtimeMs };
+        this.#smallFiles.set(name, local.ino, bytes);
       } else {
         const { local, durable } =
           mode === 'new'
             ? await this.directory.commitNew(upload, name)
             : await this.directory.commitReplace(upload, name);
         record = make(local);
+        this.#smallFiles.delete(name);
         // The folder flush and the journal entry run together; the answer waits for both.
         // A crash before the entry leaves whole bytes that the start-up scan adopts.
         await Promise.all([durable, this.#store.commit({ ...extra, put: [record] })]);
@@ -458,6 +477,7 @@ export class LocalCatalog {
       await this.#store.commit(change);
       crashPoint('journal-after-fsync');
       this.#openFiles.invalidate(name);
+      this.#smallFiles.delete(name);
       try {
         await this.directory.removeLazily(name);
       } catch (err) {
@@ -481,6 +501,7 @@ export class LocalCatalog {
       if (!current || current.fileId !== fileId || this.#records.has(newName)) return;
       const local = await this.directory.move(name, newName);
       this.#openFiles.invalidate(name);
+      this.#smallFiles.delete(name);
       const moved: StoredRecord = {
         ...current,
         name: newName,
@@ -697,6 +718,18 @@ export class LocalCatalog {
       skipped,
     };
   }
+}
+
+/** All size bytes of a small file, from its start. */
+async function readWhole(handle: FileHandle, size: number): Promise<Buffer> {
+  const bytes = Buffer.allocUnsafe(size);
+  let read = 0;
+  while (read < size) {
+    const { bytesRead } = await handle.read(bytes, read, size - read, read);
+    if (bytesRead === 0) break; // shorter than its record: the receiver's check says so
+    read += bytesRead;
+  }
+  return read === size ? bytes : bytes.subarray(0, read);
 }
 
 export function newFileId(): string {

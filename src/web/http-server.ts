@@ -332,6 +332,11 @@ async function sendBytes(
   to: number,
   res: ServerResponse,
 ): Promise<number> {
+  if (open.bytes) {
+    // A small file the catalog holds in memory: no read at all.
+    res.end(open.bytes.subarray(from, to));
+    return Math.min(to, open.bytes.length) - from;
+  }
   const read = async (position: number): Promise<Buffer> => {
     const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, to - position));
     const { bytesRead } = await open.handle.read(buffer, 0, buffer.length, position);
