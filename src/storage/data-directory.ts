@@ -266,7 +266,9 @@ export class DataDirectory {
     const rootStat = await lstat(this.root).catch(() => undefined);
     if (rootStat && !rootStat.isDirectory())
       throw new StorageError(`${this.root} is not a directory; give --data a folder.`);
-    await mkdir(this.tempDir, { recursive: true });
+    const created = await mkdir(this.tempDir, { recursive: true });
+    // A new .lanfs (the server id goes there) must survive a power cut in the first seconds.
+    if (created !== undefined) await syncDir(this.root);
     const leftovers = await readdir(this.tempDir);
     await Promise.all(
       leftovers.map((entry) => rm(join(this.tempDir, entry), { force: true, recursive: true })),
@@ -362,17 +364,49 @@ export class DataDirectory {
     options: { replace: boolean; durable?: boolean },
   ): Promise<LocalFile> {
     const path = this.pathOf(name);
+    let local: LocalFile;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        local = await this.#writeInline(name, path, bytes, options);
+        break;
+      } catch (err) {
+        // A folder on the way was removed meanwhile (its last file deleted): once more.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt === 0) {
+          this.#knownFolders.clear();
+          continue;
+        }
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new NameExistsError(name);
+        throw storageError(err, `storing ${name}`);
+      }
+    }
+    if (options.durable) await this.#folders.sync(dirname(path));
+    else {
+      this.#unsyncedFiles.add(path);
+      this.#unsyncedFolders.add(dirname(path));
+    }
+    return local;
+  }
+
+  /** One try of placeInline; whatever it created is removed again if it fails. */
+  async #writeInline(
+    name: string,
+    path: string,
+    bytes: Buffer,
+    options: { replace: boolean; durable?: boolean },
+  ): Promise<LocalFile> {
     const target = options.replace
       ? join(this.tempDir, `inline-${Date.now()}-${randomBytes(6).toString('hex')}`)
       : path;
-    let local: LocalFile;
+    if (!options.replace) await this.#makeParentsFresh(name);
+    // Created exclusively: if anything below fails, the file is ours to remove, so a
+    // half-written one is never left at the name (where a later scan would adopt it).
+    const handle = await open(
+      target,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+      0o644,
+    );
     try {
-      if (!options.replace) await this.#makeParentsFresh(name);
-      const handle = await open(
-        target,
-        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
-        0o644,
-      );
+      let local: LocalFile;
       try {
         let written = 0;
         while (written < bytes.length) {
@@ -389,17 +423,11 @@ export class DataDirectory {
         await this.#makeParentsFresh(name);
         await rename(target, path);
       }
+      return local;
     } catch (err) {
-      if (options.replace) await unlink(target).catch(() => undefined);
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new NameExistsError(name);
-      throw storageError(err, `storing ${name}`);
+      await unlink(target).catch(() => undefined);
+      throw err;
     }
-    if (options.durable) await this.#folders.sync(dirname(path));
-    else {
-      this.#unsyncedFiles.add(path);
-      this.#unsyncedFolders.add(dirname(path));
-    }
-    return local;
   }
 
   /** #makeParents, once more from scratch if a folder it knew of was removed meanwhile. */
@@ -411,14 +439,19 @@ export class DataDirectory {
     });
   }
 
-  /** Removes the bytes of name; like placeInline, flushed only by the next checkpoint. */
+  /**
+   * Removes the bytes of name; like placeInline, flushed only by the next
+   * checkpoint. Only a regular file is removed: if the name has since become a
+   * folder (or a folder on its path a file), the file is already gone.
+   */
   async removeLazily(name: string): Promise<void> {
     const path = this.pathOf(name);
     try {
-      await unlink(path);
+      const st = await lstat(path);
+      if (st.isFile()) await unlink(path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        throw storageError(err, `deleting ${name}`);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw storageError(err, `deleting ${name}`);
     }
     this.#unsyncedFiles.delete(path);
     this.#unsyncedFolders.add(dirname(path));
@@ -426,28 +459,41 @@ export class DataDirectory {
     for (const folder of removed) this.#unsyncedFolders.add(dirname(folder));
   }
 
-  /** Flushes every file and folder changed without a flush since the last call (a checkpoint). */
+  /**
+   * Flushes every file and folder changed without a flush since the last call (a
+   * checkpoint). What could not be flushed stays listed, and the error makes the
+   * checkpoint fail, so the journal segments that hold those bytes are kept.
+   */
   async flushUnsynced(): Promise<void> {
     const files = [...this.#unsyncedFiles];
     const folders = [...this.#unsyncedFolders];
     this.#unsyncedFiles.clear();
     this.#unsyncedFolders.clear();
+    const failed: Error[] = [];
     await forEachLimited(files, FLUSHES_AT_ONCE, async (path) => {
-      const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
-        () => undefined, // replaced or removed since: its successor is in the list, or nothing is left
-      );
-      if (!handle) return;
       try {
-        await handle.sync();
-      } finally {
-        await handle.close();
+        const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // removed since: nothing to keep
+        this.#unsyncedFiles.add(path);
+        failed.push(err as Error);
       }
     });
     await forEachLimited(folders, FLUSHES_AT_ONCE, async (path) => {
-      await syncDir(path).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-      });
+      try {
+        await syncDir(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        this.#unsyncedFolders.add(path);
+        failed.push(err as Error);
+      }
     });
+    if (failed.length > 0) throw storageError(failed[0], `flushing ${failed.length} written files`);
   }
 
   /**
@@ -519,6 +565,14 @@ export class DataDirectory {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new NameExistsError(newName);
       throw storageError(err, `moving ${name}`);
+    }
+    // The bytes may never have been flushed (a small file the journal held): flush them
+    // under their new name, which is the one the journal will know.
+    const moved = await open(to, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      await moved.sync();
+    } finally {
+      await moved.close();
     }
     await this.#folders.sync(dirname(to));
     await unlink(from);
@@ -651,6 +705,9 @@ export class DataDirectory {
         }
         if (!st.isDirectory())
           throw new NameExistsError(folder, 'is a file, so it cannot be a folder');
+        // Made by a create running beside this one, whose flush of the parent may not be
+        // done: flush it here too (shared with that one), before anything goes inside.
+        await this.#folders.sync(dirname(path));
       }
       this.#knownFolders.add(folder);
     }

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { appendFile, cp, mkdtemp, readdir, readFile, rm, truncate } from 'node:fs/promises';
+import {
+  appendFile,
+  cp,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -131,4 +140,41 @@ test('catalog - a crash before the checkpoint: the journal brings back lost smal
     false,
     'a journaled delete is finished by the replay',
   );
+});
+
+test('journal - damage in a segment that is not the newest stops the start instead of dropping changes', async (t) => {
+  const dir = await tempFolder(t);
+  const { journal } = await Journal.open(dir, 1);
+  for (let n = 1; n <= 3; n++) await journal.append({ json: { n } });
+  await journal.rotate();
+  await journal.append({ json: { n: 4 } });
+  await journal.close();
+  const first = join(dir, JOURNAL_DIR_NAME, segmentFile(1));
+  const data = await readFile(first);
+  data[data.length - 5] ^= 0xff; // a bad byte in the last entry of the older segment
+  await writeFile(first, data);
+  await assert.rejects(Journal.open(dir, 1), /is damaged/);
+});
+
+test('catalog - after a crash, a deleted name that has since become a folder does not stop the start', async (t) => {
+  const root = await tempFolder(t);
+  const crashed = await tempFolder(t);
+  const { catalog } = await LocalCatalog.open({ root, serverId: 1, logger: silentLogger() });
+  const put = async (name: string, content: string) => {
+    const u = await catalog.directory.beginUpload();
+    await u.write(Buffer.from(content));
+    return await catalog.create(name, u, { size: content.length, sha256: sha(content) });
+  };
+  await put('x', 'a file first');
+  await catalog.delete('x');
+  await put('x/y', 'then a folder');
+  await cp(root, crashed, { recursive: true }); // the state before any checkpoint
+  await catalog.close();
+  const reopened = await LocalCatalog.open({ root: crashed, logger: silentLogger() });
+  t.after(() => reopened.catalog.close());
+  assert.deepEqual(
+    reopened.catalog.list().map((r) => r.name),
+    ['x/y'],
+  );
+  assert.equal(await readFile(join(crashed, 'x', 'y'), 'utf8'), 'then a folder');
 });

@@ -12,7 +12,7 @@
  * (state-snapshot.ts) without ever rewriting the file being appended to.
  */
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { crashPoint } from '../shared/crash-points.ts';
@@ -87,11 +87,22 @@ export class Journal {
     let tornBytes = 0;
     let last = firstSegment;
     let end = 0;
-    for (const segment of live) {
+    let torn: Buffer | undefined;
+    for (const [i, segment] of live.entries()) {
       const path = join(dir, segmentFile(segment));
-      const parsed = parseSegment(await readFile(path));
+      const data = await readFile(path);
+      const parsed = parseSegment(data);
+      if (parsed.tornBytes > 0 && i < live.length - 1) {
+        // Only the newest segment can end in a write cut short by a crash (a segment is
+        // closed only after its last flush): damage anywhere else would drop changes
+        // that were acknowledged. Stop rather than start without them.
+        throw new StorageError(
+          `The journal ${path} is damaged ${parsed.end} bytes in (changes after that point would be lost); copy the folder ${dir} aside for analysis and restore the server from a copy, or move the journal away to start from the last checkpoint.`,
+        );
+      }
       entries.push(...parsed.entries);
-      tornBytes += parsed.tornBytes;
+      tornBytes = parsed.tornBytes;
+      if (tornBytes > 0) torn = data.subarray(parsed.end);
       last = segment;
       end = parsed.end;
     }
@@ -99,7 +110,10 @@ export class Journal {
     try {
       handle = await open(join(dir, segmentFile(last)), constants.O_RDWR | constants.O_CREAT);
       if (live.length === 0) await syncDir(dir);
-      else if (tornBytes > 0) {
+      else if (torn) {
+        // Kept aside, not thrown away: normally a write cut short by a crash (never
+        // acknowledged), but if it is damage in the middle, what followed is in there.
+        await writeFile(join(dir, `${segmentFile(last)}.torn-${Date.now()}`), torn);
         await handle.truncate(end);
         await handle.datasync();
       }
@@ -191,9 +205,12 @@ export class Journal {
       const error = storageError(err, 'saving the journal');
       // Cut back to the last whole entry so later appends stay readable; if even
       // that fails, the journal cannot be trusted and every later change is refused.
-      await this.#handle.truncate(start).catch(() => {
+      try {
+        await this.#handle.truncate(start);
+        await this.#handle.datasync();
+      } catch {
         this.#broken = error;
-      });
+      }
       for (const w of batch) w.reject(error);
       return;
     }
