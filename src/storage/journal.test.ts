@@ -151,7 +151,8 @@ test('journal - damage in a segment that is not the newest stops the start inste
   await journal.close();
   const first = join(dir, JOURNAL_DIR_NAME, segmentFile(1));
   const data = await readFile(first);
-  data[data.length - 5] ^= 0xff; // a bad byte in the last entry of the older segment
+  const at = data.length - 5; // a bad byte in the last entry of the older segment
+  data.writeUInt8(data.readUInt8(at) ^ 0xff, at);
   await writeFile(first, data);
   await assert.rejects(Journal.open(dir, 1), /is damaged/);
 });
