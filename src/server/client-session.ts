@@ -240,8 +240,10 @@ export class ClientSession {
     // A server fetching a copy reads what we hold; a client is sent to the newest version.
     if (this.#components.peerId === undefined && this.#redirected(streamId, name, 'read'))
       return this.#end(streamId);
-    const { record, handle, file, release, bytes } = await this.#components.files.openForRead(name);
-    if (bytes) {
+    const opened = await this.#components.files.openForRead(name);
+    const { record, release } = opened;
+    if (opened.bytes) {
+      const bytes = opened.bytes;
       // A small file the catalog holds in memory: FILE, DATA and END in one packet, no read.
       try {
         const offset = Math.min(body.offset, bytes.length);
@@ -259,6 +261,7 @@ export class ClientSession {
       }
       return this.#end(streamId);
     }
+    const { handle, file } = opened;
     let inFlight: Promise<unknown> | undefined;
     let corked = false;
     try {

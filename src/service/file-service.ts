@@ -27,8 +27,7 @@ import {
   UnavailableError,
 } from '../shared/errors.ts';
 import type { Upload } from '../storage/data-directory.ts';
-import { newFileId, type LocalCatalog } from '../storage/local-catalog.ts';
-import type { OpenFile } from '../storage/open-file-cache.ts';
+import { newFileId, type LocalCatalog, type OpenedFile } from '../storage/local-catalog.ts';
 
 /** Uploads above this size check the disk before their bytes arrive; smaller ones at commit. */
 const EARLY_CHECK_MIN_BYTES = 1024 * 1024;
@@ -71,11 +70,8 @@ export interface WriteHandle {
 }
 
 /** A file open for reading: its record describes exactly the bytes behind the handle. */
-export interface OpenForRead extends OpenFile {
-  record: FileRecord;
-  /** The whole file, for a small one held in memory: read nothing from the handle then. */
-  bytes?: Buffer;
-}
+/** A file opened for reading: a small one as its bytes, a large one as a descriptor. */
+export type OpenForRead = OpenedFile;
 
 export class FileService {
   readonly #c: FileServiceComponents;

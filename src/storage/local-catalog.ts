@@ -63,6 +63,15 @@ const DEFAULT_CHECKPOINT_BYTES = 64 * 1024 * 1024;
 /** How often an idle server looks whether its journal is worth a checkpoint. */
 const CHECKPOINT_CHECK_MS = 30_000;
 
+/**
+ * A file opened for reading, with the record that describes exactly its bytes:
+ * a small one as its bytes (from memory), a large one as a descriptor to read.
+ * The caller calls release() when done.
+ */
+export type OpenedFile = { record: FileRecord } & (
+  { bytes: Buffer; release: () => void; handle?: undefined } | ({ bytes?: undefined } & OpenFile)
+);
+
 export interface ScanReport {
   files: number;
   hashed: number;
@@ -212,26 +221,28 @@ export class LocalCatalog {
    * behind the descriptor (an edit in between is waited out, never mixed in).
    * The caller must call release() when done.
    */
-  async openFile(name: string): Promise<{ record: FileRecord; bytes?: Buffer } & OpenFile> {
+  async openFile(name: string): Promise<OpenedFile> {
     for (let attempt = 0; ; attempt++) {
       const record = this.#records.get(name);
       if (!record) throw new NotFoundError(name);
+      // A small file held in memory needs no descriptor at all.
+      const held = SmallFileCache.fits(record.size)
+        ? this.#smallFiles.get(name, record.ino)
+        : undefined;
+      if (held) return { record: publicRecord(record), bytes: held, release: () => undefined };
       const open = await this.#openFiles.acquire(name);
       if (open.file.ino === record.ino && open.file.size === record.size) {
         if (!SmallFileCache.fits(record.size)) return { record: publicRecord(record), ...open };
-        let bytes = this.#smallFiles.get(name, record.ino);
-        if (!bytes) {
-          // Read it whole once, as the caller would have; later reads come from memory.
-          try {
-            bytes = await readWhole(open.handle, record.size);
-          } catch (err) {
-            open.release();
-            throw storageError(err, `reading ${name}`);
-          }
-          if (this.#records.get(name) === record && bytes.length === record.size)
-            this.#smallFiles.set(name, record.ino, bytes);
+        // Read it whole once, as the caller would have; later reads come from memory.
+        let bytes: Buffer;
+        try {
+          bytes = await readWhole(open.handle, record.size);
+        } finally {
+          open.release();
         }
-        return { record: publicRecord(record), bytes, ...open };
+        if (this.#records.get(name) === record && bytes.length === record.size)
+          this.#smallFiles.set(name, record.ino, bytes);
+        return { record: publicRecord(record), bytes, release: () => undefined };
       }
       open.release();
       this.#openFiles.invalidate(name);
