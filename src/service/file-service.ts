@@ -14,7 +14,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ClusterView, Location } from '../cluster/cluster-view.ts';
-import { PeerRedirect, type PeerLinks } from '../cluster/peer-link.ts';
+import type { PeerLinks } from '../cluster/peer-link.ts';
+import { Redirect } from '../transport/request-streams.ts';
 import type { PeerMesh } from '../cluster/peer-mesh.ts';
 import type { CopySet, Replicator } from '../cluster/replicator.ts';
 import { validateName } from '../protocol/file-name.ts';
@@ -23,6 +24,7 @@ import {
   ChecksumMismatchError,
   LanfsError,
   NameExistsError,
+  ProtocolError,
   NotFoundError,
   UnavailableError,
 } from '../shared/errors.ts';
@@ -48,10 +50,14 @@ export interface FileServiceComponents {
   status: () => BodyOf<'STATUS_RESULT'>;
 }
 
-/** What a write ends with: the size and sha256 of the bytes the writer sent. */
+/**
+ * What a write ends with: the size of the bytes the writer sent and their sha256,
+ * checked against what arrived. A writer with no hash of its own (an HTTP body)
+ * leaves it out; the bytes' hash taken on arrival is then the file's.
+ */
 export interface WriteEnd {
   size: number;
-  sha256: string;
+  sha256?: string;
 }
 
 /**
@@ -175,29 +181,17 @@ export class FileService {
             await received.abort();
             throw new NameExistsError(name, 'is being created on another server');
           }
-          // The copies already have the bytes: their END (each holder's journal flush) runs
-          // together with this server's, so a create waits for one flush, not two in a row.
-          const ending = copies ? copies.end() : Promise.resolve([]);
-          let record: FileRecord;
-          try {
-            record = await catalog.create(
-              name,
-              received,
-              { size: request.size, sha256: end.sha256 },
-              { fileId, replicas: placed, requestId: request.requestId },
-            );
-          } catch (err) {
-            // Failed here: take back the copies that were stored meanwhile, so a create
-            // that was refused shows up on no server.
-            const stored = await ending;
-            if (stored.length > 0)
-              await replicator.afterDelete(
-                { name, fileId, version: 1, deletedAt: Date.now(), pending: [] },
-                stored,
-              );
-            throw err;
-          }
-          const copied = await ending;
+          let record = await catalog.create(
+            name,
+            received,
+            { size: request.size, sha256: end.sha256 },
+            { fileId, replicas: placed, requestId: request.requestId },
+          );
+          // The copies already have the bytes; END lets them store them. Only now, so a
+          // create that failed here never shows up on another server, and no copy holder
+          // is ever the only holder of a file whose primary is still storing it (it would
+          // look like the acting primary meanwhile).
+          const copied = copies ? await copies.end() : [];
           if (copied.length !== placed.length) {
             await catalog.setPlacement(name, fileId, catalog.serverId, copied);
             record = { ...record, replicas: copied };
@@ -279,8 +273,15 @@ export class FileService {
     const record = { ...header, name: validateName(header.name) };
     const upload = await catalog.directory.beginUpload();
     return this.#handle(upload, undefined, {
-      commit: async (received, end) =>
-        await catalog.storeCopy({ ...record, size: end.size, sha256: end.sha256 }, received, end),
+      commit: async (received, end) => {
+        // A copy is always checked: the primary's END carries the sha256 it sent.
+        if (end.sha256 === undefined) throw new ProtocolError('A copy must end with its sha256.');
+        return await catalog.storeCopy(
+          { ...record, size: end.size, sha256: end.sha256 },
+          received,
+          end,
+        );
+      },
     });
   }
 
@@ -299,7 +300,7 @@ export class FileService {
         await (await this.#c.peers.get(location.serverId)).delete({ name: checked, requestId });
         return;
       } catch (err) {
-        if (!(err instanceof PeerRedirect)) throw err;
+        if (!(err instanceof Redirect)) throw err;
         if (err.serverId === this.serverId) location = { kind: 'local' };
         else location = { kind: 'remote', serverId: err.serverId, address: err.address };
       }

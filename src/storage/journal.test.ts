@@ -25,6 +25,12 @@ async function tempFolder(t: TestContext): Promise<string> {
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 
+async function createSmall(catalog: LocalCatalog, name: string, content: string) {
+  const u = await catalog.directory.beginUpload();
+  await u.write(Buffer.from(content));
+  return await catalog.create(name, u, { size: content.length, sha256: sha(content) });
+}
+
 test('journal - entries appended at once share flushes and all come back in order', async (t) => {
   const dir = await tempFolder(t);
   let { journal, replay } = await Journal.open(dir, 1);
@@ -95,11 +101,7 @@ test('catalog - a crash before the checkpoint: the journal brings back lost smal
   const root = await tempFolder(t);
   const crashed = await tempFolder(t);
   const { catalog } = await LocalCatalog.open({ root, serverId: 1, logger: silentLogger() });
-  const put = async (name: string, content: string) => {
-    const u = await catalog.directory.beginUpload();
-    await u.write(Buffer.from(content));
-    return await catalog.create(name, u, { size: content.length, sha256: sha(content) });
-  };
+  const put = (name: string, content: string) => createSmall(catalog, name, content);
   await put('kept.txt', 'kept bytes');
   await put('dir/edited.txt', 'first');
   const u = await catalog.directory.beginUpload();
@@ -161,11 +163,7 @@ test('catalog - after a crash, a deleted name that has since become a folder doe
   const root = await tempFolder(t);
   const crashed = await tempFolder(t);
   const { catalog } = await LocalCatalog.open({ root, serverId: 1, logger: silentLogger() });
-  const put = async (name: string, content: string) => {
-    const u = await catalog.directory.beginUpload();
-    await u.write(Buffer.from(content));
-    return await catalog.create(name, u, { size: content.length, sha256: sha(content) });
-  };
+  const put = (name: string, content: string) => createSmall(catalog, name, content);
   await put('x', 'a file first');
   await catalog.delete('x');
   await put('x/y', 'then a folder');

@@ -85,7 +85,8 @@ export interface ScanReport {
 /** What an upload must match: the size announced up front (if any) and the sha256 sent at the end. */
 export interface UploadCheck {
   size: number | null;
-  sha256: string;
+  /** Absent when the sender gave none (an HTTP body): what arrived is taken as is. */
+  sha256?: string;
 }
 
 export class LocalCatalog {
@@ -650,7 +651,7 @@ export class LocalCatalog {
         `The upload was announced as ${check.size} bytes but ${received.size} arrived; nothing was stored.`,
       );
     }
-    if (received.sha256 !== check.sha256) {
+    if (check.sha256 !== undefined && received.sha256 !== check.sha256) {
       await upload.abort();
       throw new ChecksumMismatchError(
         'The uploaded bytes do not match their sha256 (damaged in transit); nothing was stored, try again.',

@@ -6,6 +6,7 @@
  * keeps proxies and NAT tables from closing a quiet connection. Authorization is
  * the caller's job (http-server.ts checks the key before calling this).
  */
+import { drained } from './drained.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EventStream, LanfsEvent } from '../events/event-stream.ts';
 
@@ -45,15 +46,7 @@ export async function serveEventFeed(
     if (res.destroyed || res.writableEnded) return;
     if (res.write(formatServerSentEvent(event.type, JSON.stringify(event)))) return;
     // A slow reader: the stream queues for us (bounded) until the socket drains.
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        res.off('drain', done);
-        res.off('close', done);
-        resolve();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
+    return drained(res);
   };
   // The snapshot and the subscription happen in one turn of the event loop, so no
   // event falls between them.

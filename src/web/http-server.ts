@@ -12,8 +12,9 @@
  * place that turns error codes into HTTP statuses.
  */
 import type { EventStream } from '../events/event-stream.ts';
+import { drained } from './drained.ts';
 import { serveEventFeed } from './event-feed.ts';
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ClusterView } from '../cluster/cluster-view.ts';
 import { validateName } from '../protocol/file-name.ts';
@@ -191,14 +192,11 @@ async function putFile(
   const length = req.headers['content-length'];
   const size = length === undefined ? null : Number(length);
   const handle = await c.files.beginCreate({ name, size });
-  const hash = createHash('sha256');
   let record: FileRecord;
   try {
-    for await (const chunk of req) {
-      hash.update(chunk as Buffer);
-      await handle.write(chunk as Buffer);
-    }
-    record = await handle.finish({ size: handle.received, sha256: hash.digest('hex') });
+    for await (const chunk of req) await handle.write(chunk as Buffer);
+    // No sha256 comes with an HTTP body: the one the storage takes as the bytes arrive is the file's.
+    record = await handle.finish({ size: handle.received });
   } catch (err) {
     // The body failed (client gone) or the service refused: nothing is kept.
     await handle.abort();
@@ -363,16 +361,4 @@ async function sendBytes(
   }
   res.end();
   return position - from;
-}
-
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }

@@ -10,9 +10,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { runCli, startServer, uniqueGroup } from '../harness/cli.ts';
+import { runCli } from '../harness/cli.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { startCluster } from '../harness/cluster.ts';
 
 const KEY = 'browser-test-key';
 const CHROMIUM = '/usr/bin/chromium';
@@ -21,30 +21,8 @@ test(
   'dashboard - three servers, a file with its copy, upload, download and delete in Chromium',
   { timeout: 120_000 },
   async (t) => {
-    const group = uniqueGroup();
-    const servers = [];
-    for (let id = 1; id <= 3; id++) {
-      servers.push(
-        await startServer(t, [
-          '--data',
-          await tempDir(t),
-          '--id',
-          String(id),
-          '--key',
-          KEY,
-          '--group',
-          group,
-          '--http-port',
-          '0',
-        ]),
-      );
-    }
+    const { servers } = await startCluster(t, 3, { key: KEY, args: ['--http-port', '0'] });
     const one = servers[0]!;
-    await waitFor(
-      'three servers up',
-      () => runCli(['status', '--json', '--server', one.address], { env: { LANFS_KEY: KEY } }),
-      (r) => (r.stdout.match(/"up": true/g) ?? []).length === 3,
-    );
     const made = await runCli(['create', 'notes/existing.txt', '--server', one.address], {
       env: { LANFS_KEY: KEY },
       input: 'already here\n',

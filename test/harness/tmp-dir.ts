@@ -22,3 +22,11 @@ export async function leftoverUploads(dataDir: string): Promise<string[]> {
   );
   return names.filter((_, i) => sizes[i]! > 0);
 }
+
+/** The names of the files under DIR (what a server exports), sorted; .lanfs left out. */
+export async function exportedFiles(dataDir: string): Promise<string[]> {
+  return (await readdir(dataDir, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile() && !join(e.parentPath, e.name).includes('/.lanfs'))
+    .map((e) => join(e.parentPath, e.name).slice(dataDir.length + 1))
+    .sort();
+}

@@ -6,12 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { CrashPoint } from '../../src/shared/crash-points.ts';
 import { runCli, startServer } from '../harness/cli.ts';
-import { leftoverUploads, tempDir } from '../harness/tmp-dir.ts';
+import { exportedFiles, leftoverUploads, tempDir } from '../harness/tmp-dir.ts';
 
 const KEY = 'crash-test-key';
 
@@ -35,10 +35,7 @@ async function checkInvariants(
     assert.equal(createHash('sha256').update(got.stdout).digest('hex'), record.sha256);
   }
   assert.deepEqual(await leftoverUploads(data), [], 'no partial upload survives a restart');
-  const onDisk = (await readdir(data, { recursive: true, withFileTypes: true }))
-    .filter((e) => e.isFile() && !join(e.parentPath, e.name).includes('/.lanfs'))
-    .map((e) => join(e.parentPath, e.name).slice(data.length + 1))
-    .sort();
+  const onDisk = await exportedFiles(data);
   assert.deepEqual(
     onDisk,
     records.map((r) => r.name).sort(),

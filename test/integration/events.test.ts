@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { lanfsEventSchema, type LanfsEvent } from '../../src/events/event-stream.ts';
-import { cleanEnv, LANFS_BIN, runCli, startServer, uniqueGroup } from '../harness/cli.ts';
-import { tempDir } from '../harness/tmp-dir.ts';
+import { cleanEnv, LANFS_BIN, runCli, type ServerProcess } from '../harness/cli.ts';
+import { startCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
 const KEY = 'events-test-key';
@@ -46,27 +46,8 @@ async function readEvents(
 }
 
 test('events - /api/events and lanfs watch on server 2 report a create made through server 1', async (t) => {
-  const group = uniqueGroup();
-  const start = async (id: number) =>
-    await startServer(t, [
-      '--data',
-      await tempDir(t),
-      '--id',
-      String(id),
-      '--key',
-      KEY,
-      '--group',
-      group,
-      '--http-port',
-      '0',
-    ]);
-  const one = await start(1);
-  const two = await start(2);
-  await waitFor(
-    'both servers up',
-    () => runCli(['status', '--json', '--server', two.address], { env: { LANFS_KEY: KEY } }),
-    (r) => (r.stdout.match(/"up": true/g) ?? []).length === 2,
-  );
+  const { servers } = await startCluster(t, 2, { key: KEY, args: ['--http-port', '0'] });
+  const [one, two] = servers as [ServerProcess, ServerProcess];
 
   // Without the key: 401, and the key is never taken from the URL.
   const refused = await fetch(`http://127.0.0.1:${two.httpPort}/api/events?key=${KEY}`);

@@ -10,15 +10,13 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { LanfsClient } from '../../src/client/client.ts';
 import type { FileRecord } from '../../src/protocol/messages.ts';
 import type { CrashPoint } from '../../src/shared/crash-points.ts';
 import { startServer } from '../harness/cli.ts';
-import { leftoverUploads, tempDir } from '../harness/tmp-dir.ts';
+import { exportedFiles, leftoverUploads, tempDir } from '../harness/tmp-dir.ts';
 
 const KEY = 'journal-crash-key';
 const credentials = { key: KEY, insecure: false, cluster: 'lanfs' };
@@ -140,10 +138,7 @@ async function crashUnderLoad(t: TestContext, point: CrashPoint, skip: number): 
     assert.equal(sha(bytes), record.sha256, `${record.name} has the bytes of its record`);
   }
   assert.deepEqual(await leftoverUploads(data), [], 'no partial upload survives a restart');
-  const onDisk = (await readdir(data, { recursive: true, withFileTypes: true }))
-    .filter((e) => e.isFile() && !join(e.parentPath, e.name).includes('/.lanfs'))
-    .map((e) => join(e.parentPath, e.name).slice(data.length + 1))
-    .sort();
+  const onDisk = await exportedFiles(data);
   assert.deepEqual(
     onDisk,
     [...listed.keys()].sort(),

@@ -8,8 +8,9 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { runCli, startServer, uniqueGroup } from '../harness/cli.ts';
+import { runCli, startServer, uniqueGroup, type ServerProcess } from '../harness/cli.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
+import { startCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
 const KEY = 'web-test-key';
@@ -159,35 +160,12 @@ test('web - /metrics in the Prometheus format, without the key', async (t) => {
 });
 
 test('web - a create with its copy; downloads: HEAD, Range (206, 416), ETag, If-None-Match', async (t) => {
-  const group = uniqueGroup();
-  const start = async (id: number) =>
-    await startServer(t, [
-      '--data',
-      await tempDir(t),
-      '--id',
-      String(id),
-      '--key',
-      KEY,
-      '--group',
-      group,
-      '--replicas',
-      '2',
-      '--http-port',
-      '0',
-    ]);
-  const one = await start(1);
-  const two = await start(2);
+  const { servers } = await startCluster(t, 2, {
+    key: KEY,
+    args: ['--replicas', '2', '--http-port', '0'],
+  });
+  const [one, two] = servers as [ServerProcess, ServerProcess];
   const url = `http://127.0.0.1:${one.httpPort}/files/big.bin`;
-  await waitFor(
-    'server 1 sees server 2',
-    async () =>
-      (await (
-        await fetch(`http://127.0.0.1:${one.httpPort}/api/status`, { headers: auth })
-      ).json()) as {
-        servers: { id: number; up: boolean }[];
-      },
-    (s) => s.servers.some((m) => m.id === 2 && m.up),
-  );
 
   // Larger than one read chunk (256 KiB), so downloads take several reads.
   const bytes = randomBytes(600 * 1024 + 123);

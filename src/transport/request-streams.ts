@@ -1,0 +1,333 @@
+/**
+ * The requests a dialing side runs on one connection, each on its own stream id,
+ * several at a time, and the file bodies they move (an upload's DATA… END, a
+ * download's FILE, DATA… END checked against the record's sha256). Both a client
+ * (client/server-connection.ts) and a server talking to a peer
+ * (cluster/peer-link.ts) dial and ask this way; what to ask, and where to go on a
+ * REDIRECT, stays with them: a REDIRECT answer rejects with Redirect.
+ *
+ * A peer that froze keeps its socket open: a request in flight with nothing
+ * moving either way for the silence timeout ends the connection, so its requests
+ * fail and their callers move on.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import type { Writable } from 'node:stream';
+import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
+import type { BodyOf, FileRecord, Message } from '../protocol/messages.ts';
+import {
+  ChecksumMismatchError,
+  ConnectionClosedError,
+  errorFromWire,
+  LanfsError,
+  ProtocolError,
+  TimeoutError,
+} from '../shared/errors.ts';
+import type { Connection } from './connection.ts';
+
+const WATCHDOG_INTERVAL_MS = 500;
+
+export type UploadType = 'CREATE' | 'EDIT' | 'REPLICA_PUT';
+export type UploadBody = BodyOf<'CREATE'> | BodyOf<'EDIT'> | BodyOf<'REPLICA_PUT'>;
+type AskType = 'LIST' | 'STATUS' | 'DELETE' | 'DOWNLOAD' | 'REPLICA_DELETE' | 'WATCH';
+
+/** Feeds the answers of one request; the request ends when finish() is called. */
+export type AnswerHandler = (message: Message, finish: () => void) => void;
+
+/** An upload in progress, fed by its caller chunk by chunk (see RequestStreams.openUpload). */
+export interface UploadWriter {
+  readonly size: number;
+  write: (chunk: Buffer) => Promise<void>;
+  end: () => Promise<FileRecord>;
+  cancel: () => void;
+}
+
+export interface DownloadOptions {
+  /** Called as bytes move: done so far and the total. */
+  onProgress?: (done: number, total: number | null) => void;
+  /** Called once the other end has found the file, before any byte is written. */
+  onStart?: (record: FileRecord) => void;
+}
+
+/** Where a download stands, kept across a failover so it resumes where it stopped. */
+export interface DownloadProgress {
+  record: FileRecord | undefined;
+  received: number;
+  hash: Hash;
+}
+
+export function newDownloadProgress(): DownloadProgress {
+  return { record: undefined, received: 0, hash: createHash('sha256') };
+}
+
+/** The other end does not hold the file and names a server that does. */
+export class Redirect extends Error {
+  readonly serverId: number;
+  readonly address: string;
+  constructor(serverId: number, address: string) {
+    super(`redirected to server ${serverId} at ${address}`);
+    this.serverId = serverId;
+    this.address = address;
+  }
+}
+
+/** A request ended from this side (its signal aborted). */
+export class RequestStopped extends Error {}
+
+interface StreamHandler {
+  onMessage: (message: Message) => void;
+  onClose: (err: Error) => void;
+}
+
+export class RequestStreams {
+  readonly #connection: Connection;
+  readonly #streams = new Map<number, StreamHandler>();
+  /** Streams that may stay quiet for ever (a WATCH): not watched for silence. */
+  readonly #quiet = new Set<number>();
+  #nextStreamId = 1;
+  /** When the last message arrived (Date.now()). */
+  #receivedAt = 0;
+
+  /** `silent` is the sentence of the TimeoutError when the other end stops answering. */
+  constructor(connection: Connection, silenceTimeoutMs: number, silent: string) {
+    this.#connection = connection;
+    connection.setHandler((message) => this.#onMessage(message));
+    let written = connection.socket.bytesWritten;
+    let movedAt = Date.now();
+    const watchdog = setInterval(() => {
+      if (
+        this.#streams.size === this.#quiet.size ||
+        connection.socket.bytesWritten !== written ||
+        this.#receivedAt > movedAt
+      ) {
+        written = connection.socket.bytesWritten;
+        movedAt = Math.max(Date.now(), this.#receivedAt);
+        return;
+      }
+      if (Date.now() - movedAt > silenceTimeoutMs) connection.destroy(new TimeoutError(silent));
+    }, WATCHDOG_INTERVAL_MS);
+    watchdog.unref();
+    connection.onClose((err) => {
+      clearInterval(watchdog);
+      const error = err ?? new ConnectionClosedError();
+      for (const handler of this.#streams.values()) handler.onClose(error);
+      this.#streams.clear();
+    });
+  }
+
+  get closed(): boolean {
+    return this.#connection.closed;
+  }
+
+  close(): void {
+    this.#connection.close();
+  }
+
+  /**
+   * Sends one request and feeds its answers to onAnswer until it calls finish().
+   * A `quiet` request (a WATCH) is exempt from the silence watchdog; when `signal`
+   * aborts, the request ends from this side, rejecting with RequestStopped.
+   */
+  async request<K extends AskType>(
+    type: K,
+    body: BodyOf<K>,
+    onAnswer: AnswerHandler,
+    options: { quiet?: boolean; signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const streamId = this.#nextStreamId++;
+    const stop = (): void => this.#streams.get(streamId)?.onClose(new RequestStopped());
+    if (options.quiet) this.#quiet.add(streamId);
+    options.signal?.addEventListener('abort', stop, { once: true });
+    try {
+      const answered = this.#open(streamId, onAnswer);
+      this.#connection.send(type, streamId, body as never);
+      await answered;
+    } finally {
+      options.signal?.removeEventListener('abort', stop);
+      this.#quiet.delete(streamId);
+    }
+  }
+
+  /**
+   * Streams the bytes of a file into sink (which the caller ends), resuming at
+   * progress.received against the same version, and checks the whole file against
+   * its sha256 before resolving. On a mismatch it rejects, and the caller must
+   * throw away what the sink received.
+   */
+  async download(
+    name: string,
+    sink: Writable,
+    options: DownloadOptions = {},
+    progress: DownloadProgress = newDownloadProgress(),
+  ): Promise<FileRecord> {
+    let waitingForSink = false;
+    let resumed = progress.received > 0;
+    await this.request('DOWNLOAD', { name, offset: progress.received }, (message, finish) => {
+      switch (message.type) {
+        case 'FILE': {
+          const record = message.body.record;
+          if (resumed) {
+            const before = progress.record!;
+            if (
+              record.fileId !== before.fileId ||
+              record.version !== before.version ||
+              record.sha256 !== before.sha256
+            ) {
+              throw new LanfsError(
+                'LANFS_ERR_CONNECTION_CLOSED',
+                `"${name}" changed while it was being downloaded; download it again.`,
+              );
+            }
+            if (message.body.offset !== progress.received)
+              throw new ProtocolError('The server resumed the download at another offset.');
+            resumed = false;
+          } else {
+            progress.record = record;
+            options.onStart?.(record);
+          }
+          options.onProgress?.(progress.received, record.size);
+          return;
+        }
+        case 'DATA': {
+          const record = progress.record;
+          if (!record) throw new ProtocolError('File bytes arrived before the FILE message.');
+          progress.hash.update(message.bytes);
+          progress.received += message.bytes.length;
+          options.onProgress?.(progress.received, record.size);
+          if (!sink.write(message.bytes) && !waitingForSink) {
+            // The sink is slower than the network: stop reading until it catches up.
+            waitingForSink = true;
+            this.#connection.pause();
+            sink.once('drain', () => {
+              waitingForSink = false;
+              this.#connection.resume();
+            });
+          }
+          return;
+        }
+        case 'END': {
+          const record = progress.record;
+          if (!record) throw new ProtocolError('END arrived before the FILE message.');
+          if (progress.received !== record.size || progress.hash.digest('hex') !== record.sha256) {
+            throw new ChecksumMismatchError(
+              `The bytes of "${name}" did not match their sha256 (${progress.received} of ${record.size} bytes); nothing was kept, try again.`,
+            );
+          }
+          finish();
+          return;
+        }
+        default:
+          throw new ProtocolError(`${message.type} is not valid during a download.`);
+      }
+    });
+    if (waitingForSink) this.#connection.resume();
+    return progress.record!;
+  }
+
+  /**
+   * An upload fed chunk by chunk. write() waits only while the socket is full; it
+   * rejects as soon as the other end refuses or redirects. end() sends END and
+   * resolves with the record stored.
+   */
+  openUpload(type: UploadType, body: UploadBody): UploadWriter {
+    const streamId = this.#nextStreamId++;
+    const connection = this.#connection;
+    let refusal: Error | undefined;
+    let record: FileRecord | undefined;
+    const answered = this.#open(streamId, (message, finish) => {
+      if (message.type !== 'DONE') throw new ProtocolError(`Expected DONE, got ${message.type}.`);
+      record = message.body.record ?? undefined;
+      finish();
+    });
+    answered.catch((err: Error) => {
+      refusal = err;
+    });
+    const hash = createHash('sha256');
+    let size = 0;
+    let finished = false;
+    // The request, the bytes and END of a small file leave in one packet.
+    connection.cork();
+    let corked = true;
+    const uncork = (): void => {
+      if (corked) connection.uncork();
+      corked = false;
+    };
+    connection.send(type, streamId, body);
+    return {
+      get size() {
+        return size;
+      },
+      write: async (chunk: Buffer): Promise<void> => {
+        for (let offset = 0; offset < chunk.length; offset += DATA_CHUNK_BYTES) {
+          if (refusal) throw refusal;
+          const part = chunk.subarray(offset, offset + DATA_CHUNK_BYTES);
+          hash.update(part);
+          size += part.length;
+          if (connection.sendData(streamId, part)) continue;
+          uncork();
+          await Promise.race([connection.drain(), answered]);
+        }
+        if (refusal) throw refusal;
+      },
+      end: async (): Promise<FileRecord> => {
+        if (refusal) {
+          uncork();
+          throw refusal;
+        }
+        finished = true;
+        connection.send('END', streamId, { size, sha256: hash.digest('hex') });
+        uncork();
+        await answered;
+        if (!record) throw new ProtocolError('The upload was acknowledged without a record.');
+        return record;
+      },
+      cancel: (): void => {
+        uncork();
+        if (finished) return;
+        finished = true;
+        connection.send('CANCEL', streamId, {});
+        if (!refusal) this.#streams.delete(streamId);
+      },
+    };
+  }
+
+  #open(streamId: number, onAnswer: AnswerHandler): Promise<void> {
+    if (this.#connection.closed) return Promise.reject(new ConnectionClosedError());
+    return new Promise<void>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        this.#streams.delete(streamId);
+        if (err) reject(err);
+        else resolve();
+      };
+      this.#streams.set(streamId, {
+        onMessage: (message) => {
+          if (message.type === 'ERROR')
+            return done(errorFromWire(message.body.code, message.body.message));
+          if (message.type === 'REDIRECT')
+            return done(new Redirect(message.body.serverId, message.body.address));
+          try {
+            onAnswer(message, () => done());
+          } catch (err) {
+            done(err as Error);
+          }
+        },
+        onClose: (err) => done(err),
+      });
+    });
+  }
+
+  #onMessage(message: Message): void {
+    this.#receivedAt = Date.now();
+    if (message.streamId === 0) {
+      if (message.type === 'ERROR')
+        this.#connection.destroy(errorFromWire(message.body.code, message.body.message));
+      return;
+    }
+    this.#streams.get(message.streamId)?.onMessage(message);
+  }
+}
+
+/** An AnswerHandler for requests answered by one DONE. */
+export function expectDone(message: Message, finish: () => void): void {
+  if (message.type !== 'DONE') throw new ProtocolError(`Expected DONE, got ${message.type}.`);
+  finish();
+}
