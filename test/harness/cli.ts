@@ -5,6 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { onCleanup } from './cleanup.ts';
+
 /** Anything that runs clean-up at the end: a test's context, or node:test's after() for a suite. */
 export interface Cleanup {
   after: (fn: () => unknown) => void;
@@ -121,7 +123,7 @@ export async function startServer(
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     await exited;
   };
-  t.after(() => stop('SIGKILL'));
+  onCleanup(t, () => stop('SIGKILL'));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 20_000);
     child.stdout.on('data', (c: Buffer) => {

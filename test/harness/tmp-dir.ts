@@ -3,10 +3,11 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Cleanup } from './cli.ts';
+import { onCleanup } from './cleanup.ts';
 
 export async function tempDir(t: Cleanup, prefix = 'lanfs-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  onCleanup(t, () => rm(dir, { recursive: true, force: true, maxRetries: 3 }));
   return dir;
 }
 
