@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   'LANFS_ERR_UNAVAILABLE',
   'LANFS_ERR_DUPLICATE_ID',
   'LANFS_ERR_TOO_LARGE',
+  'LANFS_ERR_DATA_FOLDER_IN_USE',
   'LANFS_ERR_INTERNAL',
 ] as const;
 
@@ -164,6 +165,24 @@ export class LocalFileExistsError extends LanfsError {
       'LANFS_ERR_LOCAL_FILE_EXISTS',
       `${path} already exists; pass --force to overwrite it or -o to choose another path.`,
     );
+  }
+}
+
+/** Another live lanfs process uses this data folder (its lock file names it). */
+export class DataFolderInUseError extends LanfsError {
+  readonly pid: number | undefined;
+  readonly address: string | undefined;
+  constructor(folder: string, pid?: number, address?: string) {
+    const who =
+      pid === undefined
+        ? 'another lanfs process'
+        : `lanfs process ${pid}${address ? ` (serving at ${address})` : ''}`;
+    super(
+      'LANFS_ERR_DATA_FOLDER_IN_USE',
+      `${folder} is in use by ${who}; stop that one first, or use another --data folder.`,
+    );
+    this.pid = pid;
+    this.address = address;
   }
 }
 
