@@ -59,7 +59,11 @@ export interface PeerMeshOptions {
 
 interface Link {
   peerId: number;
+  /** The run of the peer (HELLO, then every PEER_* message); unknown on a link we dialed
+   *  until its first message arrives. */
   instance: string | undefined;
+  /** host:port the peer is reached at, as this link learned it. */
+  address: string;
   connection: Connection;
   /** Which server dialed: the link dialed by the lower id wins a tie. */
   dialerId: number;
@@ -75,6 +79,8 @@ export class PeerMesh {
   readonly #dialing = new Set<string>();
   /** Addresses to dial whose server id we do not know yet (--peers). */
   readonly #seeds = new Set<string>();
+  /** Addresses found to be this server itself (a --peers list naming every server). */
+  readonly #selfAddresses = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #redialTimer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -217,6 +223,16 @@ export class PeerMesh {
       );
       return;
     }
+    if (hello.instance === this.#o.instance) {
+      // This server dialed itself (its own address among its peers or members): not
+      // a duplicate. WELCOME tells the dialing side so; it then drops the address.
+      connection.send('WELCOME', 0, {
+        serverId: this.#o.serverId,
+        members: [],
+        insecure: this.#o.credentials.insecure,
+      });
+      return;
+    }
     if (peerId === this.#o.serverId) {
       connection.close(
         new LanfsError(
@@ -227,15 +243,18 @@ export class PeerMesh {
       return;
     }
     const existing = this.#links.get(peerId);
+    // Only a known, different run is another server: a link we dialed has no instance
+    // until the peer's first message, and that peer dialing us meanwhile is a tie
+    // (#attach keeps one link), not a duplicate.
     if (
-      existing &&
+      existing?.instance !== undefined &&
       existing.instance !== hello.instance &&
       Date.now() - existing.lastHeard < this.#downAfterMs
     ) {
       connection.close(
         new LanfsError(
           'LANFS_ERR_DUPLICATE_ID',
-          `Server id ${peerId} is already used by a live server at ${this.#o.view.member(peerId)?.address ?? '?'}; give this server another --id.`,
+          `Server id ${peerId} is already used by a live server at ${existing.address}; give this server another --id.`,
         ),
       );
       return;
@@ -249,6 +268,7 @@ export class PeerMesh {
     this.#attach({
       peerId,
       instance: hello.instance,
+      address: hello.address,
       connection,
       dialerId: peerId,
       lastHeard: Date.now(),
@@ -257,7 +277,7 @@ export class PeerMesh {
   }
 
   #dial(address: string): void {
-    if (this.#stopped || this.#dialing.has(address)) return;
+    if (this.#stopped || this.#dialing.has(address) || this.#selfAddresses.has(address)) return;
     this.#dialing.add(address);
     void this.#dialOnce(address).finally(() => this.#dialing.delete(address));
   }
@@ -281,6 +301,11 @@ export class PeerMesh {
       });
       if (this.#stopped || welcome.serverId === this.#o.serverId) {
         connection.destroy();
+        if (welcome.serverId === this.#o.serverId) {
+          this.#selfAddresses.add(address);
+          this.#seeds.delete(address);
+          this.#o.logger.info({ address }, 'that address is this server; not dialing it');
+        }
         return;
       }
       this.#seeds.delete(address);
@@ -288,6 +313,7 @@ export class PeerMesh {
       this.#attach({
         peerId: welcome.serverId,
         instance: undefined,
+        address,
         connection,
         dialerId: this.#o.serverId,
         lastHeard: Date.now(),

@@ -22,6 +22,7 @@ import type { GroupAddress } from '../discovery/multicast-beacon.ts';
 import type { BodyOf } from '../protocol/messages.ts';
 import { ConfigError, LanfsError, ProtocolError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
+import { lockDataFolder, type DataFolderLock } from '../storage/data-lock.ts';
 import { LocalCatalog, type ScanReport } from '../storage/local-catalog.ts';
 import { Connection } from '../transport/connection.ts';
 import { acceptHandshake, type Credentials } from '../transport/handshake.ts';
@@ -72,7 +73,10 @@ export class LanfsServer {
   readonly #logger: Logger;
   readonly #instance = newInstanceId();
   readonly #startedAt = performance.now();
+  #lock: DataFolderLock | undefined;
   #catalog: LocalCatalog | undefined;
+  /** Where the listener was, kept after stop: a stopped server still says which it was. */
+  #lastAddress: string | undefined;
   #view: ClusterView | undefined;
   #mesh: PeerMesh | undefined;
   #replicator: Replicator | undefined;
@@ -108,12 +112,16 @@ export class LanfsServer {
    */
   get address(): string {
     const address = this.#listener?.address();
-    if (!address || typeof address === 'string') throw new Error('server not listening');
+    if (!address || typeof address === 'string') {
+      if (this.#lastAddress !== undefined) return this.#lastAddress;
+      throw new Error('server not started');
+    }
     const wildcard = address.address === '0.0.0.0' || address.address === '::';
     const host = !wildcard
       ? address.address
       : (this.#options.discovery?.interfaceAddress ?? '127.0.0.1');
-    return `${host}:${address.port}`;
+    this.#lastAddress = `${host}:${address.port}`;
+    return this.#lastAddress;
   }
 
   get port(): number {
@@ -140,15 +148,28 @@ export class LanfsServer {
   }
 
   async start(): Promise<void> {
-    const { catalog, scan } = await LocalCatalog.open({
-      root: this.#options.dataDir,
-      serverId: this.#options.serverId,
-      logger: this.#logger,
+    // Before anything reads or changes the folder: a second process on it would
+    // replay the same journal and claim the same server id.
+    this.#lock = await lockDataFolder(this.#options.dataDir, {
+      address: `${this.#options.host ?? '0.0.0.0'}:${this.#options.port ?? DEFAULT_PORT}`,
     });
+    let catalog: LocalCatalog;
+    let scan: ScanReport;
+    try {
+      ({ catalog, scan } = await LocalCatalog.open({
+        root: this.#options.dataDir,
+        serverId: this.#options.serverId,
+        logger: this.#logger,
+      }));
+    } catch (err) {
+      await this.#releaseLock();
+      throw err;
+    }
     this.#catalog = catalog;
     this.#scan = scan;
     try {
       await this.#listen();
+      await this.#lock.setAddress(this.address);
       const view = new ClusterView(catalog, () => this.address);
       this.#view = view;
       this.#metrics = new Metrics({
@@ -286,6 +307,13 @@ export class LanfsServer {
     for (const connection of this.#connections) connection.destroy();
     if (listener) await new Promise<void>((resolve) => listener.close(() => resolve()));
     await this.#catalog?.close();
+    await this.#releaseLock();
+  }
+
+  async #releaseLock(): Promise<void> {
+    const lock = this.#lock;
+    this.#lock = undefined;
+    await lock?.release();
   }
 
   status(): BodyOf<'STATUS_RESULT'> {
