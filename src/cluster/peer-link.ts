@@ -12,7 +12,12 @@ import type { Readable, Writable } from 'node:stream';
 import type { BodyOf, FileRecord } from '../protocol/messages.ts';
 import { dialConnection } from '../transport/dial.ts';
 import { dialHandshake, type Credentials } from '../transport/handshake.ts';
-import { expectDone, RequestStreams, type UploadWriter } from '../transport/request-streams.ts';
+import {
+  expectDone,
+  RequestStreams,
+  type DownloadOptions,
+  type UploadWriter,
+} from '../transport/request-streams.ts';
 
 export type { UploadWriter } from '../transport/request-streams.ts';
 
@@ -76,9 +81,12 @@ export class PeerLink {
     await this.#requests.request('DELETE', body, expectDone);
   }
 
-  /** Streams the peer's bytes of name into sink, checked against the record's sha256. */
-  async download(name: string, sink: Writable): Promise<FileRecord> {
-    return await this.#requests.download(name, sink);
+  /**
+   * Streams the peer's bytes of name into sink, checked against the record's sha256
+   * (options.onStart sees the record before any byte).
+   */
+  async download(name: string, sink: Writable, options?: DownloadOptions): Promise<FileRecord> {
+    return await this.#requests.download(name, sink, options);
   }
 
   /** A whole copy from a readable stream (healing). */

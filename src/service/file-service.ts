@@ -13,6 +13,7 @@
  * a request id answered with the record it already made.
  */
 import { randomBytes } from 'node:crypto';
+import type { Writable } from 'node:stream';
 import type { ClusterView, Location } from '../cluster/cluster-view.ts';
 import type { PeerLinks } from '../cluster/peer-link.ts';
 import { Redirect } from '../transport/request-streams.ts';
@@ -113,6 +114,24 @@ export class FileService {
    */
   async openForRead(name: string): Promise<OpenForRead> {
     return await this.#c.catalog.openFile(validateName(name));
+  }
+
+  /**
+   * Streams the bytes of a file that server serverId holds into sink (which the
+   * caller ends), over the link to that server: for a front end that serves a file
+   * held elsewhere itself instead of sending its client there (the dashboard).
+   * onStart gets the holder's record before any byte; the promise resolves once
+   * the whole file matched that record's sha256, and rejects otherwise (the caller
+   * must then discard what the sink got).
+   */
+  async readRemote(
+    name: string,
+    serverId: number,
+    sink: Writable,
+    onStart: (record: FileRecord) => void,
+  ): Promise<FileRecord> {
+    const link = await this.#c.peers.get(serverId);
+    return await link.download(validateName(name), sink, { onStart });
   }
 
   /**

@@ -7,6 +7,9 @@
  * the page in place, so nothing is polled. A member going up or down, or a
  * `lagged` notice, makes it read /api/status and /api/files once. When the stream
  * ends it says "reconnecting…" and opens it again, waiting longer each time.
+ * A download asks this server to stream the file through (`?proxy=1`) when another
+ * server holds it; every action that fails says why on the page. At phone width
+ * each file is a card and no word or button is broken.
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
@@ -20,14 +23,30 @@ export const DASHBOARD_HTML = `<!doctype html>
   body { margin: 0 auto; max-width: 1100px; padding: 1rem; }
   h1 { font-size: 1.4rem; margin: .2rem 0 1rem; } h2 { font-size: 1.05rem; margin: 1.4rem 0 .5rem; }
   table { border-collapse: collapse; width: 100%; background: #fff; border-radius: 6px; overflow: hidden; }
-  th, td { text-align: left; padding: .45rem .6rem; border-bottom: 1px solid #e3e6ea; font-size: .92rem; word-break: break-all; }
+  th, td { text-align: left; padding: .45rem .6rem; border-bottom: 1px solid #e3e6ea; font-size: .92rem; overflow-wrap: anywhere; }
   th { background: #eef1f4; font-weight: 600; }
   .up { color: #137333; font-weight: 600; } .down { color: #b3261e; font-weight: 600; }
   .muted { color: #6b7380; } .warn { background: #fff4e5; padding: .6rem; border-radius: 6px; }
-  button, input[type=submit] { padding: .3rem .7rem; border: 1px solid #b9c0c9; border-radius: 5px; background: #fff; cursor: pointer; }
+  button, input[type=submit] { padding: .3rem .7rem; border: 1px solid #b9c0c9; border-radius: 5px; background: #fff; cursor: pointer; white-space: nowrap; font: inherit; font-size: .9rem; }
   form { display: flex; gap: .5rem; flex-wrap: wrap; align-items: center; background: #fff; padding: .6rem; border-radius: 6px; }
-  #error { color: #b3261e; min-height: 1.2em; }
-  @media (max-width: 640px) { .wide { display: none; } }
+  form label { display: flex; gap: .4rem; align-items: center; flex-wrap: wrap; min-width: 0; }
+  input { max-width: 100%; min-width: 0; box-sizing: border-box; }
+  .actions { white-space: nowrap; }
+  .hint { margin: .3rem 0 0; flex-basis: 100%; font-size: .88rem; }
+  #error { color: #b3261e; min-height: 1.2em; overflow-wrap: anywhere; }
+  /* A phone: each file becomes a card (name, then its facts, then its buttons). */
+  @media (max-width: 640px) {
+    body { padding: .6rem; }
+    .wide { display: none; }
+    #files-table thead { display: none; }
+    #files-table, #files-table tbody, #files-table tr, #files-table td { display: block; }
+    #files-table tr { padding: .5rem .6rem; border-bottom: 1px solid #e3e6ea; }
+    #files-table td { border: 0; padding: .1rem 0; }
+    #files-table td[data-label]::before { content: attr(data-label) ": "; color: #6b7380; }
+    #files-table td.name { font-weight: 600; }
+    #files-table td.actions { padding-top: .35rem; }
+    #upload label, #upload input:not([type=submit]) { flex: 1 1 100%; }
+  }
 </style>
 </head>
 <body>
@@ -35,6 +54,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <form id="login" hidden>
   <label>Cluster key <input id="key" type="password" autocomplete="current-password" data-testid="key"></label>
   <input type="submit" value="Open">
+  <p class="hint muted" data-testid="key-hint">The key is in the file <code>./lanfs-data/key</code> for a cluster started with <code>lanfs up</code>; otherwise it is the <code>--key</code> (or the content of the <code>--key-file</code>) its servers were started with.</p>
 </form>
 <div id="error" role="alert"></div>
 <main id="main" hidden>
@@ -47,7 +67,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     <label>as <input id="name" placeholder="name (default: the file's name)" data-testid="name"></label>
     <input type="submit" value="Upload" data-testid="upload">
   </form>
-  <table><thead><tr><th>Name</th><th>Size</th><th>Version</th><th>Primary</th><th>Copies</th><th class="wide">sha256</th><th></th></tr></thead>
+  <table id="files-table"><thead><tr><th>Name</th><th>Size</th><th>Version</th><th>Primary</th><th>Copies</th><th class="wide">sha256</th><th></th></tr></thead>
   <tbody id="files" data-testid="files"></tbody></table>
   <div id="health"></div>
 </main>
@@ -131,9 +151,10 @@ function render() {
     const tr = el('tr'); tr.dataset.file = f.name;
     const get = el('button', 'download'); get.onclick = () => download(f.name);
     const del = el('button', 'delete'); del.onclick = () => remove(f.name);
-    const actions = el('td'); actions.append(get, ' ', del);
-    tr.append(el('td', f.name + (f.available ? '' : ' (unavailable)')), el('td', size(f.size)), el('td', 'v' + f.version),
-      el('td', 'server ' + f.primary), el('td', f.replicas.length ? f.replicas.map((r) => 'server ' + r).join(', ') : '—'),
+    const actions = el('td', undefined, 'actions'); actions.append(get, ' ', del);
+    const fact = (label, text) => { const td = el('td', text); td.dataset.label = label; return td; };
+    tr.append(el('td', f.name + (f.available ? '' : ' (unavailable)'), 'name'), fact('Size', size(f.size)), fact('Version', 'v' + f.version),
+      fact('Primary', 'server ' + f.primary), fact('Copies', f.replicas.length ? f.replicas.map((r) => 'server ' + r).join(', ') : '—'),
       el('td', f.sha256.slice(0, 16) + '…', 'wide muted'), actions);
     body.append(tr);
   }
@@ -189,34 +210,54 @@ async function follow() {
   }
 }
 
-async function download(name) {
-  const res = await fetch(fileUrl(name), { headers: auth() });
-  if (!res.ok) { say((await res.json()).error); return; }
-  const link = el('a'); link.href = URL.createObjectURL(await res.blob()); link.download = name.split('/').pop();
-  document.body.append(link); link.click(); link.remove();
+// The sentence of a refused request: the server's own, or its status if the body has none.
+async function refusal(res) {
+  try { const body = await res.json(); if (body && body.error) return body.error; } catch { /* not JSON */ }
+  return 'The server answered ' + res.status + ' ' + res.statusText + '; try again.';
 }
 
-async function remove(name) {
+// Runs one action of the page; whatever fails (a refusal, a lost connection) is said on the page.
+async function act(what, run) {
+  try { say(''); await run(); }
+  catch (err) { say('Could not ' + what + ': ' + (err && err.message ? err.message : String(err)) + '; check that the server is up and try again.'); }
+}
+
+// proxy=1: a file held by another server comes through this one. A 307 would point at
+// another origin, which fetch cannot follow with the key.
+function download(name) {
+  return act('download ' + name, async () => {
+    const res = await fetch(fileUrl(name) + '?proxy=1', { headers: auth() });
+    if (!res.ok) { say(await refusal(res)); return; }
+    const link = el('a'); link.href = URL.createObjectURL(await res.blob()); link.download = name.split('/').pop();
+    document.body.append(link); link.click(); link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+  });
+}
+
+function remove(name) {
   if (!confirm('Delete ' + name + ' from every server?')) return;
-  const res = await fetch(fileUrl(name), { method: 'DELETE', headers: auth() });
-  say(res.ok ? '' : (await res.json()).error);
+  return act('delete ' + name, async () => {
+    const res = await fetch(fileUrl(name), { method: 'DELETE', headers: auth() });
+    if (!res.ok) say(await refusal(res));
+  });
 }
 
-$('upload').onsubmit = async (event) => {
+$('upload').onsubmit = (event) => {
   event.preventDefault();
   const file = $('file').files[0]; if (!file) { say('Choose a file first.'); return; }
   const name = $('name').value.trim() || file.name;
-  const res = await fetch(fileUrl(name), { method: 'PUT', headers: auth(), body: file });
-  say(res.ok ? '' : (await res.json()).error);
-  if (res.ok) { $('upload').reset(); }
+  return act('upload ' + name, async () => {
+    const res = await fetch(fileUrl(name), { method: 'PUT', headers: auth(), body: file });
+    if (res.ok) $('upload').reset(); else say(await refusal(res));
+  });
 };
 
 function showLogin(message) { $('main').hidden = true; $('login').hidden = false; say(message); }
 $('login').onsubmit = (event) => { event.preventDefault(); key = $('key').value; sessionStorage.setItem('lanfs-key', key); void follow(); };
-void (async () => {
+void act('reach the server', async () => {
   const res = await fetch('/api/status', { headers: auth() });
   if (res.status === 401) showLogin(key ? 'That key was refused; try again.' : ''); else void follow();
-})();
+});
 </script>
 </body>
 </html>

@@ -1,15 +1,18 @@
 /**
  * The HTTP side of a server (SPEC §3.1), on --http-port: the dashboard at `/`,
  * `/api/status` and `/api/files` (the JSON of `status --json` and `show --json`),
- * `/api/events` (a snapshot, then every event of the server's event stream as it happens), plain file access
- * at `/files/NAME`, and `/metrics`. Every request but `/`, and `/metrics`, needs
- * `Authorization: Bearer <cluster key>` unless the cluster runs --insecure.
+ * `/api/events` (a snapshot, then every event of the server's event stream as it
+ * happens), plain file access at `/files/NAME`, and `/metrics`. Every request but
+ * `/` and `/metrics` needs `Authorization: Bearer <cluster key>` unless the
+ * cluster runs --insecure. A path that is no route is 404, a method a route does
+ * not take 405 with `Allow`.
  *
  * Files go through the server's FileService, like the TCP session's requests:
  * GET/HEAD stream from the open-file cache (Range, ETag, If-None-Match), or
- * answer 307 to a live holder with a one-file ticket; PUT creates; DELETE runs
- * here or is forwarded by the service to the file's acting primary. The only
- * place that turns error codes into HTTP statuses.
+ * answer 307 to a live holder with a one-file ticket, or stream the holder's
+ * bytes through (relayed-download.ts); PUT creates; DELETE runs here or is
+ * forwarded by the service to the file's acting primary. The only place that
+ * turns error codes into HTTP statuses, with sentences for HTTP users.
  */
 import type { EventStream } from '../events/event-stream.ts';
 import { drained } from './drained.ts';
@@ -20,12 +23,14 @@ import type { ClusterView } from '../cluster/cluster-view.ts';
 import { validateName } from '../protocol/file-name.ts';
 import type { FileRecord } from '../protocol/messages.ts';
 import type { FileService, OpenForRead } from '../service/file-service.ts';
-import { LanfsError, type ErrorCode } from '../shared/errors.ts';
+import { AuthError, InvalidNameError, LanfsError, type ErrorCode } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Credentials } from '../transport/handshake.ts';
 import { fileJson, statusJson } from '../protocol/listing.ts';
 import { DASHBOARD_HTML } from './dashboard-page.ts';
+import { answerFor } from './file-response.ts';
 import type { Metrics } from './metrics.ts';
+import { relayDownload } from './relayed-download.ts';
 
 export interface WebComponents {
   credentials: Credentials;
@@ -53,15 +58,61 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   LANFS_ERR_CHECKSUM_MISMATCH: 400,
 };
 
+/** Where a person using HTTP finds the files, for messages about a name that is not there. */
+const LISTING_HINT = 'GET /api/files lists the files';
+
+/** Every route and the methods it answers; anything else is 404, or 405 with Allow. */
+const ROUTES: ReadonlyMap<string, readonly string[]> = new Map([
+  ['/', ['GET', 'HEAD']],
+  ['/metrics', ['GET', 'HEAD']],
+  ['/api/status', ['GET', 'HEAD']],
+  ['/api/files', ['GET', 'HEAD']],
+  ['/api/events', ['GET']],
+  ['/files/:name', ['GET', 'HEAD', 'PUT', 'DELETE']],
+]);
+
+/** The label of every path that is no route: /metrics keeps a bounded set of series. */
+const UNKNOWN_ROUTE = 'unknown';
+/** Methods counted under their own name in /metrics; any other is counted as OTHER. */
+const COUNTED_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'POST', 'OPTIONS', 'PATCH']);
+
+/** Why a request without a valid key was refused, in the words of an HTTP user. */
+const REFUSALS = {
+  missing: new AuthError(
+    'LANFS_ERR_AUTH_REQUIRED',
+    'This cluster needs its key: send the header "Authorization: Bearer <key>" (lanfs up keeps the key in ./lanfs-data/key).',
+  ),
+  malformed: new AuthError(
+    'LANFS_ERR_AUTH_REQUIRED',
+    'The Authorization header must read "Bearer <key>", with the cluster key.',
+  ),
+  wrong: new AuthError(
+    'LANFS_ERR_AUTH_FAILED',
+    "That key is not this cluster's key: send the key its servers were started with (lanfs up keeps it in ./lanfs-data/key).",
+  ),
+  ticket: new AuthError(
+    'LANFS_ERR_AUTH_FAILED',
+    'This download link has expired or was altered: request the file again from any server.',
+  ),
+} as const;
+
 export function createWebServer(c: WebComponents): Server {
-  const authorized = (req: IncomingMessage): boolean => {
-    if (c.credentials.insecure) return true;
-    const header = req.headers.authorization ?? '';
+  /** Why req may not go on, or undefined if it may. */
+  const refusal = (req: IncomingMessage, url: URL): AuthError | undefined => {
+    if (c.credentials.insecure) return undefined;
+    const header = req.headers.authorization;
+    if (header === undefined) {
+      // A redirect's ticket stands for the key, for a GET or HEAD of its one file.
+      if (!url.searchParams.has('ticket')) return REFUSALS.missing;
+      const readsIt = req.method === 'GET' || req.method === 'HEAD';
+      return readsIt && validTicket(url, c.credentials) ? undefined : REFUSALS.ticket;
+    }
     const match = /^Bearer (.+)$/.exec(header);
-    if (!match || c.credentials.key === undefined) return false;
+    if (!match) return REFUSALS.malformed;
+    if (c.credentials.key === undefined) return REFUSALS.wrong;
     const given = Buffer.from(match[1]!);
     const key = Buffer.from(c.credentials.key);
-    return given.length === key.length && timingSafeEqual(given, key);
+    return given.length === key.length && timingSafeEqual(given, key) ? undefined : REFUSALS.wrong;
   };
 
   const snapshot = (): string =>
@@ -73,44 +124,63 @@ export function createWebServer(c: WebComponents): Server {
   const handle = async (
     req: IncomingMessage,
     res: ServerResponse,
-    route: string,
+    url: URL,
+    route: string | undefined,
   ): Promise<number> => {
-    const url = new URL(req.url ?? '/', 'http://lanfs');
-    if (req.method === 'GET' && url.pathname === '/')
-      return send(res, 200, DASHBOARD_HTML, 'text/html; charset=utf-8');
-    if (req.method === 'GET' && url.pathname === '/metrics') {
-      return send(res, 200, await c.metrics.registry.metrics(), c.metrics.registry.contentType);
-    }
-    if (!authorized(req) && !(req.method === 'GET' && validTicket(url, c.credentials))) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="lanfs"');
-      return sendJson(res, 401, {
-        error: 'This cluster needs its key: send "Authorization: Bearer <key>".',
+    const method = req.method ?? 'GET';
+    if (route === undefined) {
+      return sendJson(res, 404, {
+        error: `Nothing is served at ${url.pathname}: the dashboard is at /, files at /files/NAME, and ${LISTING_HINT}.`,
       });
     }
-    if (req.method === 'GET' && url.pathname === '/api/status')
-      return sendJson(res, 200, statusJson(c.files.status()));
-    if (req.method === 'GET' && url.pathname === '/api/files')
+    const allowed = ROUTES.get(route)!;
+    if (method === 'OPTIONS') {
+      res.writeHead(204, { Allow: [...allowed, 'OPTIONS'].join(', ') }).end();
+      return 204;
+    }
+    if (!allowed.includes(method)) {
+      res.setHeader('Allow', allowed.join(', '));
+      return sendJson(res, 405, {
+        error: `${method} is not allowed on ${route === '/files/:name' ? url.pathname : route}: use ${allowed.join(', ')}.`,
+      });
+    }
+    if (route === '/') return send(res, 200, DASHBOARD_HTML, 'text/html; charset=utf-8');
+    if (route === '/metrics')
+      return send(res, 200, await c.metrics.registry.metrics(), c.metrics.registry.contentType);
+    const refused = refusal(req, url);
+    if (refused) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="lanfs"');
+      return sendJson(res, 401, { error: refused.message, code: refused.code });
+    }
+    if (route === '/api/status') return sendJson(res, 200, statusJson(c.files.status()));
+    if (route === '/api/files')
       return sendJson(res, 200, c.files.list().sort(byName).map(fileJson));
-    if (req.method === 'GET' && url.pathname === '/api/events')
+    if (route === '/api/events')
       return await serveEventFeed(req, res, { stream: c.events, snapshot });
-    if (url.pathname.startsWith('/files/')) {
-      const name = validateName(decodeURIComponent(url.pathname.slice('/files/'.length)));
-      if (req.method === 'GET' || req.method === 'HEAD') return await getFile(req, res, name, c);
-      if (req.method === 'PUT') return await putFile(req, res, name, c);
-      if (req.method === 'DELETE') {
+    const name = validateName(nameIn(url));
+    try {
+      if (method === 'PUT') return await putFile(req, res, name, c);
+      if (method === 'DELETE') {
         await c.files.delete(name);
         res.writeHead(204).end();
         return 204;
       }
+      return await getFile(req, res, url, name, c);
+    } catch (err) {
+      throw inHttpWords(err, name);
     }
-    void route;
-    return sendJson(res, 404, { error: `Nothing at ${req.method ?? 'GET'} ${url.pathname}.` });
   };
 
   return createServer((req, res) => {
     const started = process.hrtime.bigint();
-    const route = routeOf(req.url ?? '/');
-    handle(req, res, route)
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://lanfs');
+    } catch {
+      url = new URL('http://lanfs/?');
+    }
+    const route = routeOf(url.pathname);
+    handle(req, res, url, route)
       .catch((err: unknown) => {
         if (err instanceof LanfsError)
           return sendJson(res, STATUS_OF[err.code] ?? 500, { error: err.message, code: err.code });
@@ -120,14 +190,50 @@ export function createWebServer(c: WebComponents): Server {
         });
       })
       .then((status) => {
-        c.metrics.httpRequests.inc({ method: req.method ?? 'GET', route, status: String(status) });
+        const method = COUNTED_METHODS.has(req.method ?? '') ? req.method! : 'OTHER';
+        const label = route ?? UNKNOWN_ROUTE;
+        c.metrics.httpRequests.inc({ method, route: label, status: String(status) });
         c.metrics.httpSeconds.observe(
-          { method: req.method ?? 'GET', route },
+          { method, route: label },
           Number(process.hrtime.bigint() - started) / 1e9,
         );
       })
       .catch(() => undefined);
   });
+}
+
+/** The route a path belongs to (its label in /metrics), or undefined if it is none. */
+function routeOf(pathname: string): string | undefined {
+  if (pathname.startsWith('/files/')) return '/files/:name';
+  return ROUTES.has(pathname) ? pathname : undefined;
+}
+
+/**
+ * The same error told to an HTTP user: the file service's sentences point at CLI
+ * commands ("lanfs show"), which mean nothing to curl or a browser.
+ */
+function inHttpWords(err: unknown, name: string): unknown {
+  if (!(err instanceof LanfsError)) return err;
+  if (err.code === 'LANFS_ERR_NOT_FOUND') return notFound(name);
+  if (err.code === 'LANFS_ERR_UNAVAILABLE' && err.message.includes('lanfs status'))
+    return new LanfsError(
+      err.code,
+      err.message.replace('("lanfs status" shows them)', '(GET /api/status shows them)'),
+    );
+  return err;
+}
+
+/** The file name of a /files/NAME URL, percent-decoded. */
+function nameIn(url: URL): string {
+  try {
+    return decodeURIComponent(url.pathname.slice('/files/'.length));
+  } catch {
+    throw new InvalidNameError('The file name in the URL is not valid percent-encoded UTF-8.');
+  }
+}
+
+function notFound(name: string): LanfsError {
+  return new LanfsError('LANFS_ERR_NOT_FOUND', `No file named "${name}" exists; ${LISTING_HINT}.`);
 }
 
 /** How long a redirect's ticket is valid. */
@@ -152,7 +258,7 @@ function validTicket(url: URL, credentials: Credentials): boolean {
   if (!url.pathname.startsWith('/files/')) return false;
   let name: string;
   try {
-    name = validateName(decodeURIComponent(url.pathname.slice('/files/'.length)));
+    name = validateName(nameIn(url));
   } catch {
     return false;
   }
@@ -163,12 +269,6 @@ function validTicket(url: URL, credentials: Credentials): boolean {
 
 function byName(a: FileRecord, b: FileRecord): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-}
-
-/** A label that does not grow with file names. */
-function routeOf(url: string): string {
-  const path = url.split('?')[0] ?? '/';
-  return path.startsWith('/files/') ? '/files/:name' : path;
 }
 
 function send(res: ServerResponse, status: number, body: string, type: string): number {
@@ -206,48 +306,33 @@ async function putFile(
   return sendJson(res, 201, fileJson(record));
 }
 
-/** A byte range of a file, both ends included. */
-interface ByteRange {
-  start: number;
-  end: number;
-}
-
 /**
- * The one range of a `Range: bytes=a-b | a- | -n` header: a range, 'unsatisfiable'
- * (416), or undefined to send the whole file (no header, another unit, several
- * ranges or bad syntax, which RFC 9110 lets a server ignore).
+ * GET or HEAD /files/NAME. A file held here streams from the open-file cache; one
+ * held elsewhere gets a 307 to a live holder with a ticket (curl -L, wget), or is
+ * streamed through this server when the client asks with `?proxy=1` (the
+ * dashboard, whose fetch cannot follow a redirect to another origin with its key)
+ * or the holder serves no HTTP.
  */
-export function parseRange(
-  header: string | undefined,
-  size: number,
-): ByteRange | 'unsatisfiable' | undefined {
-  const match = header === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!match || (match[1] === '' && match[2] === '')) return undefined;
-  if (match[1] === '') {
-    const suffix = Number(match[2]);
-    if (suffix === 0 || size === 0) return 'unsatisfiable';
-    return { start: Math.max(0, size - suffix), end: size - 1 };
-  }
-  const start = Number(match[1]);
-  const end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
-  if (match[2] !== '' && Number(match[2]) < start) return undefined; // invalid: ignored
-  if (start >= size) return 'unsatisfiable';
-  return { start, end };
-}
-
 async function getFile(
   req: IncomingMessage,
   res: ServerResponse,
+  url: URL,
   name: string,
   c: WebComponents,
 ): Promise<number> {
   const location = c.files.locate(name, 'read');
   if (location.kind === 'remote') {
     const http = c.view.httpAddressOf(location.serverId);
-    if (!http)
-      return sendJson(res, 503, {
-        error: `"${name}" is on server ${location.serverId}, which serves no HTTP.`,
+    const known = c.view.newestHolders(name).find((h) => h.id === location.serverId)?.record;
+    if (known && (!http || url.searchParams.get('proxy') === '1')) {
+      const { status, sent } = await relayDownload(req, res, c.files, {
+        name,
+        serverId: location.serverId,
+        known,
       });
+      c.metrics.bytesOut.inc({ via: 'http' }, sent);
+      return status;
+    }
     // HTTP clients drop Authorization when a redirect changes host or port (curl -L,
     // fetch): the Location carries a ticket for this one file instead, signed with the
     // key and valid for a minute. The key itself is never put in a URL.
@@ -257,62 +342,32 @@ async function getFile(
       .end();
     return 307;
   }
-  if (location.kind === 'down')
-    return sendJson(res, 503, {
-      error: `"${name}" is held by server(s) ${location.holders.join(', ')}, which are down.`,
-    });
-  if (location.kind === 'none')
-    return sendJson(res, 404, { error: `No file named "${name}" exists.` });
+  if (location.kind === 'down') {
+    const who = location.holders.length === 1 ? 'server' : 'servers';
+    throw new LanfsError(
+      'LANFS_ERR_UNAVAILABLE',
+      `"${name}" is held only by ${who} ${location.holders.join(', ')}, which ${location.holders.length === 1 ? 'is' : 'are'} down; try again when one is back (GET /api/status shows them).`,
+    );
+  }
+  if (location.kind === 'none') throw notFound(name);
   const open = await c.files.openForRead(name);
   try {
-    const { record } = open;
-    const etag = `"${record.sha256}"`;
-    const headers: Record<string, string | number> = {
-      ETag: etag,
-      'Accept-Ranges': 'bytes',
-      'X-Lanfs-Version': String(record.version),
-    };
-    if (ifNoneMatch(req.headers['if-none-match'], etag)) {
-      res.writeHead(304, headers).end();
-      return 304;
-    }
-    // If-Range with another version: the whole (new) file, not a piece of it.
-    const ifRange = req.headers['if-range'];
-    const range =
-      ifRange === undefined || ifRange === etag
-        ? parseRange(req.headers.range, record.size)
-        : undefined;
-    if (range === 'unsatisfiable') {
-      res.writeHead(416, { ...headers, 'Content-Range': `bytes */${record.size}` }).end();
-      return 416;
-    }
-    const { start, end } = range ?? { start: 0, end: record.size - 1 };
-    const status = range ? 206 : 200;
-    res.writeHead(status, {
-      ...headers,
-      'Content-Type': 'application/octet-stream',
-      'Content-Length': end - start + 1,
-      ...(range ? { 'Content-Range': `bytes ${start}-${end}/${record.size}` } : {}),
-      'Content-Disposition': `attachment; filename*=UTF-8''${encodeURIComponent(name.split('/').pop()!)}`,
+    const answer = answerFor(open.record, {
+      ifNoneMatch: req.headers['if-none-match'],
+      ifRange: typeof req.headers['if-range'] === 'string' ? req.headers['if-range'] : undefined,
+      range: req.headers.range,
     });
-    if (req.method === 'HEAD') {
+    res.writeHead(answer.status, answer.headers);
+    if (req.method === 'HEAD' || !('start' in answer)) {
       res.end();
-      return status;
+      return answer.status;
     }
-    const sent = await sendBytes(open, start, end + 1, res);
+    const sent = await sendBytes(open, answer.start, answer.end + 1, res);
     c.metrics.bytesOut.inc({ via: 'http' }, sent);
-    return status;
+    return answer.status;
   } finally {
     open.release();
   }
-}
-
-function ifNoneMatch(header: string | undefined, etag: string): boolean {
-  if (header === undefined) return false;
-  return header
-    .split(',')
-    .map((t) => t.trim().replace(/^W\//, ''))
-    .some((t) => t === '*' || t === etag);
 }
 
 /** Bytes read per chunk of a download. */
