@@ -76,7 +76,17 @@ function layerRules() {
       'events',
     ],
     client: ['discovery', 'transport', 'protocol', 'shared', 'events'],
-    cli: ['client', 'server', 'cluster', 'discovery', 'transport', 'protocol', 'shared', 'events'],
+    cli: [
+      'client',
+      'server',
+      'cluster',
+      'storage',
+      'discovery',
+      'transport',
+      'protocol',
+      'shared',
+      'events',
+    ],
   };
   const folders = Object.keys(allowed);
   return folders.map((folder) => {

@@ -24,19 +24,63 @@ export function table(rows: string[][]): string {
     .join('\n');
 }
 
-export function formatRecords(records: FileRecord[]): string {
-  if (records.length === 0) return 'No files yet. Add one with: lanfs create NAME --from PATH';
+export interface RecordsFormat {
+  /** In the shell hints name shell commands ("create ..."), not "lanfs create ...". */
+  inShell?: boolean;
+  /** Servers that are down: their name is marked wherever they hold a file. */
+  down?: ReadonlySet<number>;
+}
+
+export function formatRecords(records: FileRecord[], format: RecordsFormat = {}): string {
+  if (records.length === 0)
+    return `No files yet. Add one with: ${format.inShell ? '' : 'lanfs '}create NAME --from PATH`;
+  const holder = (id: number): string => `server ${id}${format.down?.has(id) ? ' (DOWN)' : ''}`;
   const rows = [['NAME', 'SIZE', 'VERSION', 'PRIMARY', 'COPIES']];
   for (const r of records) {
     rows.push([
       r.name,
       formatBytes(r.size),
       `v${r.version}`,
-      `server ${r.primary}`,
-      r.replicas.length ? r.replicas.map((id) => `server ${id}`).join(', ') : '-',
+      holder(r.primary),
+      r.replicas.length ? r.replicas.map(holder).join(', ') : '-',
     ]);
   }
   return `${table(rows)}\n${records.length} file${records.length === 1 ? '' : 's'}`;
+}
+
+/** "2 min 5 s", "40 s": how long until something, for people. */
+export function formatDuration(ms: number): string {
+  const seconds = Math.max(1, Math.ceil(ms / 1000));
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  const rest = seconds % 60;
+  if (minutes < 60) return rest === 0 ? `${minutes} min` : `${minutes} min ${rest} s`;
+  const hours = Math.floor(minutes / 60);
+  return minutes % 60 === 0 ? `${hours} h` : `${hours} h ${minutes % 60} min`;
+}
+
+/**
+ * Why files are below their number of copies and when that changes: healing makes
+ * copies elsewhere only once a holder has been down for --heal-after, and only if
+ * enough servers are up to hold them.
+ */
+export function explainMissingCopies(status: BodyOf<'STATUS_RESULT'>): string {
+  const down = status.servers.filter((s) => !s.up);
+  const upCount = status.servers.length - down.length;
+  if (down.length === 0) return 'their copies are being made';
+  const names = down.map((s) => `server ${s.id}`).join(', ');
+  const isAre = down.length === 1 ? 'is' : 'are';
+  if (upCount < status.replicas)
+    return `${names} ${isAre} down and only ${upCount} server${upCount === 1 ? ' is' : 's are'} up: the copies are made when a server returns`;
+  const healAfter = status.healAfterMs;
+  if (healAfter === undefined)
+    return `${names} ${isAre} down: copies are made again elsewhere once a server has been down for the servers' --heal-after (3 min by default), unless it returns first`;
+  const waits = down
+    .filter((s) => s.downForMs !== undefined && s.downForMs < healAfter)
+    .map((s) => healAfter - s.downForMs!);
+  if (waits.length === 0)
+    return `${names} ${isAre} down for longer than --heal-after (${formatDuration(healAfter)}): copies are being made elsewhere`;
+  return `${names} ${isAre} down: copies are made again elsewhere in ${formatDuration(Math.min(...waits))} (after --heal-after, ${formatDuration(healAfter)}, down), unless ${down.length === 1 ? 'it returns' : 'they return'} first`;
 }
 
 export function formatStatus(status: BodyOf<'STATUS_RESULT'>, connectedTo: string): string {
@@ -57,11 +101,13 @@ export function formatStatus(status: BodyOf<'STATUS_RESULT'>, connectedTo: strin
       lines.push(`  ${c.name}  (lost the name "${c.conflictOf}")`);
   }
   if (status.underReplicated.length > 0) {
+    const names = [...status.underReplicated].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     lines.push(
       '',
-      `Below ${status.replicas} copies: ${status.underReplicated.length} file${status.underReplicated.length === 1 ? '' : 's'} (copies are being made, or wait for a server to return):`,
+      `Below ${status.replicas} copies: ${names.length} file${names.length === 1 ? '' : 's'} (${explainMissingCopies(status)}):`,
     );
-    for (const name of status.underReplicated.slice(0, 20)) lines.push(`  ${name}`);
+    for (const name of names.slice(0, 20)) lines.push(`  ${name}`);
+    if (names.length > 20) lines.push(`  ... and ${names.length - 20} more`);
   }
   if (status.insecure)
     lines.push(

@@ -7,7 +7,7 @@ import { CommanderError, Option } from '@commander-js/extra-typings';
 import { LanfsClient } from '../client/client.ts';
 import { DEFAULT_GROUP } from '../discovery/multicast-beacon.ts';
 import { LanfsError } from '../shared/errors.ts';
-import { up } from './commands/up.ts';
+import { up, UP_BASE_PORT, UP_CHILD_ENV, UP_HTTP_BASE_PORT } from './commands/up.ts';
 import type { CliContext } from './context.ts';
 import { exitCodeFor, ExitCode } from './exit-codes.ts';
 import { addConnectOptions, resolveClientOptions, type ConnectOptions } from './options.ts';
@@ -18,7 +18,18 @@ function sayToStderr(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
+/**
+ * A server started by `lanfs up` stops when up is gone, even after a kill -9 of up:
+ * its IPC channel to up closes, and it stops as on SIGTERM.
+ */
+function stopWithUp(): void {
+  if (process.env[UP_CHILD_ENV] !== '1' || !process.send) return;
+  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+  process.channel?.unref();
+}
+
 export async function main(argv: string[]): Promise<number> {
+  stopWithUp();
   const clients: LanfsClient[] = [];
   const context = (options: ConnectOptions): CliContext => {
     let connecting: Promise<LanfsClient> | undefined;
@@ -63,10 +74,19 @@ export async function main(argv: string[]): Promise<number> {
           ).default(DEFAULT_GROUP),
         )
         .addOption(new Option('--data <dir>', 'where their data goes').default('./lanfs-data'))
-        .action(
-          async (options: { servers: string; data: string; group: string }) =>
-            await up(context({}), options),
-        );
+        .addOption(
+          new Option(
+            '--port <n>',
+            'TCP port of server 1, the next ones follow (0: any free ports)',
+          ).default(String(UP_BASE_PORT)),
+        )
+        .addOption(
+          new Option(
+            '--http-port <n>',
+            'dashboard port of server 1, the next ones follow (0: any free ports)',
+          ).default(String(UP_HTTP_BASE_PORT)),
+        )
+        .action(async (options) => await up(context({}), options));
     },
   });
   try {

@@ -21,6 +21,8 @@ export interface KeyOptions {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  /** Where the key came from ("--key", "LANFS_KEY", "--key-file PATH"), for error messages. */
+  keySource?: string;
 }
 
 export interface ConnectOptions extends KeyOptions {
@@ -72,6 +74,13 @@ export function addConnectOptions<T extends Command<never[], Record<string, unkn
   return command;
 }
 
+/** Says where the key of these options came from, as the user gave it. */
+export function keySourceOf(options: KeyOptions, keyFromEnv: boolean): string | undefined {
+  if (options.keyFile !== undefined) return `--key-file ${options.keyFile}`;
+  if (options.key === undefined) return undefined;
+  return keyFromEnv ? 'LANFS_KEY' : '--key';
+}
+
 export function resolveCredentials(options: KeyOptions): Credentials {
   if (options.key !== undefined && options.keyFile !== undefined) {
     throw new UsageError('Give the key with --key or with --key-file, not both.');
@@ -93,6 +102,7 @@ export function resolveCredentials(options: KeyOptions): Credentials {
     insecure: options.insecure === true,
     cluster: options.cluster ?? DEFAULT_CLUSTER,
     tls: resolveTls(options),
+    keySource: options.keySource ?? keySourceOf(options, false),
   };
 }
 

@@ -3,6 +3,7 @@
  * shell builds the same table for each line it reads, so a command behaves alike
  * in both places.
  */
+import { readFileSync } from 'node:fs';
 import { Command, Option } from '@commander-js/extra-typings';
 import { DOWN_AFTER_MS } from '../cluster/peer-mesh.ts';
 import { DEFAULT_HEAL_AFTER_MS } from '../cluster/replicator.ts';
@@ -18,7 +19,8 @@ import { server } from './commands/server.ts';
 import { show } from './commands/show.ts';
 import { status } from './commands/status.ts';
 import { watch } from './commands/watch.ts';
-import { addConnectOptions, addKeyOptions, type ConnectOptions } from './options.ts';
+import { addConnectOptions, addKeyOptions, keySourceOf, type ConnectOptions } from './options.ts';
+import { UsageError } from '../shared/errors.ts';
 
 /** Builds the context for a command from its options (one-shot or shell). */
 export type ContextFactory = (options: ConnectOptions) => CliContext;
@@ -31,16 +33,48 @@ export interface ProgramHooks {
   inShell?: boolean;
 }
 
+/** The version in package.json (one level above src/ and dist/ alike). */
+export function lanfsVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
 export function buildProgram(hooks: ProgramHooks): Command {
   const program = new Command('lanfs')
     .description('lanfs: one file system over the servers of your LAN.')
-    .showHelpAfterError('(run with --help for usage)')
     .allowExcessArguments(false)
+    .showHelpAfterError(
+      hooks.inShell ? '(type "help" for the commands)' : '(run "lanfs --help" for usage)',
+    )
     // Throw instead of exiting, in every subcommand too: main() picks the exit code.
     .exitOverride();
+  if (hooks.inShell) {
+    // The shell's words: "create NAME", not "lanfs create NAME" (settings set here are
+    // copied to every command made below).
+    program.configureHelp({
+      commandUsage: (command) =>
+        command.parent ? `${command.name()} ${command.usage()}` : command.usage(),
+    });
+  } else {
+    program.version(lanfsVersion(), '-V, --version', 'print the version of lanfs');
+    // The client options may come before the command too (lanfs -v --server X show); they
+    // are handed to the command in the hook below, its own options after it win.
+    program.enablePositionalOptions();
+    addConnectOptions(program as never);
+    program.hook('preAction', (root, action) => {
+      handOptionsDown(root, action as unknown as Command);
+    });
+  }
 
   const fileCommand = (name: string, description: string): Command => {
     const command = program.command(name).description(description);
+    command.showHelpAfterError(
+      hooks.inShell
+        ? `(type "help ${name}" for its usage)`
+        : `(run "lanfs ${name} --help" for usage)`,
+    );
     if (!hooks.inShell) addConnectOptions(command as never);
     return command;
   };
@@ -92,6 +126,7 @@ export function buildProgram(hooks: ProgramHooks): Command {
     const serverCommand = program
       .command('server')
       .description('run a server exporting a directory')
+      .showHelpAfterError('(run "lanfs server --help" for usage)')
       .requiredOption('--data <dir>', 'the directory to export')
       .option('--id <n>', "this server's id (a positive integer; required the first time)")
       .addOption(new Option('--port <n>', 'TCP port').default(String(DEFAULT_PORT)))
@@ -148,4 +183,29 @@ export function buildProgram(hooks: ProgramHooks): Command {
   }
   hooks.extend?.(program);
   return program;
+}
+
+/**
+ * Options given before the command (`lanfs --key K show`) go to the command, unless
+ * the command was given its own after it; then records where the key came from, for
+ * the sentence a wrong key gets.
+ */
+function handOptionsDown(root: Command, action: Command): void {
+  for (const option of root.options) {
+    const key = option.attributeName();
+    if (root.getOptionValueSource(key) !== 'cli') continue;
+    if (!action.options.some((o) => o.attributeName() === key)) {
+      throw new UsageError(
+        `${option.long ?? option.flags} does not apply to "lanfs ${action.name()}"; see "lanfs ${action.name()} --help".`,
+      );
+    }
+    if (action.getOptionValueSource(key) === 'cli') continue;
+    action.setOptionValueWithSource(key, root.getOptionValue(key), 'cli');
+  }
+  if (action.options.some((o) => o.attributeName() === 'key')) {
+    action.setOptionValue(
+      'keySource',
+      keySourceOf(action.opts(), action.getOptionValueSource('key') === 'env'),
+    );
+  }
 }

@@ -285,6 +285,9 @@ export class ClusterView {
         up: member.up,
         files: member.records.size,
         httpAddress: this.httpAddressOf(member.id),
+        ...(member.up || member.downSince === undefined
+          ? {}
+          : { downForMs: Math.max(0, Date.now() - member.downSince) }),
       });
     }
     return servers.sort((a, b) => a.id - b.id);

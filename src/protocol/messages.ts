@@ -106,6 +106,8 @@ export const memberSchema = z.object({
   files: z.number().int().nonnegative(),
   /** host:port of its HTTP side (dashboard, /files), when it runs one. */
   httpAddress: z.string().max(300).optional(),
+  /** How long a down server has been down, as the reporting server saw it (status only). */
+  downForMs: z.number().int().nonnegative().optional(),
 });
 export type Member = z.infer<typeof memberSchema>;
 
@@ -217,6 +219,8 @@ const schemas = {
       .default([]),
     /** Files with fewer live copies than wanted. */
     underReplicated: z.array(fileName).max(10_000).default([]),
+    /** --heal-after of the answering server: when copies of a down server are made again. */
+    healAfterMs: z.number().int().nonnegative().optional(),
   }),
   CREATE: z.object({ name: fileName, size: z.number().int().nonnegative().nullable(), requestId }),
   EDIT: z.object({

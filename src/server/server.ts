@@ -322,6 +322,7 @@ export class LanfsServer {
       insecure: this.#options.credentials.insecure,
       replicas: this.#options.replicas ?? DEFAULT_REPLICAS,
       servers: this.view.servers(),
+      healAfterMs: this.#options.healAfterMs ?? DEFAULT_HEAL_AFTER_MS,
       ...this.#health(),
     };
   }

@@ -26,6 +26,8 @@ export interface Credentials {
   cluster: string;
   /** TLS for every connection (--tls-cert, --tls-key, --tls-ca); absent: plain TCP. */
   tls?: TlsOptions;
+  /** Where the key came from ("--key", "LANFS_KEY", "--key-file PATH"): named when it is wrong. */
+  keySource?: string;
 }
 
 function expect<K extends Message['type']>(
@@ -73,9 +75,13 @@ export async function dialHandshake(
       challenge.nonce,
     );
     if (!proofsEqual(expected, challenge.proof)) {
+      // Both ends derive the proof from their own key: a mismatch means the key given
+      // here is not the one this cluster runs with (a server forging proofs looks the same).
       throw new AuthError(
         'LANFS_ERR_AUTH_FAILED',
-        `Server ${challenge.serverId} did not prove it knows the cluster key: check the key (--key, --key-file, LANFS_KEY).`,
+        credentials.keySource === undefined
+          ? `The key given does not match the cluster's key (server ${challenge.serverId} runs with another): check --key, LANFS_KEY or --key-file.`
+          : `The key given with ${credentials.keySource} does not match the cluster's key (server ${challenge.serverId} runs with another): give the key the servers were started with.`,
       );
     }
     proof = computeProof(credentials.key, role, credentials.cluster, challenge.nonce, nonce);
