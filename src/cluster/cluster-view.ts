@@ -8,6 +8,7 @@
  */
 import type { FileRecord, Member, TombstoneRef } from '../protocol/messages.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
+import type { SavedMember } from '../storage/peer-records-snapshot.ts';
 
 export interface MemberState {
   id: number;
@@ -119,6 +120,26 @@ export class ClusterView {
       tombstones: new Map(),
     });
     return true;
+  }
+
+  /**
+   * Puts back what this server knew of a member at its last run (before any link):
+   * its records and tombstones then, the member down since it was last seen and not
+   * seen in this run (no instance, so nothing counts it as synced). Its files are
+   * listed as unavailable until it is back; its fresh full list then replaces these.
+   */
+  restoreMember(saved: SavedMember): void {
+    if (saved.id === this.selfId || this.#members.has(saved.id)) return;
+    this.#members.set(saved.id, {
+      id: saved.id,
+      address: saved.address,
+      up: false,
+      downSince: saved.lastSeen,
+      instance: undefined,
+      version: 0,
+      records: new Map(saved.records.map((r) => [r.name, r])),
+      tombstones: new Map(saved.tombstones.map((t) => [t.name, t])),
+    });
   }
 
   setUp(id: number, up: boolean): void {

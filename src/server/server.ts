@@ -14,6 +14,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import { createWebServer } from '../web/http-server.ts';
 import { Metrics } from '../web/metrics.ts';
 import { ClusterView } from '../cluster/cluster-view.ts';
+import { KeptView } from '../cluster/kept-view.ts';
 import { DOWN_AFTER_MS, PeerMesh } from '../cluster/peer-mesh.ts';
 import { PeerLinks } from '../cluster/peer-link.ts';
 import { DEFAULT_HEAL_AFTER_MS, Replicator } from '../cluster/replicator.ts';
@@ -78,6 +79,7 @@ export class LanfsServer {
   /** Where the listener was, kept after stop: a stopped server still says which it was. */
   #lastAddress: string | undefined;
   #view: ClusterView | undefined;
+  #kept: KeptView | undefined;
   #mesh: PeerMesh | undefined;
   #replicator: Replicator | undefined;
   #discovery: ServerDiscovery | undefined;
@@ -172,6 +174,14 @@ export class LanfsServer {
       await this.#lock.setAddress(this.address);
       const view = new ClusterView(catalog, () => this.address);
       this.#view = view;
+      // What the others held when last heard, so their files stay listed while they are down.
+      this.#kept = new KeptView({
+        view,
+        stateDir: catalog.directory.stateDir,
+        logger: this.#logger.child({ component: 'view' }),
+      });
+      await this.#kept.restore();
+      this.#kept.start();
       this.#metrics = new Metrics({
         files: () => catalog.size,
         copiesMissing: () => this.status().underReplicated.length,
@@ -306,6 +316,8 @@ export class LanfsServer {
     this.#listener = undefined;
     for (const connection of this.#connections) connection.destroy();
     if (listener) await new Promise<void>((resolve) => listener.close(() => resolve()));
+    await this.#kept?.stop();
+    this.#kept = undefined;
     await this.#catalog?.close();
     await this.#releaseLock();
   }

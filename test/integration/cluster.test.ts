@@ -5,7 +5,7 @@
  * with gossip, and members remembered across a restart.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runCli, startServer, uniqueGroup, type ServerProcess } from '../harness/cli.ts';
@@ -327,5 +327,58 @@ test('cluster - a frozen server (SIGSTOP, sockets still open) is marked down by 
     () => statusOf(one),
     (s) => s.servers.some((m) => m.id === 2 && m.up),
     { timeoutMs: 6000 },
+  );
+});
+
+test('cluster - a server restarted while the others are down keeps listing their files (as unavailable) until each is back with its own list', async (t) => {
+  const cluster = await clusterWithFiles(t, 3);
+  const listed = async (i: number): Promise<{ name: string; available: boolean }[]> => {
+    const result = await runCli(['show', '--json'], { env: cluster.env(i) });
+    if (result.code !== 0) throw new Error(result.stderr);
+    return (JSON.parse(result.stdout) as { name: string; available: boolean }[]).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    );
+  };
+  // A file deleted while server 2 listens: no kept copy may bring it back.
+  const made = await runCli(['create', 'from-3/gone.txt'], { env: cluster.env(2), input: 'x\n' });
+  assert.equal(made.code, 0, made.stderr);
+  await waitFor(
+    'from-3/gone.txt on server 2',
+    () => listed(1),
+    (files) => files.some((f) => f.name === 'from-3/gone.txt'),
+  );
+  const deleted = await runCli(['delete', 'from-3/gone.txt'], { env: cluster.env(2) });
+  assert.equal(deleted.code, 0, deleted.stderr);
+  await waitFor(
+    'from-3/gone.txt gone on server 2',
+    () => listed(1),
+    (files) => files.length === 3,
+  );
+  await cluster.stop(0);
+  await cluster.stop(2);
+  await cluster.stop(1);
+  // While server 1 is down its folder changes: its list, once back, must win over the kept one.
+  await rm(join(cluster.data(0), 'from-1', 'hello.txt'));
+  await writeFile(join(cluster.data(0), 'from-1', 'new.txt'), 'new\n');
+
+  await cluster.restart(1);
+  const shown = async (): Promise<string[]> =>
+    (await listed(1)).map((f) => `${f.name} ${f.available ? 'available' : 'unavailable'}`);
+  assert.deepEqual(await shown(), [
+    'from-1/hello.txt unavailable',
+    'from-2/hello.txt available',
+    'from-3/hello.txt unavailable',
+  ]);
+  await cluster.restart(0);
+  await waitFor(
+    "server 1's own list on server 2",
+    shown,
+    (files) =>
+      JSON.stringify(files) ===
+      JSON.stringify([
+        'from-1/new.txt available',
+        'from-2/hello.txt available',
+        'from-3/hello.txt unavailable',
+      ]),
   );
 });
