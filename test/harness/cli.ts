@@ -165,3 +165,67 @@ export function suiteCleanup(after: (fn: () => Promise<void>) => void): Cleanup 
   });
   return { after: (fn) => tasks.push(fn) };
 }
+
+/** A lanfs command that reads lines (the shell, lanfs up), driven line by line. */
+export interface InteractiveCli {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  /** Types a line. */
+  send: (line: string) => void;
+  /** Waits until what the stream printed after `from` characters matches re. */
+  waitFor: (
+    re: RegExp,
+    options?: { from?: number; stream?: 'stdout' | 'stderr'; timeoutMs?: number },
+  ) => Promise<RegExpExecArray>;
+  exited: Promise<number | null>;
+}
+
+/** Starts `lanfs ARGS` with stdin a pipe; it is killed when the test ends, also on failure. */
+export function startInteractive(
+  t: Cleanup,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): InteractiveCli {
+  const child = spawn(process.execPath, [LANFS_BIN, ...args], {
+    env: cleanEnv(options.env),
+    cwd: options.cwd,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  child.stdin.on('error', () => undefined);
+  let closed = false;
+  // 'close', not 'exit': everything it printed has been read by then.
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('close', (c) => {
+      closed = true;
+      resolve(c);
+    }),
+  );
+  onCleanup(t, async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    send: (line) => void child.stdin.write(`${line}\n`),
+    waitFor: async (re, { from = 0, stream = 'stdout', timeoutMs = 30_000 } = {}) => {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const match = re.exec((stream === 'stdout' ? out : err).slice(from));
+        if (match) return match;
+        if (closed) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(
+        `lanfs ${args[0]} did not print ${re} on ${stream}; stdout: ${out}\nstderr: ${err}`,
+      );
+    },
+    exited,
+  };
+}
