@@ -14,7 +14,9 @@ import {
   suiteCleanup,
   type ServerProcess,
 } from '../harness/cli.ts';
+import { startCluster } from '../harness/cluster.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
+import { waitFor } from '../harness/wait-for.ts';
 
 const KEY = 'test-cluster-key';
 
@@ -231,6 +233,42 @@ describe('cli - against one server', () => {
     assert.equal(result.code, 0, result.stderr);
   });
 
+  test('keys - a wrong key says it does not match the cluster and where it came from', async () => {
+    let result = await lanfs(['show'], { env: { LANFS_KEY: 'wrong' } });
+    assert.equal(result.code, 7);
+    assert.match(result.stderr, /key given with LANFS_KEY does not match the cluster's key/);
+    assert.doesNotMatch(result.stderr, /did not prove/);
+    result = await lanfs(['show', '--key', 'wrong']);
+    assert.equal(result.code, 7);
+    assert.match(result.stderr, /key given with --key does not match the cluster's key/);
+    await writeFile(join(work, 'wrong.key'), 'wrong\n');
+    result = await runCli(['show', '--server', server.address, '--key-file', 'wrong.key'], {
+      cwd: work,
+    });
+    assert.equal(result.code, 7);
+    assert.match(result.stderr, /key given with --key-file wrong\.key does not match/);
+  });
+
+  test('options - --version; client options before the command; its own after it win', async () => {
+    const pkg = JSON.parse(
+      await readFile(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as {
+      version: string;
+    };
+    let result = await runCli(['--version']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout.trim(), pkg.version);
+    result = await runCli(['-v', '--server', server.address, '--key', KEY, 'show'], { cwd: work });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /docs\/readme\.txt/);
+    assert.match(result.stderr, /Connected to server 1/);
+    result = await runCli(['--key', 'wrong', 'show', '--server', server.address, '--key', KEY]);
+    assert.equal(result.code, 0, result.stderr);
+    result = await runCli(['--server', '127.0.0.1:1', 'up']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--server does not apply to "lanfs up"/);
+  });
+
   test('usage - unknown commands and missing arguments exit 2', async () => {
     assert.equal((await lanfs(['frobnicate'])).code, 2);
     assert.equal((await lanfs(['create'])).code, 2);
@@ -260,5 +298,94 @@ describe('cli - without a server', () => {
     result = await runCli(['server', '--data', data, '--id', '4', '--port', '0', '--insecure']);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /belongs to server 3/);
+  });
+});
+
+describe('cli - README', () => {
+  test('README names every option of lanfs server --help, and no option that is only coming', async () => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const help = await runCli(['server', '--help']);
+    assert.equal(help.code, 0, help.stderr);
+    const options = [...new Set(help.stdout.match(/--[a-z][a-z-]+/g))].filter(
+      (o) => o !== '--help',
+    );
+    assert.ok(options.length > 10, help.stdout);
+    for (const option of options) assert.ok(readme.includes(option), `README lacks ${option}`);
+    assert.doesNotMatch(readme, /coming web issue/);
+    assert.doesNotMatch(readme, /npx lanfs (?!works only)/, 'npx lanfs fails outside the folder');
+  });
+
+  test('README documents every key of status --json', async (t) => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const schema = /`--json` prints\s+`(\{"servers"[^`]*)`/.exec(readme)?.[1];
+    assert.ok(schema, 'the status --json schema in README');
+    const server = await startServer(t, [
+      '--data',
+      await tempDir(t),
+      '--id',
+      '1',
+      '--key',
+      KEY,
+      '--http-port',
+      '0',
+    ]);
+    const result = await runCli(['status', '--json'], {
+      env: { LANFS_SERVER: server.address, LANFS_KEY: KEY },
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const status = JSON.parse(result.stdout) as { servers: Record<string, unknown>[] };
+    for (const key of [...Object.keys(status), ...Object.keys(status.servers[0]!)])
+      assert.ok(schema.includes(`"${key}"`), `README's status --json lacks "${key}"`);
+  });
+});
+
+describe('cli - a holder down', () => {
+  test('show marks down holders; status lists files below their copies by name and says when healing starts', async (t) => {
+    const cluster = await startCluster(t, 3, { args: ['--heal-after', '600000'] });
+    const env = cluster.env(0);
+    for (const name of ['z.txt', 'y.txt', 'a.txt', 'm.txt']) {
+      const result = await runCli(['create', name], { env, input: `${name}\n` });
+      assert.equal(result.code, 0, result.stderr);
+    }
+    // The copies go to servers 2 and 3; take away the one holding more of them.
+    const records = await waitFor(
+      'every file with its copy',
+      async () =>
+        JSON.parse((await runCli(['show', '--json'], { env })).stdout) as {
+          name: string;
+          replicas: number[];
+        }[],
+      (list) => list.length === 4 && list.every((r) => r.replicas.length === 1),
+    );
+    const held = (id: number) => records.filter((r) => r.replicas.includes(id)).map((r) => r.name);
+    const gone = held(2).length >= held(3).length ? 2 : 3;
+    await cluster.stop(gone - 1);
+    await waitFor(
+      'the stopped server marked down',
+      () => cluster.upIds(0),
+      (up) => !up.includes(gone),
+    );
+
+    const show = await runCli(['show'], { env });
+    assert.equal(show.code, 0, show.stderr);
+    for (const name of held(gone))
+      assert.match(
+        show.stdout,
+        new RegExp(`${name.replace('.', '\\.')}.*server ${gone} \\(DOWN\\)`),
+      );
+
+    const status = await runCli(['status'], { env });
+    assert.equal(status.code, 0, status.stderr);
+    const section = /Below 2 copies: (\d+) files? \(([^\n]*)\):\n((?: {2}\S+\n?)+)/.exec(
+      status.stdout,
+    );
+    assert.ok(section, status.stdout);
+    const listed = section[3]!.trim().split(/\s+/);
+    assert.deepEqual(listed, [...held(gone)].sort());
+    assert.match(
+      section[2]!,
+      new RegExp(`server ${gone} is down: copies are made again elsewhere in (9|10) min`),
+    );
+    assert.doesNotMatch(status.stdout, /copies are being made/);
   });
 });
