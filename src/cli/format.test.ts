@@ -5,6 +5,7 @@ import { formatRecords, formatStatus } from './format.ts';
 
 const record = (name: string, primary: number, replicas: number[]) => ({
   name,
+  fileId: '0123abcd',
   size: 1,
   sha256: '0'.repeat(64),
   version: 1,
