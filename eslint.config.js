@@ -63,9 +63,12 @@ function layerRules() {
     events: ['protocol', 'shared'],
     cluster: ['storage', 'discovery', 'transport', 'protocol', 'shared'],
     service: ['cluster', 'storage', 'discovery', 'transport', 'protocol', 'shared', 'events'],
-    web: ['service', 'cluster', 'transport', 'protocol', 'shared', 'events'],
+    web: ['webdav', 'service', 'cluster', 'transport', 'protocol', 'shared', 'events'],
+    // WebDAV under /dav/: reached only from web/ (and server/); it reuses web/'s file responses.
+    webdav: ['web', 'service', 'cluster', 'transport', 'protocol', 'shared', 'events'],
     server: [
       'web',
+      'webdav',
       'service',
       'cluster',
       'storage',

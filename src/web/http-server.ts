@@ -31,6 +31,7 @@ import { DASHBOARD_HTML } from './dashboard-page.ts';
 import { answerFor } from './file-response.ts';
 import type { Metrics } from './metrics.ts';
 import { relayDownload } from './relayed-download.ts';
+import { createDavHandler } from '../webdav/webdav-handler.ts';
 
 export interface WebComponents {
   credentials: Credentials;
@@ -71,6 +72,9 @@ const ROUTES: ReadonlyMap<string, readonly string[]> = new Map([
   ['/files/:name', ['GET', 'HEAD', 'PUT', 'DELETE']],
 ]);
 
+/** Every path under /dav/ (WebDAV, webdav/webdav-handler.ts), one label in /metrics. */
+const DAV_ROUTE = '/dav/';
+
 /** The label of every path that is no route: /metrics keeps a bounded set of series. */
 const UNKNOWN_ROUTE = 'unknown';
 /** Methods counted under their own name in /metrics; any other is counted as OTHER. */
@@ -107,7 +111,10 @@ export function createWebServer(c: WebComponents): Server {
       const readsIt = req.method === 'GET' || req.method === 'HEAD';
       return readsIt && validTicket(url, c.credentials) ? undefined : REFUSALS.ticket;
     }
-    const match = /^Bearer (.+)$/.exec(header);
+    // WebDAV clients (Finder, Explorer, rclone) send Basic: any user name, the key as password.
+    const basic = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header);
+    const password = basic && /:(.*)$/s.exec(Buffer.from(basic[1]!, 'base64').toString('utf8'));
+    const match = password ?? /^Bearer (.+)$/.exec(header);
     if (!match) return REFUSALS.malformed;
     if (c.credentials.key === undefined) return REFUSALS.wrong;
     const given = Buffer.from(match[1]!);
@@ -121,6 +128,8 @@ export function createWebServer(c: WebComponents): Server {
       files: c.files.list().sort(byName).map(fileJson),
     });
 
+  const dav = createDavHandler({ files: c.files, view: c.view, logger: c.logger });
+
   const handle = async (
     req: IncomingMessage,
     res: ServerResponse,
@@ -128,6 +137,15 @@ export function createWebServer(c: WebComponents): Server {
     route: string | undefined,
   ): Promise<number> => {
     const method = req.method ?? 'GET';
+    if (route === DAV_ROUTE) {
+      const refused = refusal(req, url);
+      if (refused) {
+        // Basic, so that an OS client asks its user for the key.
+        res.setHeader('WWW-Authenticate', 'Basic realm="lanfs"');
+        return send(res, 401, `${refused.message}\n`, 'text/plain; charset=utf-8');
+      }
+      return await dav(req, res);
+    }
     if (route === undefined) {
       return sendJson(res, 404, {
         error: `Nothing is served at ${url.pathname}: the dashboard is at /, files at /files/NAME, and ${LISTING_HINT}.`,
@@ -204,6 +222,7 @@ export function createWebServer(c: WebComponents): Server {
 
 /** The route a path belongs to (its label in /metrics), or undefined if it is none. */
 function routeOf(pathname: string): string | undefined {
+  if (pathname === '/dav' || pathname.startsWith('/dav/')) return DAV_ROUTE;
   if (pathname.startsWith('/files/')) return '/files/:name';
   return ROUTES.has(pathname) ? pathname : undefined;
 }
