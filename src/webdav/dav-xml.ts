@@ -6,6 +6,7 @@
  * A body with a DOCTYPE is refused before parsing: no entity is ever expanded.
  */
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
+import type { PropChange } from './dead-properties.ts';
 
 export const DAV_NS = 'DAV:';
 /** Request bodies larger than this are refused (400). */
@@ -33,7 +34,7 @@ const parser = new XMLParser({
   attributeNamePrefix: '',
   trimValues: true,
   processEntities: true,
-  htmlEntities: false,
+  htmlEntities: true,
   parseTagValue: false,
   parseAttributeValue: false,
 });
@@ -59,7 +60,12 @@ function toElement(node: RawNode, scope: Map<string, string>): XmlElement | unde
   const inner = new Map(scope);
   for (const [key, value] of Object.entries(attributes)) {
     if (key === 'xmlns') inner.set('', value);
-    else if (key.startsWith('xmlns:')) inner.set(key.slice(6), value);
+    else if (key.startsWith('xmlns:')) {
+      // Namespaces in XML 1.0 forbids undeclaring a prefix (xmlns:p="").
+      if (value === '')
+        throw new BadXmlError(`The XML prefix "${key.slice(6)}" is bound to nothing.`);
+      inner.set(key.slice(6), value);
+    }
   }
   const colon = tag.indexOf(':');
   const prefix = colon < 0 ? '' : tag.slice(0, colon);
@@ -109,17 +115,24 @@ export function parsePropfind(body: XmlElement | undefined): PropfindRequest {
   throw new BadXmlError('A DAV:propfind must hold DAV:prop, DAV:allprop or DAV:propname.');
 }
 
-/** The properties a PROPPATCH sets or removes, in order. */
-export function parseProppatch(body: XmlElement | undefined): PropName[] {
+/** What a PROPPATCH does, in order: each property set (with its value) or removed. */
+export function parseProppatch(body: XmlElement | undefined): PropChange[] {
   if (!body || body.ns !== DAV_NS || body.name !== 'propertyupdate')
     throw new BadXmlError('A PROPPATCH body must be a DAV:propertyupdate element.');
-  const props: PropName[] = [];
+  const changes: PropChange[] = [];
   for (const action of body.children) {
     if (action.ns !== DAV_NS || (action.name !== 'set' && action.name !== 'remove')) continue;
     for (const prop of davChildren(action, 'prop'))
-      for (const { ns, name } of prop.children) props.push({ ns, name });
+      for (const value of prop.children)
+        changes.push(
+          action.name === 'set'
+            ? { op: 'set', value }
+            : { op: 'remove', prop: { ns: value.ns, name: value.name } },
+        );
   }
-  return props;
+  if (changes.length === 0)
+    throw new BadXmlError('A DAV:propertyupdate must set or remove at least one property.');
+  return changes;
 }
 
 export interface LockInfo {
@@ -189,6 +202,7 @@ export function echoElement(el: XmlElement): XmlNode {
   const children: (XmlNode | string)[] = el.children.map(echoElement);
   if (el.text !== '') children.unshift(el.text);
   if (el.ns === DAV_NS) return element(`D:${el.name}`, attributes, children);
+  if (el.ns === '') return element(el.name, { ...attributes, xmlns: '' }, children);
   return element(`E:${el.name}`, { ...attributes, 'xmlns:E': el.ns }, children);
 }
 
