@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import type { ServerProcess } from '../harness/cli.ts';
@@ -127,7 +128,7 @@ test('web - a missing key and a wrong key get different sentences (both 401)', a
   };
   const missing = await refusal({});
   const wrong = await refusal({ Authorization: 'Bearer not-the-key' });
-  const malformed = await refusal({ Authorization: 'Basic dXNlcjpwYXNz' });
+  const malformed = await refusal({ Authorization: 'Token not-a-scheme-lanfs-takes' });
   assert.notEqual(missing.error, wrong.error);
   assert.deepEqual(
     [missing.code, wrong.code],
@@ -207,4 +208,50 @@ test('web - 404s read the same for GET, HEAD and DELETE and speak HTTP; 405 with
     `${url}/files/letters.txt`,
   ]);
   assert.equal(stdout, 'abcdefghij\n206');
+});
+
+test('web - a streamed download whose client leaves or stops reading does not hold up the next one', async (t) => {
+  const { servers } = await startCluster(t, 2, {
+    key: KEY,
+    args: ['--replicas', '1', '--http-port', '0'],
+  });
+  const [one, two] = servers as [ServerProcess, ServerProcess];
+  // More than the socket buffers of loopback hold, so a client that stops reading stalls.
+  const bytes = randomBytes(32 * 1024 * 1024);
+  const put = await fetch(`${base(two)}/files/big.bin`, {
+    method: 'PUT',
+    headers: auth,
+    body: bytes,
+  });
+  assert.equal(put.status, 201, await put.clone().text());
+  await waitForListing(one, 'big.bin');
+  const url = `${base(one)}/files/big.bin?proxy=1`;
+
+  // A client that reads the first bytes and leaves.
+  const leaving = new AbortController();
+  const res = await fetch(url, { headers: auth, signal: leaving.signal });
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  await reader.read();
+  leaving.abort();
+
+  // A client that sends the request and never reads the answer.
+  const stalled = connect(one.httpPort!, '127.0.0.1');
+  t.after(() => stalled.destroy());
+  stalled.pause();
+  stalled.write(
+    `GET /files/big.bin?proxy=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\n\r\n`,
+  );
+  // Paused, it sees its end only once it reads again.
+  const dropped = new Promise((resolve) => stalled.once('close', resolve));
+
+  // Both go over the same link from server 1 to server 2 as this one.
+  const whole = await fetch(url, { headers: auth });
+  assert.equal(whole.status, 200);
+  assert.ok(Buffer.from(await whole.arrayBuffer()).equals(bytes), 'the whole file, intact');
+  // The server gave up on the client that read nothing: it gets a cut answer, then the end.
+  let got = 0;
+  stalled.on('data', (chunk: Buffer) => (got += chunk.length)).resume();
+  await dropped;
+  assert.ok(got < bytes.length, `the client that read nothing got all ${got} bytes`);
 });
