@@ -38,6 +38,23 @@ export default tseslint.config(
   },
   // protocol/ is pure: bytes in, messages out; no sockets, no files.
   ...layerRules(),
+  {
+    files: ['src/s3/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+service/',
+              allowTypeImports: true,
+              message: 'src/s3/ may import only types from service/; web/ calls the file service.',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );
 
 /**
@@ -63,12 +80,16 @@ function layerRules() {
     events: ['protocol', 'shared'],
     cluster: ['storage', 'discovery', 'transport', 'protocol', 'shared'],
     service: ['cluster', 'storage', 'discovery', 'transport', 'protocol', 'shared', 'events'],
-    web: ['webdav', 'service', 'cluster', 'transport', 'protocol', 'shared', 'events'],
+    web: ['webdav', 's3', 'service', 'cluster', 'transport', 'protocol', 'shared', 'events'],
     // WebDAV under /dav/: reached only from web/ (and server/); it reuses web/'s file responses.
     webdav: ['web', 'service', 'cluster', 'transport', 'protocol', 'shared', 'events'],
+    // The S3 protocol core (src/s3): pure, reached only from web/ and server/; it sees
+    // service/ through its types only (the block after layerRules() says so).
+    s3: ['service', 'protocol', 'shared'],
     server: [
       'web',
       'webdav',
+      's3',
       'service',
       'cluster',
       'storage',
