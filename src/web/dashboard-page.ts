@@ -42,10 +42,13 @@ export const DASHBOARD_HTML = `<!doctype html>
     #files-table, #files-table tbody, #files-table tr, #files-table td { display: block; }
     #files-table tr { padding: .5rem .6rem; border-bottom: 1px solid #e3e6ea; }
     #files-table td { border: 0; padding: .1rem 0; }
+    #files-table td[data-label] { display: inline-block; margin-right: .9rem; }
     #files-table td[data-label]::before { content: attr(data-label) ": "; color: #6b7380; }
+    #files-table .wide { display: none; }
     #files-table td.name { font-weight: 600; }
     #files-table td.actions { padding-top: .35rem; }
-    #upload label, #upload input:not([type=submit]) { flex: 1 1 100%; }
+    #upload label { flex: 1 1 100%; flex-wrap: nowrap; }
+    #upload label input { flex: 1 1 auto; }
   }
 </style>
 </head>
