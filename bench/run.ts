@@ -13,7 +13,7 @@
  */
 import { runClusterBench } from './cluster.ts';
 import { printCoreSummary, runCoreBench } from './core.ts';
-import { runFailoverBench } from './failover.ts';
+import { runFailoverBench, runRejoinBench } from './failover.ts';
 import { runProfile } from './profile.ts';
 import { runReplicationBench } from './replication.ts';
 import { runStorageBench } from './storage.ts';
@@ -31,5 +31,8 @@ if (only === 'profile') await runProfile();
 if (!only || only === 'storage') await runStorageBench();
 if (!only || only === 'cluster') await runClusterBench();
 if (!only || only === 'replication') await runReplicationBench();
-if (!only || only === 'failover') await runFailoverBench();
+if (!only || only === 'failover') {
+  await runFailoverBench();
+  await runRejoinBench();
+}
 if (!only || only === 'core') printCoreSummary(await runCoreBench());

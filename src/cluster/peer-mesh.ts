@@ -148,6 +148,9 @@ export class PeerMesh {
     const claimId = this.#nextClaimId++;
     return await new Promise<boolean>((resolve) => {
       const waiting = new Set(links.map((l) => l.peerId));
+      /** The link each peer was asked on: a link replaced meanwhile (both sides dialed
+       *  at once) took the question with it, so it is asked again on the new one. */
+      const askedOn = new Map(links.map((l) => [l.peerId, l]));
       let granted = true;
       const finish = (): void => {
         clearTimeout(timer);
@@ -162,7 +165,14 @@ export class PeerMesh {
       });
       // A peer that goes down while we wait no longer counts.
       const watch = setInterval(() => {
-        for (const id of waiting) if (!this.#links.has(id)) waiting.delete(id);
+        for (const id of waiting) {
+          const link = this.#links.get(id);
+          if (!link) waiting.delete(id);
+          else if (link !== askedOn.get(id)) {
+            askedOn.set(id, link);
+            link.connection.send('CLAIM', 0, { claimId, name });
+          }
+        }
         if (waiting.size === 0) finish();
       }, 100);
       const timer = setTimeout(() => {
@@ -264,7 +274,8 @@ export class PeerMesh {
       members: this.#o.view.servers(),
       insecure: this.#o.credentials.insecure,
     });
-    this.addMember(peerId, hello.address);
+    // Known, but not dialed back: this link is the one.
+    if (this.#o.view.upsertMember(peerId, hello.address)) this.#membersChanged();
     this.#attach({
       peerId,
       instance: hello.instance,
@@ -340,13 +351,17 @@ export class PeerMesh {
       existing.connection.close();
     }
     this.#links.set(link.peerId, link);
+    // Up before its first message is handled (setHandler hands over at once what came
+    // with the handshake): its records must land on a live member, which a catch-up reads.
+    this.#o.view.setUp(link.peerId, true);
     link.connection.setHandler((message) => this.#receive(link, message));
     link.connection.onClose(() => this.#detach(link));
-    this.#o.view.setUp(link.peerId, true);
-    this.#o.logger.info(
-      { peer: link.peerId, address: this.#o.view.member(link.peerId)?.address },
-      'peer connected',
-    );
+    // A link replacing another (both sides dialed at once) is the same peer, still connected.
+    if (!existing)
+      this.#o.logger.info(
+        { peer: link.peerId, address: this.#o.view.member(link.peerId)?.address },
+        'peer connected',
+      );
     this.#sendMembers(link);
     this.#sendAllRecords(link);
     this.#sendHeartbeat(link);

@@ -12,6 +12,12 @@
  *     grace period, or never copied) gets a new copy; a surplus copy is removed;
  *   - this server's tombstones are buried once every former holder let go.
  *
+ * A catch-up does not wait for a round: the moment a peer's records show a newer
+ * version of a file held here (a member back with its full list, or a version
+ * this server missed), the newest version is fetched, a few files at a time, so
+ * a long round (many repairs on a busy machine) never holds a returning server
+ * on old versions.
+ *
  * File bytes move on "replicator" connections (one per peer, reused), apart
  * from the mesh link, so a large copy never delays heartbeats.
  */
@@ -41,6 +47,8 @@ const FRESH_FILE_MS = 2000;
 const NAMES_PER_ROUND = 2000;
 /** Every local file is looked at again at least this often (healing after the grace period). */
 const FULL_SWEEP_INTERVAL_MS = 10_000;
+/** Catch-ups running at once outside the rounds. */
+const CATCH_UPS_AT_ONCE = 4;
 
 export interface ReplicatorOptions {
   serverId: number;
@@ -72,6 +80,9 @@ export class Replicator {
   readonly #dirty = new Set<string>();
   #sweep: string[] = [];
   #sweptAt = 0;
+  /** Names whose catch-up runs now, and those waiting for a turn (in order). */
+  readonly #catchingUp = new Set<string>();
+  readonly #catchUpQueue = new Set<string>();
 
   constructor(options: ReplicatorOptions) {
     this.#o = options;
@@ -85,6 +96,7 @@ export class Replicator {
 
   start(): void {
     this.#o.catalog.onChange((name) => this.markDirty(name));
+    this.#o.view.onNameChange((name) => this.#peerChanged(name));
     this.#timer = setInterval(() => void this.reconcile(), RECONCILE_INTERVAL_MS);
   }
 
@@ -244,6 +256,45 @@ export class Replicator {
     return names;
   }
 
+  /** A peer's record of name changed: if it shows a version we lack, fetch it now. */
+  #peerChanged(name: string): void {
+    if (this.#stopped || this.#catchingUp.has(name) || this.#catchUpQueue.has(name)) return;
+    if (!this.#catchUpSource(name)) return;
+    this.#catchUpQueue.add(name);
+    this.#pumpCatchUps();
+  }
+
+  #pumpCatchUps(): void {
+    for (const name of this.#catchUpQueue) {
+      if (this.#catchingUp.size >= CATCH_UPS_AT_ONCE || this.#stopped) return;
+      this.#catchUpQueue.delete(name);
+      const record = this.#o.catalog.get(name);
+      if (!record || this.#catchingUp.has(name) || !this.#catchUpSource(name)) continue;
+      void this.#catchUpOnce(record, this.#o.view.newestHolders(name)).finally(() => {
+        this.markDirty(name); // the next round checks the outcome (and retries a failure)
+        this.#pumpCatchUps();
+      });
+    }
+  }
+
+  /**
+   * Whether our copy of name is an older version of the newest one a live peer
+   * holds (same file, not deleted, no conflict): what #repair would catch up.
+   */
+  #catchUpSource(name: string): boolean {
+    const view = this.#o.view;
+    const record = this.#o.catalog.get(name);
+    if (!record || covers(view.tombstone(name), record)) return false;
+    const holders = view.holders(name);
+    if (holders.some((h) => h.record.fileId !== record.fileId)) return false;
+    const newest = view.newestHolders(name);
+    return (
+      newest.length > 0 &&
+      newest[0]!.record.version > record.version &&
+      newest.some((h) => h.up && h.id !== this.#o.serverId)
+    );
+  }
+
   /** Repairs one local file if it needs it; returns true if it did something. */
   async #repair(record: FileRecord): Promise<boolean> {
     const view = this.#o.view;
@@ -261,13 +312,26 @@ export class Replicator {
     );
     if (rival) return await this.#resolveConflict(record, rival);
     const newest = view.newestHolders(record.name);
-    if (!newest.some((h) => h.id === this.#o.serverId)) return await this.#catchUp(record, newest);
+    if (!newest.some((h) => h.id === this.#o.serverId)) {
+      if (this.#catchingUp.has(record.name)) return false; // already on its way
+      return await this.#catchUpOnce(record, newest);
+    }
     if (view.actingPrimary(record.name) !== this.#o.serverId) return false;
     if (Date.now() - this.#startedAt < SETTLE_AFTER_START_MS) {
       this.#dirty.add(record.name); // still learning the cluster: look again later
       return false;
     }
     return await this.#keepFactor(record, newest);
+  }
+
+  /** One catch-up of a name at a time, whether a round or a peer's news started it. */
+  async #catchUpOnce(record: FileRecord, newest: Holder[]): Promise<boolean> {
+    this.#catchingUp.add(record.name);
+    try {
+      return await this.#catchUp(record, newest);
+    } finally {
+      this.#catchingUp.delete(record.name);
+    }
   }
 
   /** Our copy is older than the newest version: fetch the newest from a live holder. */
