@@ -177,6 +177,12 @@ export function buildProgram(hooks: ProgramHooks): Command {
         new Option('--replicas <n>', 'copies of each file, the primary included').default(
           String(DEFAULT_REPLICAS),
         ),
+      )
+      .addOption(
+        new Option(
+          '--log-format <format>',
+          'json or pretty (default: pretty on a terminal, else json)',
+        ).env('LANFS_LOG_FORMAT'),
       );
     addKeyOptions(serverCommand as never);
     serverCommand.action(async (options) => await server(hooks.context({}), options as never));
