@@ -141,3 +141,32 @@ test('server start - a peer dialing a server while that server is still opening 
   });
   assert.equal(welcome.serverId, 1);
 });
+
+test('server start - --log-format pretty writes readable lines, and each peer is logged as connected once', async (t) => {
+  const group = uniqueGroup();
+  const args = (i: number, data: string): string[] => [
+    ...['--data', data, '--id', String(i), '--key', KEY, '--group', group],
+    ...['--log-format', 'pretty'],
+  ];
+  const info = { LANFS_LOG_LEVEL: 'info' };
+  const one = await startServer(t, args(1, await tempDir(t)), info);
+  const two = await startServer(t, args(2, await tempDir(t)), info);
+  await waitFor(
+    'each server logging the other as connected',
+    () => [one.log(), two.log()],
+    ([a, b]) => /peer connected .*peer=2/.test(a!) && /peer connected .*peer=1/.test(b!),
+  );
+  // Both dialed each other at once: two links met, one was kept, neither logged twice.
+  const status = await runCli(['status', '--json'], {
+    env: { LANFS_KEY: KEY, LANFS_SERVER: `${one.address},${two.address}` },
+  });
+  assert.equal(status.code, 0, status.stderr);
+  for (const server of [one, two]) {
+    const lines = server.log().trim().split('\n');
+    assert.ok(
+      lines.every((l) => /^\d\d:\d\d:\d\d (INFO |WARN |ERROR) /.test(l)),
+      server.log(),
+    );
+    assert.equal(lines.filter((l) => l.includes('peer connected')).length, 1, server.log());
+  }
+});

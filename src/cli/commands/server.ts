@@ -4,7 +4,7 @@
 import { LanfsServer, type ServerOptions } from '../../server/server.ts';
 import { parseGroup } from '../../discovery/multicast-beacon.ts';
 import { type LanfsError, UsageError } from '../../shared/errors.ts';
-import { createLogger } from '../../shared/logger.ts';
+import { createLogger, logFormatFrom } from '../../shared/logger.ts';
 import { note, print, type CliContext } from '../context.ts';
 import { addressList, resolveCredentials, type KeyOptions } from '../options.ts';
 
@@ -25,6 +25,8 @@ export interface ServerCommandOptions extends KeyOptions {
   maxConnections: string;
   stallTimeout: string;
   idleTimeout: string;
+  /** json | pretty; default pretty on a terminal, json otherwise (a file, a pipe, journald). */
+  logFormat?: string;
 }
 
 export function parsePositiveInt(value: string, what: string, allowZero = false): number {
@@ -71,9 +73,10 @@ export function serverOptionsFrom(options: ServerCommandOptions): Omit<ServerOpt
 
 export async function server(ctx: CliContext, options: ServerCommandOptions): Promise<void> {
   let fatal: ((err: LanfsError) => void) | undefined;
+  const format = logFormatFrom(options.logFormat, process.stderr.isTTY === true);
   const server = new LanfsServer({
     ...serverOptionsFrom(options),
-    logger: createLogger(),
+    logger: createLogger({ format }),
     onFatal: (err) => fatal?.(err),
   });
   await server.start();
