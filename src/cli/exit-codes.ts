@@ -17,6 +17,7 @@ export const ExitCode = {
 const BY_CODE: Partial<Record<ErrorCode, number>> = {
   LANFS_ERR_USAGE: ExitCode.USAGE,
   LANFS_ERR_INVALID_NAME: ExitCode.USAGE,
+  LANFS_ERR_INVALID_METADATA: ExitCode.USAGE,
   LANFS_ERR_CONFIG: ExitCode.USAGE,
   LANFS_ERR_DUPLICATE_ID: ExitCode.USAGE,
   LANFS_ERR_DATA_FOLDER_IN_USE: ExitCode.USAGE,

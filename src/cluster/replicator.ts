@@ -66,7 +66,7 @@ export interface ReplicatorOptions {
 export interface CopySet {
   write: (chunk: Buffer) => Promise<void>;
   /** Sends END to every target; resolves with the ids that stored the copy. */
-  end: () => Promise<number[]>;
+  end: (extra?: { s3ETag?: string }) => Promise<number[]>;
   cancel: () => void;
 }
 
@@ -153,13 +153,13 @@ export class Replicator {
           }),
         );
       },
-      end: async (): Promise<number[]> => {
+      end: async (extra?: { s3ETag?: string }): Promise<number[]> => {
         const done = await Promise.all(
           writers.map(async (w) => {
             const writer = await w.writer;
             if (!writer) return undefined;
             try {
-              await writer.end();
+              await writer.end(extra);
               return w.id;
             } catch (err) {
               return failed(w.id, err);

@@ -62,6 +62,26 @@ const requestId = z.string().min(1).max(64);
 const instanceId = z.string().regex(/^[0-9a-f]{8,64}$/);
 const address = z.string().min(3).max(300);
 
+/** The S3 ETag forms: MD5 hex, or the multipart form MD5 hex + "-" + part count. */
+const s3ETag = z.string().regex(/^[0-9a-f]{32}(-[0-9]{1,5})?$/);
+/** Metadata keys are lower-case header-token names; the whole map is bounded as S3 bounds it. */
+export const MAX_METADATA_BYTES = 2048;
+const metadataMap = z
+  .record(z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]{1,128}$/), z.string().max(MAX_METADATA_BYTES))
+  .refine((map) => Buffer.byteLength(JSON.stringify(map)) <= MAX_METADATA_BYTES + 64, {
+    message: `metadata is larger than ${MAX_METADATA_BYTES} bytes`,
+  });
+/**
+ * What the writer of a version said about it, kept with the record and sent to its
+ * copies: the media type, and user metadata (S3 x-amz-meta-* with the prefix removed).
+ */
+const fileDescription = {
+  contentType: z.string().min(1).max(256).optional(),
+  metadata: metadataMap.optional(),
+};
+
+export const fileDescriptionSchema = z.object(fileDescription);
+
 /** What every server knows of one file (SPEC §2.1). */
 export const fileRecordSchema = z.object({
   name: fileName,
@@ -81,6 +101,13 @@ export const fileRecordSchema = z.object({
   conflictOf: z.string().max(4096).optional(),
   /** The client request that made this version: a replay of it gets this record back. */
   requestId: z.string().min(1).max(64).optional(),
+  ...fileDescription,
+  /**
+   * The S3 ETag of this version, for versions written through S3: the MD5 of the bytes
+   * in hex, or for an object assembled from a multipart upload, MD5-of-part-MD5s-N.
+   * Absent otherwise (computing MD5 on every upload would cost every front end for one).
+   */
+  s3ETag: s3ETag.optional(),
 });
 export type FileRecord = z.infer<typeof fileRecordSchema>;
 
@@ -229,7 +256,12 @@ const schemas = {
     baseVersion: z.number().int().positive(),
     requestId,
   }),
-  END: z.object({ size: z.number().int().nonnegative(), sha256: sha256Hex }),
+  END: z.object({
+    size: z.number().int().nonnegative(),
+    sha256: sha256Hex,
+    /** A copy's S3 ETag, known only once the primary has all the bytes. */
+    s3ETag: s3ETag.optional(),
+  }),
   DONE: z.object({ record: fileRecordSchema.nullable() }),
   DOWNLOAD: z.object({ name: fileName, offset: z.number().int().nonnegative().default(0) }),
   FILE: z.object({ record: fileRecordSchema, offset: z.number().int().nonnegative() }),

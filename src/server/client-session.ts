@@ -222,7 +222,10 @@ export class ClientSession {
         return await handle.write(message.bytes);
       case 'END': {
         state.handle = undefined;
-        const record = await handle.finish(message.body);
+        // Only a peer may state a copy's S3 ETag; a client's version gets one from the S3 side.
+        const { size, sha256 } = message.body;
+        const end = this.#components.peerId === undefined ? { size, sha256 } : message.body;
+        const record = await handle.finish(end);
         this.#connection.send('DONE', streamId, { record });
         return this.#end(streamId);
       }

@@ -144,6 +144,12 @@ export class LanfsServer {
     return this.#mesh?.trafficBytes() ?? 0;
   }
 
+  /** The file operations of this server, as every front end calls them. */
+  get files(): FileService {
+    if (!this.#files) throw new Error('The server is not started.');
+    return this.#files;
+  }
+
   get view(): ClusterView {
     if (!this.#view) throw new Error('server not started');
     return this.#view;

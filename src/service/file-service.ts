@@ -20,9 +20,15 @@ import { Redirect } from '../transport/request-streams.ts';
 import type { PeerMesh } from '../cluster/peer-mesh.ts';
 import type { CopySet, Replicator } from '../cluster/replicator.ts';
 import { validateName } from '../protocol/file-name.ts';
-import type { BodyOf, FileRecord, ReplicaHeader } from '../protocol/messages.ts';
+import {
+  fileDescriptionSchema,
+  type BodyOf,
+  type FileRecord,
+  type ReplicaHeader,
+} from '../protocol/messages.ts';
 import {
   ChecksumMismatchError,
+  InvalidMetadataError,
   LanfsError,
   NameExistsError,
   ProtocolError,
@@ -30,7 +36,12 @@ import {
   UnavailableError,
 } from '../shared/errors.ts';
 import type { Upload } from '../storage/data-directory.ts';
-import { newFileId, type LocalCatalog, type OpenedFile } from '../storage/local-catalog.ts';
+import {
+  described,
+  newFileId,
+  type LocalCatalog,
+  type OpenedFile,
+} from '../storage/local-catalog.ts';
 
 /** Uploads above this size check the disk before their bytes arrive; smaller ones at commit. */
 const EARLY_CHECK_MIN_BYTES = 1024 * 1024;
@@ -59,6 +70,14 @@ export interface FileServiceComponents {
 export interface WriteEnd {
   size: number;
   sha256?: string;
+  /** The S3 ETag the S3 front end computed over the bytes (or a copy's, from its primary). */
+  s3ETag?: string;
+}
+
+/** What a writer says about a new version besides its bytes (kept with the record). */
+export interface FileDescription {
+  contentType?: string;
+  metadata?: Record<string, string>;
 }
 
 /**
@@ -143,10 +162,12 @@ export class FileService {
     name: string;
     size: number | null;
     requestId?: string;
+    description?: FileDescription;
   }): Promise<WriteHandle> {
     const { catalog, view, mesh, replicator } = this.#c;
     const name = validateName(request.name);
     this.#checkSize(request.size);
+    checkDescription(request.description);
     if (view.has(name)) {
       // A replay of a create that was applied (its server died before answering): same answer.
       const existing = view.newestHolders(name)[0]?.record;
@@ -178,6 +199,7 @@ export class FileService {
             primary: catalog.serverId,
             replicas: targets,
             modifiedAt: Date.now(),
+            ...described(request.description ?? {}),
           },
           targets,
         );
@@ -204,13 +226,18 @@ export class FileService {
             name,
             received,
             { size: request.size, sha256: end.sha256 },
-            { fileId, replicas: placed, requestId: request.requestId },
+            {
+              fileId,
+              replicas: placed,
+              requestId: request.requestId,
+              description: { ...request.description, s3ETag: end.s3ETag },
+            },
           );
           // The copies already have the bytes; END lets them store them. Only now, so a
           // create that failed here never shows up on another server, and no copy holder
           // is ever the only holder of a file whose primary is still storing it (it would
           // look like the acting primary meanwhile).
-          const copied = copies ? await copies.end() : [];
+          const copied = copies ? await copies.end({ s3ETag: end.s3ETag }) : [];
           if (copied.length !== placed.length) {
             await catalog.setPlacement(name, fileId, catalog.serverId, copied);
             record = { ...record, replicas: copied };
@@ -237,16 +264,23 @@ export class FileService {
     size: number | null;
     baseVersion: number;
     requestId?: string;
+    /** Replaces the description of the version before; absent keeps it (a plain edit). */
+    description?: FileDescription;
   }): Promise<WriteHandle> {
     const { catalog, replicator } = this.#c;
     const name = validateName(request.name);
     this.#checkSize(request.size);
+    checkDescription(request.description);
     this.#requireHere(name);
     const existing = catalog.get(name);
     if (request.requestId !== undefined && existing?.requestId === request.requestId)
       return answered(existing); // a replay of an edit that was applied: same answer
     catalog.checkEditable(name, request.baseVersion);
     const current = existing!;
+    const description: FileDescription = request.description ?? {
+      contentType: current.contentType,
+      metadata: current.metadata,
+    };
     const upload = await catalog.directory.beginUpload();
     const holders = replicator.liveHolders(name, current.fileId);
     const copies =
@@ -260,6 +294,7 @@ export class FileService {
               replicas: current.replicas,
               requestId: request.requestId,
               modifiedAt: Date.now(),
+              ...described(description),
             },
             holders,
           )
@@ -274,13 +309,14 @@ export class FileService {
             received,
             { size: request.size, sha256: end.sha256 },
             request.requestId,
+            { ...description, s3ETag: end.s3ETag },
           );
         } catch (err) {
           copies?.cancel();
           throw err;
         }
         // Holders that miss the new version (down, or failing now) catch up by themselves.
-        await copies?.end();
+        await copies?.end({ s3ETag: end.s3ETag });
         return record;
       },
     });
@@ -296,7 +332,12 @@ export class FileService {
         // A copy is always checked: the primary's END carries the sha256 it sent.
         if (end.sha256 === undefined) throw new ProtocolError('A copy must end with its sha256.');
         return await catalog.storeCopy(
-          { ...record, size: end.size, sha256: end.sha256 },
+          {
+            ...record,
+            size: end.size,
+            sha256: end.sha256,
+            ...described({ s3ETag: end.s3ETag ?? record.s3ETag }),
+          },
           received,
           end,
         );
@@ -430,4 +471,16 @@ function answered(record: FileRecord): WriteHandle {
     finish: () => Promise.resolve(record),
     abort: () => Promise.resolve(),
   };
+}
+
+/** Refuses a media type or metadata over the limits every server applies to records. */
+function checkDescription(description: FileDescription | undefined): void {
+  if (description === undefined) return;
+  const checked = fileDescriptionSchema.safeParse(description);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    throw new InvalidMetadataError(
+      `${issue?.path.join('.') || 'metadata'}: ${issue?.message ?? 'invalid'}`,
+    );
+  }
 }

@@ -29,6 +29,7 @@ export const ERROR_CODES = [
   'LANFS_ERR_DUPLICATE_ID',
   'LANFS_ERR_TOO_LARGE',
   'LANFS_ERR_DATA_FOLDER_IN_USE',
+  'LANFS_ERR_INVALID_METADATA',
   'LANFS_ERR_INTERNAL',
 ] as const;
 
@@ -183,6 +184,16 @@ export class DataFolderInUseError extends LanfsError {
     );
     this.pid = pid;
     this.address = address;
+  }
+}
+
+/** A media type or metadata a writer gave with a version breaks the limits; nothing written. */
+export class InvalidMetadataError extends LanfsError {
+  constructor(reason: string) {
+    super(
+      'LANFS_ERR_INVALID_METADATA',
+      `The metadata given with the file is not accepted: ${reason}; send less (at most 2 KiB in all).`,
+    );
   }
 }
 

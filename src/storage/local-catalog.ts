@@ -89,6 +89,18 @@ export interface UploadCheck {
   sha256?: string;
 }
 
+/** What a writer said about a version (media type, metadata, S3 ETag), kept in its record. */
+export type VersionDescription = Pick<FileRecord, 'contentType' | 'metadata' | 's3ETag'>;
+
+/** The set fields of a description: records are compared and journaled without undefined keys. */
+export function described(description: VersionDescription = {}): VersionDescription {
+  const out: VersionDescription = {};
+  if (description.contentType !== undefined) out.contentType = description.contentType;
+  if (description.metadata !== undefined) out.metadata = description.metadata;
+  if (description.s3ETag !== undefined) out.s3ETag = description.s3ETag;
+  return out;
+}
+
 export class LocalCatalog {
   readonly serverId: number;
   readonly directory: DataDirectory;
@@ -273,7 +285,12 @@ export class LocalCatalog {
     name: string,
     upload: Upload,
     check: UploadCheck,
-    identity: { fileId?: string; replicas?: number[]; requestId?: string } = {},
+    identity: {
+      fileId?: string;
+      replicas?: number[];
+      requestId?: string;
+      description?: VersionDescription;
+    } = {},
   ): Promise<FileRecord> {
     const received = await this.#finishUpload(upload, check);
     crashPoint('create-after-temp-fsync');
@@ -286,6 +303,7 @@ export class LocalCatalog {
         ...this.#recordFor(local, received.sha256, 1, Date.now(), identity.fileId ?? newFileId()),
         replicas: identity.replicas ?? [],
         requestId: identity.requestId,
+        ...described(identity.description),
       });
       const record = await this.#store_(name, upload, received, 'new', make, {
         buried: this.#tombstones.has(name) ? [name] : [],
@@ -313,6 +331,7 @@ export class LocalCatalog {
     upload: Upload,
     check: UploadCheck,
     requestId?: string,
+    description?: VersionDescription,
   ): Promise<FileRecord> {
     const received = await this.#finishUpload(upload, check);
     return await this.#withLock(name, async () => {
@@ -328,6 +347,7 @@ export class LocalCatalog {
         ...this.#recordFor(local, received.sha256, baseVersion + 1, Date.now(), current.fileId),
         replicas: current.replicas,
         requestId,
+        ...described(description),
       }));
     });
   }

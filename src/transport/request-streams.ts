@@ -37,7 +37,8 @@ export type AnswerHandler = (message: Message, finish: () => void) => void;
 export interface UploadWriter {
   readonly size: number;
   write: (chunk: Buffer) => Promise<void>;
-  end: () => Promise<FileRecord>;
+  /** Sends END (with the S3 ETag of a copy, when the version has one). */
+  end: (extra?: { s3ETag?: string }) => Promise<FileRecord>;
   cancel: () => void;
 }
 
@@ -268,13 +269,18 @@ export class RequestStreams {
         }
         if (refusal) throw refusal;
       },
-      end: async (): Promise<FileRecord> => {
+      end: async (extra: { s3ETag?: string } = {}): Promise<FileRecord> => {
         if (refusal) {
           uncork();
           throw refusal;
         }
         finished = true;
-        connection.send('END', streamId, { size, sha256: hash.digest('hex') });
+        const sha256 = hash.digest('hex');
+        connection.send(
+          'END',
+          streamId,
+          extra.s3ETag ? { size, sha256, s3ETag: extra.s3ETag } : { size, sha256 },
+        );
         uncork();
         await answered;
         if (!record) throw new ProtocolError('The upload was acknowledged without a record.');

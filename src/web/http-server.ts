@@ -47,6 +47,7 @@ export interface WebComponents {
 const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   LANFS_ERR_USAGE: 400,
   LANFS_ERR_INVALID_NAME: 400,
+  LANFS_ERR_INVALID_METADATA: 400,
   LANFS_ERR_NOT_FOUND: 404,
   LANFS_ERR_NAME_EXISTS: 409,
   LANFS_ERR_EDIT_CONFLICT: 409,
