@@ -64,6 +64,7 @@ export default tseslint.config(
  *   shared ← protocol ← transport ← discovery
  *   protocol ← storage ← cluster (also transport, discovery) ← service ← {server, web}
  *   protocol ← events ← {service, server, web, client, cli}
+ *   service ← http ← {web, webdav, s3}: the pieces every HTTP front end shares
  *   transport, discovery ← client ← cli;  server composes everything; cli starts servers.
  *
  * storage/ never touches sockets (not even transport/), cluster/ and web/ never use
@@ -80,13 +81,26 @@ function layerRules() {
     events: ['protocol', 'shared'],
     cluster: ['storage', 'discovery', 'transport', 'protocol', 'shared'],
     service: ['cluster', 'storage', 'discovery', 'transport', 'protocol', 'shared', 'events'],
-    web: ['webdav', 's3', 'service', 'cluster', 'transport', 'protocol', 'shared', 'events'],
-    // WebDAV under /dav/: reached only from web/ (and server/); it reuses web/'s file responses.
-    webdav: ['web', 'service', 'cluster', 'transport', 'protocol', 'shared', 'events'],
+    // HTTP pieces every HTTP front end shares: file answers (Range, ETag), relayed downloads.
+    http: ['service', 'protocol', 'shared'],
+    web: [
+      'http',
+      'webdav',
+      's3',
+      'service',
+      'cluster',
+      'transport',
+      'protocol',
+      'shared',
+      'events',
+    ],
+    // WebDAV under /dav/: reached only from web/ (and server/).
+    webdav: ['http', 'service', 'cluster', 'transport', 'protocol', 'shared', 'events'],
     // The S3 protocol core (src/s3): pure, reached only from web/ and server/; it sees
     // service/ through its types only (the block after layerRules() says so).
     s3: ['service', 'protocol', 'shared'],
     server: [
+      'http',
       'web',
       'webdav',
       's3',

@@ -6,7 +6,7 @@
  * keeps proxies and NAT tables from closing a quiet connection. Authorization is
  * the caller's job (http-server.ts checks the key before calling this).
  */
-import { drained } from './drained.ts';
+import { drained } from '../http/drained.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EventStream, LanfsEvent } from '../events/event-stream.ts';
 

@@ -15,7 +15,7 @@
  * turns error codes into HTTP statuses, with sentences for HTTP users.
  */
 import type { EventStream } from '../events/event-stream.ts';
-import { drained } from './drained.ts';
+import { drained } from '../http/drained.ts';
 import { serveEventFeed } from './event-feed.ts';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -28,9 +28,9 @@ import type { Logger } from '../shared/logger.ts';
 import type { Credentials } from '../transport/handshake.ts';
 import { fileJson, statusJson } from '../protocol/listing.ts';
 import { DASHBOARD_HTML } from './dashboard-page.ts';
-import { answerFor } from './file-response.ts';
+import { answerFor } from '../http/file-response.ts';
 import type { Metrics } from './metrics.ts';
-import { relayDownload } from './relayed-download.ts';
+import { relayDownload } from '../http/relayed-download.ts';
 import { createDavHandler } from '../webdav/webdav-handler.ts';
 
 export interface WebComponents {

@@ -23,8 +23,8 @@ import type { FileRecord } from '../protocol/messages.ts';
 import type { FileService } from '../service/file-service.ts';
 import { LanfsError, type ErrorCode } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
-import { answerFor } from '../web/file-response.ts';
-import { relayDownload } from '../web/relayed-download.ts';
+import { answerFor } from '../http/file-response.ts';
+import { relayDownload } from '../http/relayed-download.ts';
 import { DavAnswer } from './dav-answer.ts';
 import { DeadProperties } from './dead-properties.ts';
 import {
