@@ -180,6 +180,12 @@ export function buildProgram(hooks: ProgramHooks): Command {
       )
       .addOption(
         new Option(
+          '--multipart-expiry <duration>',
+          'S3 multipart uploads left alone this long are removed (like 90s, 30m, 24h)',
+        ).default('24h'),
+      )
+      .addOption(
+        new Option(
           '--log-format <format>',
           'json or pretty (default: pretty on a terminal, else json)',
         ).env('LANFS_LOG_FORMAT'),

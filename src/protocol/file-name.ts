@@ -10,6 +10,12 @@ export const MAX_NAME_BYTES = 1024;
 export const MAX_SEGMENT_BYTES = 255;
 /** The state folder of every data directory; never exported or listed. */
 export const STATE_DIR_NAME = '.lanfs';
+/**
+ * The zero-byte file `FOLDER/.lanfs-folder` that keeps a folder nothing else is
+ * in: an empty WebDAV collection (MKCOL) or an empty S3 bucket (CreateBucket).
+ * Front ends never list it as a file or an object.
+ */
+export const FOLDER_MARKER = '.lanfs-folder';
 
 /** Returns the name in its canonical (NFC) form, or throws InvalidNameError saying why. */
 export function validateName(input: string): string {

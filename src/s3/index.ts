@@ -1,22 +1,49 @@
 /**
- * The protocol core of lanfs's S3 front end (issue 12): everything about S3
- * that needs no socket and no file, so the HTTP wiring stays thin. It owns the
- * SigV4 check, aws-chunked bodies, the request → operation parse, listings, the
- * XML and the S3 errors; it must not touch sockets or files (the front end in
- * web/ and server/ does, through the file service). Only src/web and src/server
- * import it (eslint.config.js).
+ * lanfs's S3 front end (issue 12). Two parts:
+ * - The protocol core, pure (no socket, no file): the SigV4 check, aws-chunked
+ *   bodies, the request → operation parse, listings, the XML and the S3 errors.
+ * - The wiring (s3-handler.ts, s3-multipart.ts, s3-body.ts, s3-answer.ts): runs
+ *   operations on the file service; only these modules may use service/, cluster/,
+ *   http/ and storage/ at run time (eslint.config.js, S3_WIRING).
+ * Only src/web and src/server import this folder.
  *
- * Decisions (written down here; the README part comes with the wiring):
- * - Path-style S3 under the prefix `/s3` (`aws --endpoint-url http://HOST:PORT/s3`);
- *   SigV4 signs the whole path, prefix included.
- * - One bucket per top-level folder; key K of bucket B is the lanfs file `B/K`;
- *   top-level files and folders with names that are not bucket names are not seen.
- * - Access key id `lanfs`, secret the cluster key, any region, service `s3`.
+ * Decisions (README "Use lanfs from S3 tools" says the same to users):
+ * - S3 at the root of every server's HTTP port, path style (`http://HOST:HTTPPORT`
+ *   is the endpoint for every client; s3cmd cannot take a path in its endpoint). A
+ *   request is S3 by its signature: an `Authorization: AWS4-HMAC-SHA256 …` header
+ *   or a presigned `X-Amz-Algorithm` query, whatever its path (the dashboard, /api,
+ *   /files and /dav never use SigV4).
+ * - Access key id `lanfs`, secret the cluster key, any region, service `s3`. Under
+ *   --insecure signatures are parsed but not checked (there is no secret), and
+ *   streamed bodies are decoded without checking their chunk signatures.
+ * - One bucket per top-level folder; key K of bucket B is the lanfs file `B/K`, so
+ *   the CLI, WebDAV and S3 see the same files under the same names; top-level files
+ *   and folders whose names are not bucket names are not seen. CreateBucket makes
+ *   the folder marker `B/.lanfs-folder` (protocol/file-name.ts FOLDER_MARKER, shared
+ *   with WebDAV's empty folders); markers are never listed as objects; DeleteBucket
+ *   is BucketNotEmpty unless only the marker is left; a bucket whose last object is
+ *   deleted keeps (gets) its marker.
+ * - Writes of an existing name (PutObject over it = its next version, DeleteObject,
+ *   CopyObject onto it, CreateMultipartUpload for it) run on the file's acting
+ *   primary, forwarded whole over HTTP (http/forward.ts; the signature holds because
+ *   method, path, query, headers and Host are unchanged; the hop header
+ *   x-lanfs-forwarded is not x-amz-*). New names are created where the request
+ *   arrives. Reads stream from a local holder or through relayDownload.
+ * - ETag: the record's s3ETag (MD5 hex, or `hex-N` after a multipart upload) when
+ *   written through S3; otherwise (CLI, WebDAV, HTTP) `"<first 32 hex of sha256>-1"`,
+ *   stable, and by its `-N` form not taken for an MD5 by aws-cli, rclone or s3cmd.
+ * - versionId is the lanfs version number: the current one is served; an older one
+ *   is NoSuchVersion (issue 14 will keep old versions); ListObjectVersions lists the
+ *   current version of each key.
+ * - Multipart: the upload lives on the server that started it (uploadId
+ *   `<serverId>-<hex>`); its parts under DIR/.lanfs/multipart/<uploadId>/
+ *   (storage/multipart-store.ts); requests about it sent elsewhere are forwarded
+ *   there; Complete streams the parts into one create or edit (whole or nothing);
+ *   --multipart-expiry (default 24h) removes uploads left alone that long.
+ *   ListMultipartUploads lists the uploads of the server asked.
  *
  * Use:
- *   const verified = verifyRequestSignature({ method, rawPath, query, headers }, { secretKey });
- *   const op = parseS3Request({ method, rawPath, query, headers });
- *   // ... run op against the file service; errors: s3ErrorFrom(err) → errorXml(...)
+ *   if (isS3Request(req)) return await createS3Handler({ files, view, credentials, multipart, logger })(req, res);
  */
 export { AwsChunkedDecoder, type AwsChunkedOptions } from './aws-chunked.ts';
 export { parseRangeHeader, resolveRange, type ByteRange } from './byte-range.ts';
@@ -58,3 +85,12 @@ export {
   type VerifiedRequest,
 } from './sigv4.ts';
 export * from './xml.ts';
+export {
+  createS3Handler,
+  isS3Request,
+  s3EtagOf,
+  type S3Components,
+  type S3Handler,
+} from './s3-handler.ts';
+/** The multipart parts store the server makes and the S3 handler uses (for web/'s types). */
+export type { MultipartStore } from '../storage/multipart-store.ts';

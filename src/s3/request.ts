@@ -2,9 +2,9 @@
  * Turns an incoming S3 request (method, path, query, headers) into the operation
  * it asks for, with its parameters parsed and checked, before any file is
  * touched. Path-style only: `PREFIX/` is the service, `PREFIX/BUCKET` a bucket,
- * `PREFIX/BUCKET/KEY` an object. lanfs serves S3 under `/s3` (the prefix is a
- * parameter), which works because SigV4 signs the whole path, prefix included,
- * when a client is given `--endpoint-url http://host:port/s3` in path style.
+ * `PREFIX/BUCKET/KEY` an object. lanfs serves S3 at the root of its HTTP port
+ * (prefix ''), because s3cmd cannot put a path in its endpoint; a front end that
+ * serves it under a path passes that prefix (SigV4 signs the whole path).
  *
  * Anything lanfs does not do (bucket ACLs, tagging, versioning settings,
  * UploadPartCopy, GetObject by partNumber, other methods) is 501 NotImplemented,
@@ -20,7 +20,8 @@ import { S3Error } from './s3-error.ts';
 import { parseQuery, uriDecode } from './uri-encoding.ts';
 import { MAX_PARTS } from './xml.ts';
 
-export const DEFAULT_S3_PREFIX = '/s3';
+/** lanfs serves S3 at the root of the HTTP port (requests are told apart by their signature). */
+export const DEFAULT_S3_PREFIX = '';
 /** S3's limit on the x-amz-meta-* headers of one object, names and values together. */
 export const MAX_METADATA_BYTES = 2048;
 

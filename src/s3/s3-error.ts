@@ -39,6 +39,7 @@ export const S3_ERROR_STATUS = {
   NoSuchUpload: 404,
   NoSuchVersion: 404,
   NotImplemented: 501,
+  OperationAborted: 409,
   PreconditionFailed: 412,
   RequestTimeTooSkewed: 403,
   ServiceUnavailable: 503,
@@ -81,7 +82,15 @@ export function s3ErrorFrom(err: unknown, resource?: string): S3Error {
     case 'LANFS_ERR_NOT_FOUND':
       return new S3Error('NoSuchKey', 'The specified key does not exist.', options);
     case 'LANFS_ERR_INVALID_NAME':
+    case 'LANFS_ERR_INVALID_METADATA':
       return new S3Error('InvalidArgument', err.message, options);
+    case 'LANFS_ERR_NAME_EXISTS':
+      // Another server is creating the same name at this moment.
+      return new S3Error(
+        'OperationAborted',
+        'A conflicting operation is currently in progress against this resource; try again.',
+        options,
+      );
     case 'LANFS_ERR_AUTH_FAILED':
     case 'LANFS_ERR_AUTH_REQUIRED':
       return new S3Error('AccessDenied', 'Access Denied.', options);

@@ -9,6 +9,7 @@
  * servers in one process.
  */
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { join } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createTlsServer } from 'node:tls';
 import { createWebServer } from '../web/http-server.ts';
@@ -25,6 +26,7 @@ import { ConfigError, LanfsError, ProtocolError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { lockDataFolder, type DataFolderLock } from '../storage/data-lock.ts';
 import { LocalCatalog, type ScanReport } from '../storage/local-catalog.ts';
+import { MultipartStore } from '../storage/multipart-store.ts';
 import { Connection } from '../transport/connection.ts';
 import { acceptHandshake, type Credentials } from '../transport/handshake.ts';
 import { FileService } from '../service/file-service.ts';
@@ -37,6 +39,10 @@ export const DEFAULT_CLUSTER = 'lanfs';
 export const DEFAULT_REPLICAS = 2;
 /** Connections at once at most (clients, peers, and those still in their handshake). */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
+/** S3 multipart uploads left alone this long are removed (--multipart-expiry). */
+export const DEFAULT_MULTIPART_EXPIRY_MS = 24 * 3600 * 1000;
+/** The longest wait between two looks for expired multipart uploads. */
+const MULTIPART_SWEEP_MAX_MS = 5 * 60 * 1000;
 /** How long dialing another server for a forwarded request may take. */
 const PEER_CONNECT_TIMEOUT_MS = 3000;
 
@@ -62,6 +68,8 @@ export interface ServerOptions {
   healAfterMs?: number;
   /** Port of the HTTP side (dashboard, /api, /files, /metrics); absent: none. 0 picks one. */
   httpPort?: number;
+  /** S3 multipart uploads left alone this long are removed (--multipart-expiry); default 24 h. */
+  multipartExpiryMs?: number;
   /** Limits on what connections may do (see SessionLimits) and how many there may be. */
   limits?: Partial<SessionLimits> & { maxConnections?: number };
   /** Called if the server must stop on its own (another live server has its id). */
@@ -90,6 +98,8 @@ export class LanfsServer {
   #detachEvents: (() => void) | undefined;
   #files: FileService | undefined;
   #metrics: Metrics | undefined;
+  #multipart: MultipartStore | undefined;
+  #multipartSweep: NodeJS.Timeout | undefined;
   readonly #connections = new Set<Connection>();
   #scan: ScanReport | undefined;
 
@@ -282,6 +292,12 @@ export class LanfsServer {
   async #startHttp(port: number): Promise<void> {
     const view = this.view;
     const metrics = this.#metrics!;
+    const multipart = new MultipartStore({
+      root: join(this.catalog.directory.stateDir, 'multipart'),
+      serverId: this.catalog.serverId,
+    });
+    this.#multipart = multipart;
+    this.#startMultipartSweep(multipart);
     const http = createWebServer({
       credentials: this.#options.credentials,
       view,
@@ -289,6 +305,7 @@ export class LanfsServer {
       events: this.#events!,
       metrics,
       logger: this.#logger.child({ component: 'web' }),
+      multipart,
     });
     this.#http = http;
     await new Promise<void>((resolve, reject) => {
@@ -304,9 +321,37 @@ export class LanfsServer {
     view.selfHttpAddress = this.httpAddress;
   }
 
+  /**
+   * Removes S3 multipart uploads left alone longer than --multipart-expiry: at start,
+   * then every half expiry (at most every few minutes), never two sweeps at once.
+   */
+  #startMultipartSweep(multipart: MultipartStore): void {
+    const expiry = this.#options.multipartExpiryMs ?? DEFAULT_MULTIPART_EXPIRY_MS;
+    const every = Math.min(MULTIPART_SWEEP_MAX_MS, Math.max(1000, Math.floor(expiry / 2)));
+    const sweep = (): void => {
+      multipart
+        .removeExpired(expiry)
+        .then(
+          (removed) => {
+            if (removed.length > 0)
+              this.#logger.info({ uploads: removed }, 'expired S3 multipart uploads removed');
+          },
+          (err: unknown) =>
+            this.#logger.warn({ err }, 'could not remove expired multipart uploads'),
+        )
+        .finally(() => {
+          if (this.#multipart === multipart)
+            this.#multipartSweep = setTimeout(sweep, every).unref();
+        });
+    };
+    sweep();
+  }
+
   async stop(): Promise<void> {
     // Otherwise a stopping server would tell its watchers that every peer went down.
     this.#detachEvents?.();
+    this.#multipart = undefined;
+    clearTimeout(this.#multipartSweep);
     const http = this.#http;
     this.#http = undefined;
     if (http) {

@@ -32,6 +32,7 @@ import { answerFor } from '../http/file-response.ts';
 import type { Metrics } from './metrics.ts';
 import { relayDownload } from '../http/relayed-download.ts';
 import { createDavHandler } from '../webdav/webdav-handler.ts';
+import { createS3Handler, isS3Request, type MultipartStore } from '../s3/index.ts';
 
 export interface WebComponents {
   credentials: Credentials;
@@ -42,6 +43,8 @@ export interface WebComponents {
   events: EventStream;
   metrics: Metrics;
   logger: Logger;
+  /** This server's S3 multipart uploads in progress (the S3 front end's parts). */
+  multipart: MultipartStore;
 }
 
 const STATUS_OF: Partial<Record<ErrorCode, number>> = {
@@ -75,6 +78,11 @@ const ROUTES: ReadonlyMap<string, readonly string[]> = new Map([
 
 /** Every path under /dav/ (WebDAV, webdav/webdav-handler.ts), one label in /metrics. */
 const DAV_ROUTE = '/dav/';
+/**
+ * Every SigV4-signed request, whatever its path (S3, s3/s3-handler.ts), one label in
+ * /metrics. S3 is at the root of the port because s3cmd cannot put a path in its endpoint.
+ */
+const S3_ROUTE = 's3';
 
 /** The label of every path that is no route: /metrics keeps a bounded set of series. */
 const UNKNOWN_ROUTE = 'unknown';
@@ -130,6 +138,14 @@ export function createWebServer(c: WebComponents): Server {
     });
 
   const dav = createDavHandler({ files: c.files, view: c.view, logger: c.logger });
+  // S3 checks its own signature (the cluster key is the secret of access key id lanfs).
+  const s3 = createS3Handler({
+    files: c.files,
+    view: c.view,
+    credentials: c.credentials,
+    multipart: c.multipart,
+    logger: c.logger.child({ component: 's3' }),
+  });
 
   const handle = async (
     req: IncomingMessage,
@@ -138,6 +154,7 @@ export function createWebServer(c: WebComponents): Server {
     route: string | undefined,
   ): Promise<number> => {
     const method = req.method ?? 'GET';
+    if (route === S3_ROUTE) return await s3(req, res);
     if (route === DAV_ROUTE) {
       const refused = refusal(req, url);
       if (refused) {
@@ -198,7 +215,7 @@ export function createWebServer(c: WebComponents): Server {
     } catch {
       url = new URL('http://lanfs/?');
     }
-    const route = routeOf(url.pathname);
+    const route = isS3Request(req) ? S3_ROUTE : routeOf(url.pathname);
     handle(req, res, url, route)
       .catch((err: unknown) => {
         if (err instanceof LanfsError)

@@ -18,7 +18,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ClusterView } from '../cluster/cluster-view.ts';
-import { validateName } from '../protocol/file-name.ts';
+import { FOLDER_MARKER, validateName } from '../protocol/file-name.ts';
 import type { FileRecord } from '../protocol/messages.ts';
 import type { FileService } from '../service/file-service.ts';
 import { LanfsError, type ErrorCode } from '../shared/errors.ts';
@@ -45,7 +45,7 @@ import {
   type XmlElement,
   type XmlNode,
 } from './dav-xml.ts';
-import { FORWARD_HEADER, forwardRequest, hopsOf, send } from './forward.ts';
+import { FORWARD_HEADER, forwardRequest, hopsOf, send } from '../http/forward.ts';
 import {
   evaluateIf,
   IfHeaderSyntaxError,
@@ -56,8 +56,6 @@ import {
 import { isWithin, LockTable, timeoutSeconds, type DavLock } from './lock-table.ts';
 
 export const DAV_PREFIX = '/dav/';
-/** The zero-byte record that keeps an empty folder. */
-export const FOLDER_MARKER = '.lanfs-folder';
 
 const ALLOW =
   'OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK';
@@ -251,7 +249,14 @@ export function createDavHandler(c: DavComponents): DavHandler {
         'content-length': String(from.size),
         [FORWARD_HEADER]: String(hopsOf(req) + 1),
       };
-      const { answer } = await send(writer, 'PUT', hrefOf(to, false), headers, bytesOf(from.name));
+      const { answer } = await send(
+        writer,
+        'PUT',
+        hrefOf(to, false),
+        headers,
+        bytesOf(from.name),
+        refuse,
+      );
       answer.resume();
       const status = answer.statusCode ?? 502;
       if (status >= 300)
@@ -517,7 +522,7 @@ export function createDavHandler(c: DavComponents): DavHandler {
     const ifNoneMatch = header(req, 'if-none-match');
     if (resource.kind === 'file') {
       const writer = writerOf(p.key);
-      if (writer) return await forwardRequest(req, res, writer);
+      if (writer) return await forwardRequest(req, res, writer, refuse);
       checkWrite(req, p.key, [{ key: p.key, deep: false }]);
       const etag = davEtagOf(resource.record);
       if (ifNoneMatch !== undefined && matchesEtag(ifNoneMatch, etag))
@@ -547,7 +552,7 @@ export function createDavHandler(c: DavComponents): DavHandler {
     if (resource.kind === 'none') throw notFound(p.key);
     if (resource.kind === 'file') {
       const writer = writerOf(p.key);
-      if (writer) return await forwardRequest(req, res, writer);
+      if (writer) return await forwardRequest(req, res, writer, refuse);
       checkWrite(req, p.key, [{ key: p.key, deep: false }]);
       await files.delete(p.key);
       locks.drop(p.key);
@@ -601,7 +606,7 @@ export function createDavHandler(c: DavComponents): DavHandler {
     if (source.kind === 'none') throw notFound(p.key);
     if (move && source.kind === 'file') {
       const writer = writerOf(p.key);
-      if (writer) return await forwardRequest(req, res, writer);
+      if (writer) return await forwardRequest(req, res, writer, refuse);
     }
     const overwrite = (header(req, 'overwrite') ?? 'T').trim().toUpperCase() !== 'F';
     const depth = header(req, 'depth')?.trim().toLowerCase() ?? 'infinity';
@@ -715,7 +720,7 @@ export function createDavHandler(c: DavComponents): DavHandler {
     if (resource.kind === 'none') throw notFound(p.key);
     if (resource.kind === 'file') {
       const writer = writerOf(p.key);
-      if (writer) return await forwardRequest(req, res, writer);
+      if (writer) return await forwardRequest(req, res, writer, refuse);
     }
     const changes = parseProppatch(await readXmlBody(req, res));
     checkWrite(req, p.key, [{ key: p.key, deep: false }]);
@@ -743,7 +748,7 @@ export function createDavHandler(c: DavComponents): DavHandler {
     const resource = resolve(p.key);
     if (resource.kind === 'file') {
       const writer = writerOf(p.key);
-      if (writer) return await forwardRequest(req, res, writer);
+      if (writer) return await forwardRequest(req, res, writer, refuse);
     }
     const body = await readXmlBody(req, res);
     const seconds = timeoutSeconds(header(req, 'timeout'));
@@ -804,7 +809,7 @@ export function createDavHandler(c: DavComponents): DavHandler {
     const resource = resolve(p.key);
     if (resource.kind === 'file') {
       const writer = writerOf(p.key);
-      if (writer) return await forwardRequest(req, res, writer);
+      if (writer) return await forwardRequest(req, res, writer, refuse);
     }
     const token = /^\s*<([^>]+)>\s*$/.exec(header(req, 'lock-token') ?? '')?.[1];
     if (!token) throw new DavAnswer(400, 'UNLOCK needs the header "Lock-Token: <token>".');
@@ -876,6 +881,11 @@ export function createDavHandler(c: DavComponents): DavHandler {
 interface Failure {
   name: string;
   status: number;
+}
+
+/** A server that could not be reached for a forwarded request: 503, as WebDAV says it. */
+function refuse(message: string): DavAnswer {
+  return new DavAnswer(503, message);
 }
 
 function sendMultistatus(res: ServerResponse, failed: Failure[]): number {

@@ -27,6 +27,20 @@ export interface ServerCommandOptions extends KeyOptions {
   idleTimeout: string;
   /** json | pretty; default pretty on a terminal, json otherwise (a file, a pipe, journald). */
   logFormat?: string;
+  /** How long an S3 multipart upload may be left alone before its parts are removed (90s, 30m, 24h). */
+  multipartExpiry?: string;
+}
+
+/** A duration like `90s`, `30m`, `24h` or `2d` (a bare number is seconds), in ms. */
+export function parseDuration(value: string, what: string): number {
+  const m = /^(\d{1,9})(ms|s|m|h|d)?$/.exec(value.trim());
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m?.[2] ?? 's'];
+  const ms = m === null || unit === undefined ? NaN : Number(m[1]) * unit;
+  if (!(ms > 0))
+    throw new UsageError(
+      `${what} must be a positive duration like 90s, 30m or 24h, not "${value}".`,
+    );
+  return ms;
 }
 
 export function parsePositiveInt(value: string, what: string, allowZero = false): number {
@@ -59,6 +73,10 @@ export function serverOptionsFrom(options: ServerCommandOptions): Omit<ServerOpt
       options.httpPort === undefined
         ? undefined
         : parsePositiveInt(options.httpPort, '--http-port', true),
+    multipartExpiryMs:
+      options.multipartExpiry === undefined
+        ? undefined
+        : parseDuration(options.multipartExpiry, '--multipart-expiry'),
     limits: {
       maxFileBytes:
         options.maxFileSize === undefined

@@ -1,8 +1,12 @@
 /**
- * A WebDAV request passed on whole to another server's HTTP side: writes of a
- * file run on its acting primary (where its locks live), so the request goes
- * there with its method, headers (Authorization and Host included) and body,
- * and the answer streams back unchanged. A hop header bounds the chain.
+ * A request passed on whole to another server's HTTP side, for the front ends
+ * whose writes of a file run on its acting primary (WebDAV, where its locks
+ * live; S3, where its next version is made): the request goes there with its
+ * method, path, query, headers (Authorization and Host included, so a SigV4
+ * signature still holds) and body, and the answer streams back unchanged. A hop
+ * header bounds the chain; it is not an `x-amz-*` header, so S3's rule against
+ * unsigned x-amz headers does not trip on it. Each front end says how a failure
+ * to reach the other server is told to its clients (`refuse`).
  */
 import {
   request,
@@ -12,7 +16,6 @@ import {
 } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { DavAnswer } from './dav-answer.ts';
 
 export const FORWARD_HEADER = 'x-lanfs-forwarded';
 /** A request forwarded this many times is not forwarded again (the servers disagree on the primary). */
@@ -22,6 +25,9 @@ const IDLE_MS = 60_000;
 
 /** Headers that belong to one connection, not to the request. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'expect', 'upgrade']);
+
+/** The error a front end answers when a forward cannot be made; `message` says why, for people. */
+export type Refusal = (message: string) => Error;
 
 export function hopsOf(req: IncomingMessage): number {
   const value = Number(req.headers[FORWARD_HEADER]);
@@ -42,30 +48,30 @@ function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
 
 /**
  * Sends req to the server at address (host:port of its HTTP side) and its answer
- * to res. Resolves with the status sent; rejects with a DavAnswer (503) if that
- * server cannot be reached before any answer came.
+ * to res. Resolves with the status sent; rejects with refuse(...) if the request
+ * went round too often or that server cannot be reached before any answer came.
  */
 export async function forwardRequest(
   req: IncomingMessage,
   res: ServerResponse,
   address: string,
+  refuse: Refusal,
 ): Promise<number> {
   const hops = hopsOf(req);
   if (hops >= MAX_HOPS)
-    throw new DavAnswer(
-      503,
+    throw refuse(
       'This request was passed between servers too many times (they disagree on who holds the file); try again in a moment.',
     );
-  const { answer, body } = await send(
+  const { answer } = await send(
     address,
     req.method ?? 'GET',
     req.url ?? '/',
     { ...endToEnd(req.headers), [FORWARD_HEADER]: String(hops + 1) },
     req,
+    refuse,
   );
   res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
   await pipeline(answer, res).catch(() => res.destroy());
-  void body;
   return answer.statusCode ?? 502;
 }
 
@@ -79,6 +85,7 @@ export async function send(
   path: string,
   headers: IncomingHttpHeaders,
   source: Readable | undefined,
+  refuse: Refusal,
 ): Promise<{ answer: IncomingMessage; body: Promise<void> }> {
   const { host, port } = splitAddress(address);
   return await new Promise((resolve, reject) => {
@@ -88,8 +95,7 @@ export async function send(
     out.on('timeout', () => out.destroy(new Error('timed out')));
     out.on('error', (err) =>
       reject(
-        new DavAnswer(
-          503,
+        refuse(
           `The server that holds this file (${address}) did not answer (${err.message}); try again.`,
         ),
       ),
