@@ -179,6 +179,9 @@ test('request - multipart upload operations', () => {
 test('request - what lanfs does not serve is 501 NotImplemented', () => {
   fails('NotImplemented', 'GET', '/bk1?acl');
   fails('NotImplemented', 'PUT', '/bk1?versioning');
+  fails('NotImplemented', 'GET', '/bk1/k?versioning');
+  // rclone asks before it deletes; lanfs answers "never versioned".
+  assert.deepEqual(op('GET', '/bk1?versioning'), { kind: 'GetBucketVersioning', bucket: 'bk1' });
   fails('NotImplemented', 'GET', '/bk1/k?tagging');
   fails('NotImplemented', 'GET', '/bk1/k?tagging=');
   fails('NotImplemented', 'GET', '/bk1/k?somethingNew');

@@ -63,6 +63,7 @@ export type S3Operation =
   | { kind: 'HeadBucket'; bucket: string }
   | { kind: 'DeleteBucket'; bucket: string }
   | { kind: 'GetBucketLocation'; bucket: string }
+  | { kind: 'GetBucketVersioning'; bucket: string }
   | ({ kind: 'ListObjectsV1'; marker?: string } & ListCommon)
   | ({
       kind: 'ListObjectsV2';
@@ -143,7 +144,6 @@ const UNSUPPORTED_SUBRESOURCES = new Set([
   'session',
   'tagging',
   'torrent',
-  'versioning',
   'website',
 ]);
 
@@ -194,6 +194,8 @@ function bucketOperation(
   switch (method) {
     case 'GET': {
       if (query.has('location')) return { kind: 'GetBucketLocation', bucket };
+      // Clients ask before they delete (rclone purge); lanfs buckets are never versioned.
+      if (query.has('versioning')) return { kind: 'GetBucketVersioning', bucket };
       if (query.has('uploads')) {
         return {
           kind: 'ListMultipartUploads',
@@ -234,6 +236,7 @@ function bucketOperation(
       return { kind: 'ListObjectsV1', ...common, marker: query.nonEmpty('marker') };
     }
     case 'PUT':
+      if (query.has('versioning')) throw notImplemented('PutBucketVersioning');
       return { kind: 'CreateBucket', bucket };
     case 'HEAD':
       return { kind: 'HeadBucket', bucket };
@@ -255,6 +258,7 @@ function objectOperation(
   notImplemented: (what: string) => S3Error,
 ): S3Operation {
   const uploadId = query.nonEmpty('uploadId');
+  if (query.has('versioning')) throw notImplemented('the ?versioning subresource of an object');
   switch (method) {
     case 'GET':
     case 'HEAD': {
@@ -449,6 +453,7 @@ class Query {
 /** Every parameter some operation above reads; they may be empty. */
 const KNOWN_PARAMETERS = new Set([
   'location',
+  'versioning',
   'uploads',
   'versions',
   'delete',

@@ -60,6 +60,7 @@ import {
   locationConstraintXml,
   parseCreateBucketConfiguration,
   parseDeleteRequest,
+  versioningConfigurationXml,
 } from './xml.ts';
 
 export interface S3Components {
@@ -289,7 +290,12 @@ export function createS3Handler(c: S3Components): S3Handler {
       const record = holder?.record ?? known;
       const answer = answerOf(x.req, record, op.range, query);
       if (answer.status !== 200 && answer.status !== 206) return sendEmpty(x.res, answer);
-      if (x.req.method === 'HEAD') return sendEmpty(x.res, answer);
+      if (x.req.method === 'HEAD') {
+        const { start, end } = answer.range ?? { start: 0, end: record.size - 1 };
+        x.res.writeHead(answer.status, { ...answer.headers, 'Content-Length': end - start + 1 });
+        x.res.end();
+        return answer.status;
+      }
       // relayDownload answers with the range it is given; its own headers give way to S3's.
       delete x.req.headers['if-none-match'];
       delete x.req.headers['if-range'];
@@ -484,6 +490,9 @@ export function createS3Handler(c: S3Components): S3Handler {
       case 'GetBucketLocation':
         requireBucket(op.bucket);
         return sendXml(x.res, 200, locationConstraintXml());
+      case 'GetBucketVersioning':
+        requireBucket(op.bucket);
+        return sendXml(x.res, 200, versioningConfigurationXml());
       case 'ListObjectsV1':
       case 'ListObjectsV2':
       case 'ListObjectVersions':

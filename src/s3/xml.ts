@@ -316,6 +316,11 @@ export function locationConstraintXml(region?: string): string {
   return document('LocationConstraint', region ?? '');
 }
 
+/** GetBucketVersioning of a bucket versioning was never set on: no Status at all. */
+export function versioningConfigurationXml(): string {
+  return document('VersioningConfiguration', {});
+}
+
 // ---- request bodies ----
 
 const parser = new XMLParser({
