@@ -11,6 +11,7 @@ import { test, type TestContext } from 'node:test';
 import { chromium, type Page } from 'playwright-core';
 import { runCli, type ServerProcess } from '../harness/cli.ts';
 import { startCluster } from '../harness/cluster.ts';
+import { onCleanup } from '../harness/cleanup.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 
 const KEY = 'browser-details-key';
@@ -36,7 +37,7 @@ async function openPage(
       '--disable-sync',
     ],
   });
-  t.after(() => context.close());
+  onCleanup(t, () => context.close());
   const page = context.pages()[0] ?? (await context.newPage());
   page.on('dialog', (dialog) => void dialog.accept());
   return page;

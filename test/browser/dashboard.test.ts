@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { runCli } from '../harness/cli.ts';
+import { onCleanup } from '../harness/cleanup.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 import { startCluster } from '../harness/cluster.ts';
 
@@ -44,7 +45,7 @@ test(
         '--disable-sync',
       ],
     });
-    t.after(() => context.close());
+    onCleanup(t, () => context.close());
     const page = context.pages()[0] ?? (await context.newPage());
     page.on('dialog', (dialog) => void dialog.accept());
     await page.goto(`http://127.0.0.1:${one.httpPort}/`);

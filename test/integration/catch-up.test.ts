@@ -12,6 +12,7 @@ import { test, type TestContext } from 'node:test';
 import { LanfsServer } from '../../src/server/server.ts';
 import { silentLogger } from '../../src/shared/logger.ts';
 import { runCli } from '../harness/cli.ts';
+import { onCleanup } from '../harness/cleanup.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
@@ -34,7 +35,7 @@ async function startServer(
     peerTimeoutMs: 120_000,
     logger: silentLogger(),
   });
-  t.after(() => server.stop());
+  onCleanup(t, () => server.stop());
   await server.start();
   return server;
 }

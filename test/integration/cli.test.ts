@@ -52,7 +52,8 @@ describe('cli - against one server', () => {
     await mkdir(join(data, 'docs'));
     await writeFile(join(data, 'docs', 'readme.txt'), 'already here\n');
     server = await startServer(suite, ['--data', data, '--id', '1', '--key', KEY]);
-    env = { LANFS_SERVER: server.address, LANFS_KEY: KEY };
+    // Edit copies (kept when an upload is refused) go to the suite's work folder, removed with it.
+    env = { LANFS_SERVER: server.address, LANFS_KEY: KEY, TMPDIR: work };
   });
 
   test('show - lists files found in the directory at start-up', async () => {

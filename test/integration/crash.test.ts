@@ -71,6 +71,8 @@ async function crashDuring(
       LANFS_SERVER: crashing.address,
       LANFS_KEY: KEY,
       EDITOR: editor,
+      // An edit whose upload dies keeps the user's copy: in a folder this test removes.
+      TMPDIR: await tempDir(t),
     },
     input,
   });

@@ -12,6 +12,7 @@ import { Connection } from '../../src/transport/connection.ts';
 import { dialConnection } from '../../src/transport/dial.ts';
 import { acceptHandshake, dialHandshake } from '../../src/transport/handshake.ts';
 import { runCli, startServer, uniqueGroup } from '../harness/cli.ts';
+import { onCleanup } from '../harness/cleanup.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
@@ -58,7 +59,7 @@ test('server start - a stopped server still says where it was (no "server not li
     credentials,
     logger: silentLogger(),
   });
-  t.after(() => server.stop());
+  onCleanup(t, () => server.stop());
   await server.start();
   const address = server.address;
   await server.stop();

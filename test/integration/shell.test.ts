@@ -58,7 +58,7 @@ test(
       env: cleanEnv(cluster.env(undefined, { LANFS_HISTORY_FILE: `${home}/history` })),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    t.after(() => shell.kill('SIGKILL'));
+    onCleanup(t, () => shell.kill('SIGKILL'));
     let out = '';
     let err = '';
     shell.stdout.on('data', (c: Buffer) => (out += c.toString()));

@@ -11,6 +11,7 @@ import { test, type TestContext } from 'node:test';
 import { LanfsServer } from '../../src/server/server.ts';
 import type { FileDescription } from '../../src/service/file-service.ts';
 import { silentLogger } from '../../src/shared/logger.ts';
+import { onCleanup } from '../harness/cleanup.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
@@ -31,7 +32,7 @@ async function startServer(
     peers,
     logger: silentLogger(),
   });
-  t.after(() => server.stop());
+  onCleanup(t, () => server.stop());
   await server.start();
   return server;
 }
