@@ -1,0 +1,55 @@
+/**
+ * Where S3 lives on the HTTP port: a request is S3 by its SigV4 signature,
+ * whatever its path, and nothing else is (an unsigned GET of /BUCKET/KEY is
+ * still a 404 of the HTTP API; /files, /api and /dav keep their own auth);
+ * /metrics counts S3 requests under route="s3"; the dashboard tells people the
+ * WebDAV and S3 addresses and the access key id.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { startCluster, TEST_KEY } from '../harness/cluster.ts';
+import { signedRequest } from './signed-request.ts';
+
+test('s3 endpoint - SigV4 requests are S3 on any path, others are not; /metrics labels them s3; the dashboard shows the WebDAV and S3 addresses', async (t) => {
+  const { servers } = await startCluster(t, 1, { args: ['--http-port', '0'] });
+  const port = servers[0]!.httpPort!;
+  const base = `http://127.0.0.1:${port}`;
+
+  const made = await signedRequest(port, { method: 'PUT', path: '/files', secret: TEST_KEY });
+  assert.equal(made.status, 200, `a bucket named "files": ${made.text}`);
+  const put = await signedRequest(port, {
+    method: 'PUT',
+    path: '/files/hello.txt',
+    body: 'hello',
+    secret: TEST_KEY,
+  });
+  assert.equal(put.status, 200, put.text);
+  assert.equal(put.headers.etag, '"5d41402abc4b2a76b9719d911017c592"');
+  assert.equal(put.headers['x-amz-version-id'], '1');
+
+  // The same path with the cluster key as Bearer is the HTTP API's /files/NAME.
+  const api = await fetch(`${base}/files/files/hello.txt`, {
+    headers: { Authorization: `Bearer ${TEST_KEY}` },
+  });
+  assert.equal(api.status, 200);
+  assert.equal(await api.text(), 'hello');
+  const unsigned = await fetch(`${base}/files/hello.txt`);
+  assert.equal(unsigned.status, 401, 'no signature: not S3, and /files/ needs the key');
+  const listing = await signedRequest(port, {
+    method: 'GET',
+    path: '/files',
+    query: { 'list-type': '2' },
+    secret: TEST_KEY,
+  });
+  assert.match(listing.text, /<Key>hello\.txt<\/Key>/);
+  assert.doesNotMatch(listing.text, /lanfs-folder/);
+
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  assert.match(metrics, /route="s3"/);
+
+  const page = await (await fetch(`${base}/`)).text();
+  assert.match(page, /id="dav-address"/);
+  assert.match(page, /location\.origin \+ '\/dav\/'/);
+  assert.match(page, /id="s3-address"/);
+  assert.match(page, /access key id <code>lanfs<\/code>/);
+});
