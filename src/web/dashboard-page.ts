@@ -73,6 +73,9 @@ export const DASHBOARD_HTML = `<!doctype html>
   <table id="files-table"><thead><tr><th>Name</th><th>Size</th><th>Version</th><th>Primary</th><th>Copies</th><th class="wide">sha256</th><th></th></tr></thead>
   <tbody id="files" data-testid="files"></tbody></table>
   <div id="health"></div>
+  <h2>Connect</h2>
+  <p class="muted" data-testid="connect">Network drive (WebDAV, any user name, the cluster key as password): <code id="dav-address"></code><br>
+  S3 endpoint (path style; access key id <code>lanfs</code>, the cluster key as secret): <code id="s3-address"></code></p>
 </main>
 <script>
 'use strict';
@@ -256,6 +259,9 @@ $('upload').onsubmit = (event) => {
 };
 
 function showLogin(message) { $('main').hidden = true; $('login').hidden = false; say(message); }
+// The addresses other tools use on this same port: WebDAV under /dav/, S3 at the root.
+$('dav-address').textContent = location.origin + '/dav/';
+$('s3-address').textContent = location.origin;
 $('login').onsubmit = (event) => { event.preventDefault(); key = $('key').value; sessionStorage.setItem('lanfs-key', key); void follow(); };
 void act('reach the server', async () => {
   const res = await fetch('/api/status', { headers: auth() });
