@@ -53,3 +53,22 @@ test('s3 endpoint - SigV4 requests are S3 on any path, others are not; /metrics 
   assert.match(page, /id="s3-address"/);
   assert.match(page, /access key id <code>lanfs<\/code>/);
 });
+
+test('s3 endpoint - versionId is the lanfs version: ListObjectVersions shows the current one, an older one is NoSuchVersion; under --insecure any secret is taken', async (t) => {
+  const { servers } = await startCluster(t, 1, { insecure: true, args: ['--http-port', '0'] });
+  const port = servers[0]!.httpPort!;
+  const as = (secret: string, o: Omit<Parameters<typeof signedRequest>[1], 'secret'>) =>
+    signedRequest(port, { ...o, secret });
+  assert.equal((await as('anything', { method: 'PUT', path: '/vers' })).status, 200);
+  for (const text of ['one', 'two']) {
+    const put = await as('something else', { method: 'PUT', path: '/vers/k', body: text });
+    assert.equal(put.status, 200, put.text);
+  }
+  const versions = await as('x', { method: 'GET', path: '/vers', query: { versions: '' } });
+  assert.match(versions.text, /<Key>k<\/Key><VersionId>2<\/VersionId><IsLatest>true<\/IsLatest>/);
+  const current = await as('x', { method: 'GET', path: '/vers/k', query: { versionId: '2' } });
+  assert.equal(current.text, 'two');
+  const older = await as('x', { method: 'GET', path: '/vers/k', query: { versionId: '1' } });
+  assert.equal(older.status, 404);
+  assert.match(older.text, /<Code>NoSuchVersion<\/Code>/);
+});
