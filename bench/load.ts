@@ -8,17 +8,21 @@
  * (not counted), then until `seconds` have passed or `maxOps` requests were
  * started, whichever comes first. The figure is requests completed per second.
  *
- *   http-put      PUT 4 KiB to BASE/PREFIXf<i> (nginx WebDAV and lanfs alike);
+ *   http-put      PUT 4 KiB to BASE/PREFIXf<i> (nginx WebDAV and lanfs /files, /dav and S3 alike);
  *   http-get      GET BASE/PREFIXf<i mod files>, the body read to the end;
  *   lanfs-create  LanfsClient.create over the lanfs protocol, one connection per worker;
  *   local-create  write + fsync + close + rename of a new file in a local folder.
  *
  * HTTP goes through one `http.Agent({ keepAlive: true, maxSockets: workers })`.
+ * With `s3: true` each request is signed with Signature V4 by AWS's own signer
+ * (@smithy/signature-v4, UNSIGNED-PAYLOAD, as rclone sends), access key `lanfs`
+ * and the key as secret.
  */
-import { randomFillSync } from 'node:crypto';
+import { createHash, createHmac, randomFillSync, type Hash, type Hmac } from 'node:crypto';
 import { open, rename } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { LanfsClient } from '../src/client/client.ts';
 
 export interface LoadJob {
@@ -36,6 +40,62 @@ export interface LoadJob {
   files?: number;
   /** http-*: sent as Authorization: Bearer; lanfs-create: the cluster key. */
   key?: string;
+  /** http-*: sign as an S3 client (the key is the secret) instead of Bearer. */
+  s3?: boolean;
+}
+
+/**
+ * SHA-256 for AWS's signer from node:crypto (its default is pure JavaScript, which
+ * would make the load tool, not the server, the slow end of the S3 rows).
+ */
+class NodeSha256 {
+  readonly #secret: Buffer | undefined;
+  #hash: Hash | Hmac;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.#secret = secret === undefined ? undefined : bytesOf(secret);
+    this.#hash = this.#fresh();
+  }
+  #fresh(): Hash | Hmac {
+    return this.#secret === undefined ? createHash('sha256') : createHmac('sha256', this.#secret);
+  }
+  update(data: Uint8Array): void {
+    this.#hash.update(data);
+  }
+  reset(): void {
+    this.#hash = this.#fresh();
+  }
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(this.#hash.digest());
+  }
+}
+
+function bytesOf(data: string | ArrayBuffer | ArrayBufferView): Buffer {
+  if (typeof data === 'string') return Buffer.from(data);
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.from(data);
+}
+
+/** Headers that make an S3 request of it, signed the way AWS SDKs sign. */
+async function s3Headers(
+  signer: SignatureV4,
+  base: URL,
+  method: string,
+  path: string,
+  headers: Record<string, string | number>,
+): Promise<Record<string, string>> {
+  const signed = await signer.sign({
+    method,
+    protocol: 'http:',
+    hostname: base.hostname,
+    port: Number(base.port),
+    path,
+    headers: {
+      ...Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, String(v)])),
+      host: base.host,
+      'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+    },
+  });
+  return signed.headers;
 }
 
 export interface LoadResult {
@@ -53,31 +113,39 @@ async function httpOp(job: LoadJob): Promise<{ op: Op; close: () => void }> {
   const agent = new Agent({ keepAlive: true, maxSockets: job.workers });
   const body = randomFillSync(Buffer.alloc(job.bytes));
   const base = new URL(job.target);
-  const auth: Record<string, string> = job.key ? { Authorization: `Bearer ${job.key}` } : {};
+  const auth: Record<string, string> =
+    job.key && !job.s3 ? { Authorization: `Bearer ${job.key}` } : {};
+  const signer = job.s3
+    ? new SignatureV4({
+        credentials: { accessKeyId: 'lanfs', secretAccessKey: job.key ?? '' },
+        region: 'us-east-1',
+        service: 's3',
+        sha256: NodeSha256,
+        uriEscapePath: false,
+      })
+    : undefined;
   const put = job.kind === 'http-put';
-  const op: Op = (i, _worker, warm) =>
-    new Promise<void>((resolve, reject) => {
-      const name = put
-        ? `${job.prefix}${warm ? 'w' : 'f'}${i}`
-        : `${job.prefix}f${i % Math.max(1, job.files ?? 1)}`;
+  const op: Op = async (i, _worker, warm) => {
+    const name = put
+      ? `${job.prefix}${warm ? 'w' : 'f'}${i}`
+      : `${job.prefix}f${i % Math.max(1, job.files ?? 1)}`;
+    const method = put ? 'PUT' : 'GET';
+    const path = `${base.pathname}${name}`;
+    const plain: Record<string, string | number> = put
+      ? { ...auth, 'Content-Length': job.bytes, 'Content-Type': 'application/octet-stream' }
+      : auth;
+    const headers = signer ? await s3Headers(signer, base, method, path, plain) : plain;
+    await new Promise<void>((resolve, reject) => {
       const req = request(
-        {
-          agent,
-          host: base.hostname,
-          port: base.port,
-          method: put ? 'PUT' : 'GET',
-          path: `${base.pathname}${name}`,
-          headers: put
-            ? { ...auth, 'Content-Length': job.bytes, 'Content-Type': 'application/octet-stream' }
-            : auth,
-        },
+        { agent, host: base.hostname, port: base.port, method, path, headers },
         (res) => {
           const status = res.statusCode ?? 0;
           let received = 0;
           res.on('data', (chunk: Buffer) => (received += chunk.length));
           res.on('error', reject);
           res.on('end', () => {
-            if (put ? status !== 201 && status !== 204 : status !== 200)
+            // 201/204 from WebDAV PUTs, 200 from S3 PutObject.
+            if (put ? status !== 200 && status !== 201 && status !== 204 : status !== 200)
               reject(new Error(`${put ? 'PUT' : 'GET'} ${name}: HTTP ${status}`));
             else if (!put && received !== job.bytes)
               reject(new Error(`GET ${name}: ${received} bytes, not ${job.bytes}`));
@@ -89,6 +157,7 @@ async function httpOp(job: LoadJob): Promise<{ op: Op; close: () => void }> {
       req.on('error', reject);
       req.end(put ? body : undefined);
     });
+  };
   return await Promise.resolve({ op, close: () => agent.destroy() });
 }
 

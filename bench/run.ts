@@ -2,10 +2,11 @@
  * `npm run bench`: lanfs next to references measured in the same run, on
  * loopback (see docs/PERFORMANCE.md for what each figure means and the goals).
  *
- *   npm run bench               every part: storage, cluster, replication,
+ *   npm run bench               every part: storage, cluster, replication, protocols,
  *                               failover, then core, and the core summary last
  *   npm run bench -- core       only the five core figures (issue 10) and their summary
  *   npm run bench -- profile    CPU profiles of the servers under 4 KiB HTTP creates
+ *   npm run bench -- protocols  WebDAV and S3 next to lanfs's own HTTP and CLI (issue 12)
  *   BENCH_ONLY=storage|cluster|replication|failover|core npm run bench   one part
  *
  * Sizes can be lowered for a quick look: BENCH_LARGE_MIB=64 BENCH_SECONDS=1
@@ -15,6 +16,7 @@ import { runClusterBench } from './cluster.ts';
 import { printCoreSummary, runCoreBench } from './core.ts';
 import { runFailoverBench, runRejoinBench } from './failover.ts';
 import { runProfile } from './profile.ts';
+import { runProtocolsBench } from './protocols.ts';
 import { runReplicationBench } from './replication.ts';
 import { runStorageBench } from './storage.ts';
 
@@ -22,7 +24,7 @@ import { runStorageBench } from './storage.ts';
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 
 const only = process.argv[2] ?? process.env.BENCH_ONLY;
-const parts = ['storage', 'cluster', 'replication', 'failover', 'core', 'profile'];
+const parts = ['storage', 'cluster', 'replication', 'failover', 'protocols', 'core', 'profile'];
 if (only && !parts.includes(only)) {
   console.error(`bench: unknown part "${only}"; one of ${parts.join(', ')}, or nothing for all.`);
   process.exit(2);
@@ -35,4 +37,5 @@ if (!only || only === 'failover') {
   await runFailoverBench();
   await runRejoinBench();
 }
+if (!only || only === 'protocols') await runProtocolsBench();
 if (!only || only === 'core') printCoreSummary(await runCoreBench());

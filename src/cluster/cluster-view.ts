@@ -243,6 +243,19 @@ export class ClusterView {
     return this.holders(name).length > 0;
   }
 
+  /**
+   * Whether any file's name starts with prefix: a folder exists while something is
+   * in it. Stops at the first hit, and builds no listing (WebDAV and S3 ask this on
+   * every PUT); a prefix nothing starts with still costs one pass over the names.
+   */
+  hasNameUnder(prefix: string): boolean {
+    for (const name of this.#local.names()) if (name.startsWith(prefix)) return true;
+    for (const member of this.#members.values())
+      for (const name of member.records.keys())
+        if (name.startsWith(prefix) && this.has(name)) return true;
+    return false;
+  }
+
   /** Where a download of name goes: here if this server has the newest version, else a live holder of it. */
   locateForRead(name: string): Location {
     const newest = this.newestHolders(name);

@@ -98,9 +98,7 @@ export function createS3Handler(c: S3Components): S3Handler {
   const recordOf = (name: string): FileRecord | undefined =>
     isMarker(name) ? undefined : view.newestHolders(name)[0]?.record;
 
-  const bucketExists = (bucket: string): boolean =>
-    view.has(`${bucket}/${FOLDER_MARKER}`) ||
-    files.list().some((r) => r.name.startsWith(`${bucket}/`));
+  const bucketExists = (bucket: string): boolean => view.hasNameUnder(`${bucket}/`);
 
   const requireBucket = (bucket: string): void => {
     if (!bucketExists(bucket))

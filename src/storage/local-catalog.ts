@@ -217,6 +217,11 @@ export class LocalCatalog {
     return [...this.#records.values()].map(publicRecord);
   }
 
+  /** The names held here, without copying the records (for scans that stop early). */
+  names(): IterableIterator<string> {
+    return this.#records.keys();
+  }
+
   /** Server state kept beside the records (e.g. the members this server has seen). */
   getMeta(key: string): string | undefined {
     return this.#store.getMeta(key);

@@ -118,8 +118,8 @@ export function createDavHandler(c: DavComponents): DavHandler {
 
   const folderExists = (key: string, ignoring?: ReadonlySet<string>): boolean => {
     if (key === '') return true;
-    if (!ignoring && c.view.has(`${key}/${FOLDER_MARKER}`)) return true;
-    return namesUnder(key).some((n) => !ignoring?.has(n));
+    if (!ignoring) return c.view.hasNameUnder(`${key}/`);
+    return namesUnder(key).some((n) => !ignoring.has(n));
   };
 
   const resolve = (key: string): Resource => {
