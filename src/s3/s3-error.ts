@@ -85,12 +85,9 @@ export function s3ErrorFrom(err: unknown, resource?: string): S3Error {
     case 'LANFS_ERR_INVALID_METADATA':
       return new S3Error('InvalidArgument', err.message, options);
     case 'LANFS_ERR_NAME_EXISTS':
-      // Another server is creating the same name at this moment.
-      return new S3Error(
-        'OperationAborted',
-        'A conflicting operation is currently in progress against this resource; try again.',
-        options,
-      );
+      // Another server is creating the same name at this moment, or the key clashes with a
+      // folder (`a` when `a/b` exists, or the reverse), which S3 allows and a file system not.
+      return new S3Error('OperationAborted', err.message, options);
     case 'LANFS_ERR_AUTH_FAILED':
     case 'LANFS_ERR_AUTH_REQUIRED':
       return new S3Error('AccessDenied', 'Access Denied.', options);

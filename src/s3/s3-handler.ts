@@ -124,8 +124,10 @@ export function createS3Handler(c: S3Components): S3Handler {
   });
 
   /** Keeps a bucket whose last object went: its marker, as CreateBucket makes it. */
-  const keepBucket = async (bucket: string): Promise<void> => {
-    if (bucketExists(bucket)) return;
+  const keepBucket = async (bucket: string, gone: ReadonlySet<string>): Promise<void> => {
+    // A delete forwarded to another server may still be listed here: `gone` names them.
+    const left = (r: FileRecord): boolean => r.name.startsWith(`${bucket}/`) && !gone.has(r.name);
+    if (bucketExists(bucket) && files.list().some(left)) return;
     await store(`${bucket}/${FOLDER_MARKER}`, [], 0, undefined, {}).catch((err: unknown) =>
       c.logger.warn({ err, bucket }, 'could not keep an emptied S3 bucket'),
     );
@@ -415,7 +417,7 @@ export function createS3Handler(c: S3Components): S3Handler {
     const writer = writerOf(op.name);
     if (writer) return await forward(x, writer);
     await files.delete(op.name);
-    await keepBucket(op.bucket);
+    await keepBucket(op.bucket, new Set([op.name]));
     x.res.writeHead(204).end();
     return 204;
   };
@@ -424,6 +426,7 @@ export function createS3Handler(c: S3Components): S3Handler {
     requireBucket(bucket);
     const request = parseDeleteRequest(await readSmallBody(x.req));
     const deleted: { key: string; versionId?: string }[] = [];
+    const gone = new Set<string>();
     const errors: Parameters<typeof deleteResultXml>[0]['errors'] = [];
     const one = async (o: { key: string; versionId?: string }): Promise<void> => {
       try {
@@ -433,6 +436,7 @@ export function createS3Handler(c: S3Components): S3Handler {
           checkVersion(record, o.versionId, name);
           // The service forwards a delete to the file's acting primary over the peer link.
           await files.delete(name);
+          gone.add(name);
         }
         deleted.push(o);
       } catch (err) {
@@ -442,7 +446,7 @@ export function createS3Handler(c: S3Components): S3Handler {
     };
     for (let i = 0; i < request.objects.length; i += PARALLEL)
       await Promise.all(request.objects.slice(i, i + PARALLEL).map(one));
-    await keepBucket(bucket);
+    await keepBucket(bucket, gone);
     return sendXml(x.res, 200, deleteResultXml({ deleted: request.quiet ? [] : deleted, errors }));
   };
 

@@ -6,8 +6,10 @@
  * WebDAV and S3 addresses and the access key id.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { startCluster, TEST_KEY } from '../harness/cluster.ts';
+import { waitFor } from '../harness/wait-for.ts';
 import { signedRequest } from './signed-request.ts';
 
 test('s3 endpoint - SigV4 requests are S3 on any path, others are not; /metrics labels them s3; the dashboard shows the WebDAV and S3 addresses', async (t) => {
@@ -71,4 +73,49 @@ test('s3 endpoint - versionId is the lanfs version: ListObjectVersions shows the
   const older = await as('x', { method: 'GET', path: '/vers/k', query: { versionId: '1' } });
   assert.equal(older.status, 404);
   assert.match(older.text, /<Code>NoSuchVersion<\/Code>/);
+});
+
+test('s3 endpoint - a bucket whose last object is deleted through another server stays a bucket (S3 semantics)', async (t) => {
+  const { servers } = await startCluster(t, 2, { args: ['--http-port', '0', '--replicas', '1'] });
+  const [one, two] = servers.map((s) => s.httpPort!);
+  // Made through the HTTP API on server 2: a folder with no marker, held by server 2 only.
+  const made = await fetch(`http://127.0.0.1:${two}/files/keep/only.txt`, {
+    method: 'PUT',
+    headers: { Authorization: `Bearer ${TEST_KEY}` },
+    body: 'x',
+  });
+  assert.equal(made.status, 201);
+  await waitFor(
+    'server 1 to see the bucket',
+    () => signedRequest(one!, { method: 'HEAD', path: '/keep', secret: TEST_KEY }),
+    (a) => a.status === 200,
+  );
+  const deleted = await signedRequest(one!, {
+    method: 'POST',
+    path: '/keep',
+    query: { delete: '' },
+    body: '<Delete><Object><Key>only.txt</Key></Object></Delete>',
+    headers: {
+      'content-md5': createHash('md5')
+        .update('<Delete><Object><Key>only.txt</Key></Object></Delete>')
+        .digest('base64'),
+    },
+    secret: TEST_KEY,
+  });
+  assert.equal(deleted.status, 200, deleted.text);
+  assert.match(deleted.text, /<Deleted><Key>only\.txt<\/Key><\/Deleted>/);
+  for (const port of [one!, two!]) {
+    const listing = await waitFor(
+      `server on ${port} to list the emptied bucket`,
+      () =>
+        signedRequest(port, {
+          method: 'GET',
+          path: '/keep',
+          query: { 'list-type': '2' },
+          secret: TEST_KEY,
+        }),
+      (a) => a.status === 200 && !a.text.includes('only.txt'),
+    );
+    assert.match(listing.text, /<KeyCount>0<\/KeyCount>/);
+  }
 });
