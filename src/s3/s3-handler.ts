@@ -21,7 +21,6 @@
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ClusterView } from '../cluster/cluster-view.ts';
 import { forwardRequest } from '../http/forward.ts';
@@ -168,44 +167,6 @@ export function createS3Handler(c: S3Components): S3Handler {
       await handle.abort();
       throw err;
     }
-  };
-
-  /** The bytes of a file, from this server's disk or streamed from a live holder. */
-  const bytesOf = (name: string): Readable => {
-    const location = files.locate(name, 'read');
-    if (location.kind === 'remote') {
-      const sink = new PassThrough({ highWaterMark: 1024 * 1024 });
-      files
-        .readRemote(name, location.serverId, sink, () => undefined)
-        .then(
-          () => sink.end(),
-          (err: unknown) => sink.destroy(err as Error),
-        );
-      return sink;
-    }
-    if (location.kind === 'none') throw noSuchKey(name);
-    if (location.kind !== 'local') throw unavailable(name);
-    return Readable.from(
-      (async function* () {
-        const open = await files.openForRead(name);
-        try {
-          if (open.bytes) {
-            yield open.bytes;
-            return;
-          }
-          for (let position = 0; position < open.record.size;) {
-            const buffer = Buffer.allocUnsafe(Math.min(256 * 1024, open.record.size - position));
-            const { bytesRead } = await open.handle.read(buffer, 0, buffer.length, position);
-            if (bytesRead === 0) break;
-            position += bytesRead;
-            yield buffer.subarray(0, bytesRead);
-          }
-        } finally {
-          open.release();
-        }
-      })(),
-      { objectMode: false },
-    );
   };
 
   const forward = (x: S3Exchange, address: string): Promise<number> =>
@@ -389,7 +350,7 @@ export function createS3Handler(c: S3Components): S3Handler {
     const md5 = new Md5Stream();
     const record = await store(
       op.name,
-      md5.through(bytesOf(op.source.name)),
+      md5.through(files.readBytes(op.source.name)),
       source.size,
       existing,
       description,

@@ -13,7 +13,7 @@
  * a request id answered with the record it already made.
  */
 import { randomBytes } from 'node:crypto';
-import type { Writable } from 'node:stream';
+import { PassThrough, Readable, type Writable } from 'node:stream';
 import type { ClusterView, Location } from '../cluster/cluster-view.ts';
 import type { PeerLinks } from '../cluster/peer-link.ts';
 import { Redirect } from '../transport/request-streams.ts';
@@ -45,6 +45,8 @@ import {
 
 /** Uploads above this size check the disk before their bytes arrive; smaller ones at commit. */
 const EARLY_CHECK_MIN_BYTES = 1024 * 1024;
+/** Chunks read from disk for readBytes(). */
+const READ_CHUNK_BYTES = 256 * 1024;
 /** A delete forwarded to the acting primary follows at most this many redirects. */
 const MAX_FORWARD_HOPS = 3;
 
@@ -151,6 +153,51 @@ export class FileService {
   ): Promise<FileRecord> {
     const link = await this.#c.peers.get(serverId);
     return await link.download(validateName(name), sink, { onStart });
+  }
+
+  /**
+   * The bytes of a file as one stream, wherever the newest version is: this server's
+   * disk, or a live holder over the peer link (checked against its sha256 there; a
+   * mismatch or a lost holder errors the stream). For front ends that copy or move a
+   * file (WebDAV COPY/MOVE, S3 CopyObject). Throws NotFound / Unavailable at once.
+   */
+  readBytes(name: string): Readable {
+    const checked = validateName(name);
+    const location = this.locate(checked, 'read');
+    if (location.kind === 'none') throw new NotFoundError(checked);
+    if (location.kind === 'down') throw new UnavailableError(checked, location.holders);
+    if (location.kind === 'remote') {
+      const sink = new PassThrough({ highWaterMark: READ_CHUNK_BYTES * 4 });
+      this.readRemote(checked, location.serverId, sink, () => undefined).then(
+        () => sink.end(),
+        (err: unknown) => sink.destroy(err as Error),
+      );
+      return sink;
+    }
+    const catalog = this.#c.catalog;
+    return Readable.from(
+      (async function* () {
+        const open = await catalog.openFile(checked);
+        try {
+          if (open.bytes) {
+            yield open.bytes;
+            return;
+          }
+          for (let position = 0; position < open.record.size;) {
+            const buffer = Buffer.allocUnsafe(
+              Math.min(READ_CHUNK_BYTES, open.record.size - position),
+            );
+            const { bytesRead } = await open.handle.read(buffer, 0, buffer.length, position);
+            if (bytesRead === 0) break;
+            position += bytesRead;
+            yield buffer.subarray(0, bytesRead);
+          }
+        } finally {
+          open.release();
+        }
+      })(),
+      { objectMode: false },
+    );
   }
 
   /**

@@ -15,7 +15,6 @@
  * that took them. Authentication happened before (web/http-server.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ClusterView } from '../cluster/cluster-view.ts';
 import { FOLDER_MARKER, validateName } from '../protocol/file-name.ts';
@@ -182,43 +181,6 @@ export function createDavHandler(c: DavComponents): DavHandler {
     }
   };
 
-  /** The bytes of a file, from this server's disk or streamed from a live holder. */
-  const bytesOf = (name: string): Readable => {
-    const location = files.locate(name, 'read');
-    if (location.kind === 'remote') {
-      const sink = new PassThrough({ highWaterMark: 1024 * 1024 });
-      files
-        .readRemote(name, location.serverId, sink, () => undefined)
-        .then(
-          () => sink.end(),
-          (err: unknown) => sink.destroy(err as Error),
-        );
-      return sink;
-    }
-    if (location.kind !== 'local') throw unavailable(name);
-    return Readable.from(
-      (async function* () {
-        const open = await files.openForRead(name);
-        try {
-          if (open.bytes) {
-            yield open.bytes;
-            return;
-          }
-          for (let position = 0; position < open.record.size;) {
-            const buffer = Buffer.allocUnsafe(Math.min(256 * 1024, open.record.size - position));
-            const { bytesRead } = await open.handle.read(buffer, 0, buffer.length, position);
-            if (bytesRead === 0) break;
-            position += bytesRead;
-            yield buffer.subarray(0, bytesRead);
-          }
-        } finally {
-          open.release();
-        }
-      })(),
-      { objectMode: false },
-    );
-  };
-
   /** Where writes of an existing file run: undefined for here, else that server's HTTP address. */
   const writerOf = (name: string): string | undefined => {
     const location = files.locate(name, 'write');
@@ -254,7 +216,7 @@ export function createDavHandler(c: DavComponents): DavHandler {
         'PUT',
         hrefOf(to, false),
         headers,
-        bytesOf(from.name),
+        files.readBytes(from.name),
         refuse,
       );
       answer.resume();
@@ -263,7 +225,7 @@ export function createDavHandler(c: DavComponents): DavHandler {
         throw new DavAnswer(status, `The server holding "${to}" refused the new version.`);
       return;
     }
-    await storeBytes(to, bytesOf(from.name), from.size, existing);
+    await storeBytes(to, files.readBytes(from.name), from.size, existing);
     if (!existing) await dropMarkersAbove(to);
   };
 
