@@ -7,8 +7,15 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from '@commander-js/extra-typings';
 import { DOWN_AFTER_MS } from '../cluster/peer-mesh.ts';
 import { DEFAULT_HEAL_AFTER_MS } from '../cluster/replicator.ts';
+import { DEFAULT_SCRUB_RATE_MBPS } from '../cluster/scrubber.ts';
 import { DEFAULT_GROUP } from '../discovery/multicast-beacon.ts';
 import { DEFAULT_SESSION_LIMITS } from '../server/client-session.ts';
+import { DEFAULT_DELETE_BRAKE } from '../service/delete-brake.ts';
+import {
+  DEFAULT_KEEP_VERSIONS,
+  DEFAULT_TRASH_DAYS,
+  DEFAULT_VERSIONS_BUDGET,
+} from '../storage/version-store.ts';
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT, DEFAULT_REPLICAS } from '../server/server.ts';
 import type { CliContext } from './context.ts';
 import { create } from './commands/create.ts';
@@ -16,10 +23,17 @@ import { deleteFile } from './commands/delete.ts';
 import { download } from './commands/download.ts';
 import { edit } from './commands/edit.ts';
 import { server } from './commands/server.ts';
+import { scrub } from './commands/scrub.ts';
 import { show } from './commands/show.ts';
 import { status } from './commands/status.ts';
 import { watch } from './commands/watch.ts';
-import { addConnectOptions, addKeyOptions, keySourceOf, type ConnectOptions } from './options.ts';
+import {
+  addConnectOptions,
+  addKeyOptions,
+  keySourceOf,
+  type ConnectOptions,
+  type KeyOptions,
+} from './options.ts';
 import { UsageError } from '../shared/errors.ts';
 
 /** Builds the context for a command from its options (one-shot or shell). */
@@ -83,7 +97,12 @@ export function buildProgram(hooks: ProgramHooks): Command {
     .option('--json', 'print one JSON array')
     .action(async (options) => await show(hooks.context(options as ConnectOptions), options));
 
-  fileCommand('create', 'create a file (content from --from PATH, else stdin, else $EDITOR)')
+  fileCommand(
+    'create',
+    hooks.inShell
+      ? 'create a file (content from --from PATH, else what you write in your editor)'
+      : 'create a file (content from --from PATH, else stdin, else $EDITOR)',
+  )
     .argument('<name>', 'the new file, e.g. notes/todo.txt')
     .option('--from <path>', 'read the content from this local file')
     .action(
@@ -116,6 +135,11 @@ export function buildProgram(hooks: ProgramHooks): Command {
   fileCommand('status', 'show every server: address, up/down, file count')
     .option('--json', 'print one JSON object')
     .action(async (options) => await status(hooks.context(options as ConnectOptions), options));
+
+  fileCommand('scrub', "what every server's scrub (re-hashing its copies) did and found")
+    .option('--now', 'start a pass on every server now and wait for it to finish')
+    .option('--json', 'print one JSON object')
+    .action(async (options) => await scrub(hooks.context(options as ConnectOptions), options));
 
   if (!hooks.inShell) {
     // Not in the shell: it runs until Ctrl-C, which the shell keeps for itself.
@@ -186,6 +210,35 @@ export function buildProgram(hooks: ProgramHooks): Command {
       )
       .addOption(
         new Option(
+          '--scrub-rate <MB/s>',
+          'how fast the background scrub re-reads the files held here (0: off)',
+        ).default(String(DEFAULT_SCRUB_RATE_MBPS)),
+      )
+      .addOption(
+        new Option(
+          '--keep-versions <n>',
+          'earlier versions kept of each file (0: none)',
+        ).default(String(DEFAULT_KEEP_VERSIONS)),
+      )
+      .addOption(
+        new Option(
+          '--versions-budget <size>',
+          'room for kept versions and the trash together: a size (2GiB) or a share of the free space (10%)',
+        ).default(DEFAULT_VERSIONS_BUDGET),
+      )
+      .addOption(
+        new Option('--trash-days <n>', 'days a deleted file stays in the trash').default(
+          String(DEFAULT_TRASH_DAYS),
+        ),
+      )
+      .addOption(
+        new Option(
+          '--delete-brake <n>',
+          'deletes from one client within a minute past which none purges (a burst)',
+        ).default(String(DEFAULT_DELETE_BRAKE)),
+      )
+      .addOption(
+        new Option(
           '--log-format <format>',
           'json or pretty (default: pretty on a terminal, else json)',
         ).env('LANFS_LOG_FORMAT'),
@@ -215,6 +268,12 @@ function handOptionsDown(root: Command, action: Command): void {
     action.setOptionValueWithSource(key, root.getOptionValue(key), 'cli');
   }
   if (action.options.some((o) => o.attributeName() === 'key')) {
+    // The command line wins over the environment: --key-file given, LANFS_KEY is not used.
+    if (
+      action.getOptionValueSource('key') === 'env' &&
+      (action.opts() as KeyOptions).keyFile !== undefined
+    )
+      action.setOptionValueWithSource('key', undefined, 'default');
     action.setOptionValue(
       'keySource',
       keySourceOf(action.opts(), action.getOptionValueSource('key') === 'env'),

@@ -47,6 +47,18 @@ const OWN_USAGE: Record<string, string> = {
   bye: 'bye\n  Leaves the shell (also: exit, quit, Ctrl-D, Ctrl-C on an empty line).',
 };
 
+/** Commands people look for in a plain `lanfs shell` that live elsewhere, and where. */
+const UP_ONLY =
+  'is a command of the shell of "lanfs up", which runs its servers itself; here, "status" lists the servers.';
+const ELSEWHERE: Record<string, string> = {
+  watch:
+    '"watch" runs outside the shell (it lasts until Ctrl-C): type "lanfs watch" in another terminal.',
+  servers: `"servers" ${UP_ONLY}`,
+  stop: `"stop" ${UP_ONLY}`,
+  kill: `"kill" ${UP_ONLY}`,
+  start: `"start" ${UP_ONLY}`,
+};
+
 /** A command the shell runs besides the command table (lanfs up: servers, stop, start...). */
 export interface ShellCommand {
   /** e.g. "stop N" */
@@ -150,8 +162,20 @@ export interface ShellOptions {
   extraCommands?: Record<string, ShellCommand>;
   /** Aborting it leaves the shell as bye does (lanfs up on SIGTERM). */
   signal?: AbortSignal;
-  /** Hands over the way to print a line above the prompt (lanfs up: a server exited). */
-  onReady?: (say: (line: string) => void) => void;
+  /** Hands over the shell's hooks once its prompt exists (lanfs up: a server exited). */
+  onReady?: (shell: ShellHooks) => void;
+}
+
+/** What the shell lends to the one that started it. */
+export interface ShellHooks {
+  /** Prints a line above the prompt. */
+  say: (line: string) => void;
+  /**
+   * Asks the connected server now, so that if it is gone the shell moves to another
+   * one (and says so) at once instead of at the next command; with none left it
+   * says so and keeps trying.
+   */
+  checkServer: () => Promise<void>;
 }
 
 /**
@@ -163,6 +187,11 @@ class PromptLine {
   readonly #rl: Interface;
   readonly #out: NodeJS.WriteStream;
   #waiting = false;
+
+  /** Whether the prompt waits for the user (no command runs). */
+  get waiting(): boolean {
+    return this.#waiting;
+  }
 
   constructor(rl: Interface, out: NodeJS.WriteStream) {
     this.#rl = rl;
@@ -263,7 +292,6 @@ export async function runShell(options: ShellOptions): Promise<void> {
   });
   const promptLine = new PromptLine(rl, process.stdout);
   say = (line) => promptLine.say(line);
-  options.onReady?.(say);
 
   const stopped = new Promise<void>((resolve) => rl.once('close', resolve));
   const leave = (): void => {
@@ -311,14 +339,24 @@ export async function runShell(options: ShellOptions): Promise<void> {
   };
   const watchForServers = (): void => {
     if (watching) return;
-    process.stderr.write(
-      `No server answers; the shell keeps trying every ${RETRY_INTERVAL_MS / 1000} s and says when one is back.\n`,
-    );
+    const line = `No server answers; the shell keeps trying every ${RETRY_INTERVAL_MS / 1000} s and says when one is back.`;
+    if (promptLine.waiting) say(line);
+    else process.stderr.write(`${line}\n`);
     lookAgain();
   };
   rl.once('close', () => {
     closed = true;
     stopWatching();
+  });
+  options.onReady?.({
+    say: (line) => say(line),
+    checkServer: async () => {
+      if (closed || watching !== undefined) return;
+      // A failover prints its own line; with no server left, the retry line is the news.
+      await client.status().catch((err: unknown) => {
+        if (err instanceof LanfsError && err.code === 'LANFS_ERR_NO_SERVER') watchForServers();
+      });
+    },
   });
   promptLine.prompt();
   for await (const line of rl) {
@@ -353,7 +391,8 @@ async function runShellLine(
   extra: Record<string, ShellCommand>,
 ): Promise<string | undefined> {
   const [command, ...args] = words as [string, ...string[]];
-  if (command === 'help' || command === '?') {
+  // "--help" alone is what people type to any command line: the shell's own list.
+  if (command === 'help' || command === '?' || command === '--help' || command === '-h') {
     process.stdout.write(`${helpText(args[0], extra)}\n`);
     return undefined;
   }
@@ -371,6 +410,11 @@ async function runShellLine(
     }
     return undefined;
   }
+  const elsewhere = ELSEWHERE[command];
+  if (elsewhere) {
+    process.stderr.write(`${elsewhere}\n`);
+    return undefined;
+  }
   return await runLine(ctx, words);
 }
 
@@ -381,6 +425,7 @@ function helpText(command: string | undefined, extra: Record<string, ShellComman
   if (OWN_USAGE[command]) return `Usage: ${OWN_USAGE[command]}`;
   const own = extra[command];
   if (own) return `Usage: ${own.usage}\n  ${own.description}`;
+  if (ELSEWHERE[command]) return ELSEWHERE[command];
   const program = buildProgram({ context: () => undefined as never, inShell: true });
   const found = program.commands.find((c) => c.name() === command);
   if (!found) return `No command "${command}" in the shell; type "help" for the list.`;

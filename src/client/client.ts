@@ -53,7 +53,15 @@ export interface ClientOptions {
   onEvent?: (line: string) => void;
   /** A line for people when the client moved to another server because its own died. */
   onFailover?: (line: string) => void;
+  /**
+   * What to do when no server answers, ending that sentence; by default it names
+   * "lanfs server", "lanfs up" and --server (lanfs up's shell names its own commands).
+   */
+  noServerHint?: string;
 }
+
+const NO_SERVER_HINT =
+  'start one with "lanfs server" or "lanfs up", or point --server / LANFS_SERVER at one.';
 
 export class LanfsClient {
   readonly #options: ClientOptions;
@@ -103,6 +111,23 @@ export class LanfsClient {
   async list(): Promise<FileRecord[]> {
     const records = await this.#withFailover(async (server) => await server.list());
     return records.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /**
+   * What the servers' scrubbers did and found (issue 13): each live server's pass,
+   * and what each found of `names`; `start` starts a pass on every one.
+   */
+  async scrub(
+    options: { start?: boolean; names?: string[] } = {},
+  ): Promise<BodyOf<'SCRUB_RESULT'>> {
+    return await this.#withFailover(
+      async (server) =>
+        await server.scrub({
+          start: options.start ?? false,
+          local: false,
+          names: options.names ?? [],
+        }),
+    );
   }
 
   async status(): Promise<BodyOf<'STATUS_RESULT'>> {
@@ -256,7 +281,7 @@ export class LanfsClient {
       let next: ServerConnection;
       try {
         next = await connectToFirst(candidates, this.#options, FAILOVER_DEADLINE_MS);
-      } catch {
+      } catch (err) {
         // Nobody we know answers: ask the group, if we may.
         const found = this.#options.discovery
           ? await findServers({
@@ -265,11 +290,10 @@ export class LanfsClient {
               key: this.#options.credentials.key,
             }).catch(() => [])
           : [];
-        next = await connectToFirst(
-          found.filter((a) => a !== dead.address),
-          this.#options,
-          FAILOVER_DEADLINE_MS,
-        );
+        const others = found.filter((a) => a !== dead.address);
+        // The group named nobody new: the sentence that counts names those tried.
+        if (others.length === 0) throw err;
+        next = await connectToFirst(others, this.#options, FAILOVER_DEADLINE_MS);
       }
       this.#home = next;
       this.#learn(next);
@@ -381,8 +405,9 @@ async function connectToFirst(
       failures.push(`${address} (${(err as Error).message})`);
     }
   }
+  const tried = failures.length > 0 ? ` (tried ${failures.join('; ')})` : '';
   throw new NoServerError(
-    `No lanfs server answered (tried ${failures.join('; ') || 'none'}): start one with "lanfs server" or "lanfs up", or point --server / LANFS_SERVER at one.`,
+    `No lanfs server answered${tried}: ${options.noServerHint ?? NO_SERVER_HINT}`,
   );
 }
 

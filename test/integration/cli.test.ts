@@ -250,6 +250,21 @@ describe('cli - against one server', () => {
     assert.match(result.stderr, /key given with --key-file wrong\.key does not match/);
   });
 
+  test('keys - --key-file on the command line wins over LANFS_KEY; --key with --key-file is refused', async () => {
+    await writeFile(join(work, 'right.key'), `${KEY}\n`);
+    let result = await lanfs(['--key-file', 'right.key', 'show'], {
+      env: { LANFS_KEY: 'from-the-environment' },
+    });
+    assert.equal(result.code, 0, result.stderr);
+    result = await lanfs(['show', '--key-file', 'right.key'], {
+      env: { LANFS_KEY: 'from-the-environment' },
+    });
+    assert.equal(result.code, 0, result.stderr);
+    result = await lanfs(['show', '--key', KEY, '--key-file', 'right.key']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /not both/);
+  });
+
   test('options - --version; client options before the command; its own after it win', async () => {
     const pkg = JSON.parse(
       await readFile(new URL('../../package.json', import.meta.url), 'utf8'),
@@ -312,6 +327,9 @@ describe('cli - README', () => {
     );
     assert.ok(options.length > 10, help.stdout);
     for (const option of options) assert.ok(readme.includes(option), `README lacks ${option}`);
+    const variables = [...new Set(help.stdout.match(/LANFS_[A-Z_]+/g))];
+    assert.ok(variables.includes('LANFS_LOG_FORMAT'), help.stdout);
+    for (const name of variables) assert.ok(readme.includes(name), `README lacks ${name}`);
     assert.doesNotMatch(readme, /coming web issue/);
     assert.doesNotMatch(readme, /npx lanfs (?!works only)/, 'npx lanfs fails outside the folder');
   });

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
@@ -189,6 +190,7 @@ test('shell - with every server down, the one coming back is announced once, abo
 async function startUp(
   t: Cleanup,
   servers: number,
+  ports = ['--port', '0', '--http-port', '0'],
 ): Promise<{ up: InteractiveCli; home: string; pids: Map<number, number>; group: string }> {
   const home = await tempDir(t);
   const group = uniqueGroup();
@@ -203,11 +205,10 @@ async function startUp(
       }
     }
   });
-  const up = startInteractive(
-    t,
-    ['up', '--servers', String(servers), '--group', group, '--port', '0', '--http-port', '0'],
-    { env: { LANFS_HISTORY_FILE: join(home, 'history') }, cwd: home },
-  );
+  const up = startInteractive(t, ['up', '--servers', String(servers), '--group', group, ...ports], {
+    env: { LANFS_HISTORY_FILE: join(home, 'history') },
+    cwd: home,
+  });
   await up.waitFor(/lanfs> /, { timeoutMs: 60_000 });
   for (const match of up.stdout().matchAll(/ {2}server (\d+) {2}\S+ {2}pid (\d+) /g))
     pids.set(Number(match[1]), Number(match[2]));
@@ -281,4 +282,100 @@ test('up - its servers stop when up is killed with SIGKILL', async (t) => {
     (states) => states.every((a) => !a),
     { timeoutMs: 20_000 },
   );
+});
+
+test("shell - --help is the shell's help; watch and servers say where they are; an editor left empty creates nothing", async (t) => {
+  const cluster = await startCluster(t, 1);
+  const home = await tempDir(t);
+  // An editor that leaves the file as it found it, like quitting vi with :q!.
+  const shell = startInteractive(t, ['shell'], {
+    env: cluster.env(0, { LANFS_HISTORY_FILE: join(home, 'history'), EDITOR: 'true' }),
+    cwd: home,
+  });
+  await shell.waitFor(/lanfs> /);
+
+  const help = await run(shell, '--help', /Commands:/);
+  assert.match(help, /bye\s+leave the shell/);
+  assert.doesNotMatch(help, /Usage: \[options\]/);
+  const createHelp = await run(shell, 'help create', /Usage: create/);
+  assert.doesNotMatch(createHelp, /stdin/);
+  assert.match(createHelp, /your editor/);
+
+  let errFrom = shell.stderr().length;
+  await run(shell, 'watch');
+  await shell.waitFor(/"lanfs watch" in another terminal/, { stream: 'stderr', from: errFrom });
+  errFrom = shell.stderr().length;
+  await run(shell, 'servers');
+  await shell.waitFor(/shell of "lanfs up"/, { stream: 'stderr', from: errFrom });
+  assert.doesNotMatch(shell.stderr(), /unknown command/);
+
+  const created = await run(shell, 'create a.txt', /Nothing written; a\.txt was not created/);
+  assert.doesNotMatch(created, /Created/);
+  assert.match(await run(shell, 'show'), /No files yet/);
+
+  shell.send('bye');
+  assert.equal(await shell.exited, 0, shell.stderr());
+});
+
+test('up - the banner finds the cluster by its group; a stopped server is left at once; with all down, what was tried and "start N"', async (t) => {
+  const { up, home } = await startUp(t, 2);
+  // The banner's multicast line, followed as written, reaches the cluster on up's own group.
+  const line = /export LANFS_INTERFACE=(\S+) LANFS_GROUP=(\S+) LANFS_KEY=\$\(cat (\S+)\)/.exec(
+    up.stdout(),
+  );
+  assert.ok(line, up.stdout());
+  const key = (await readFile(line[3]!, 'utf8')).trim();
+  const shown = await runCli(['show'], {
+    cwd: home,
+    env: { LANFS_INTERFACE: line[1], LANFS_GROUP: line[2], LANFS_KEY: key },
+  });
+  assert.equal(shown.code, 0, shown.stderr);
+
+  // Stopping the server the shell is on moves the shell now, not at the next command.
+  const stopped = await run(up, 'stop 1', /Server 1 stopped/);
+  assert.match(stopped, /continuing on server 2/);
+  const errFrom = up.stderr().length;
+  await run(up, 'kill 2', /no server of this machine runs now: "start N" starts one again/);
+  await run(up, 'show');
+  const said = (
+    await up.waitFor(/No lanfs server answered[^\n]*\n/, { stream: 'stderr', from: errFrom })
+  )[0];
+  assert.match(said, /\(tried 127\.0\.0\.1:\d+ \(/);
+  assert.match(said, /"start N" starts one again/);
+  assert.doesNotMatch(said, /tried none|"lanfs server"|--server/);
+  up.send('bye');
+  assert.equal(await up.exited, 0, up.stderr());
+});
+
+/** Listens on a port of 127.0.0.1 (0: any free one); closed when the test ends. */
+async function holdPort(t: Cleanup, port = 0): Promise<number> {
+  const server: Server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  onCleanup(t, () => new Promise((resolve) => server.close(resolve)));
+  return (server.address() as { port: number }).port;
+}
+
+test('up - a TCP port taken by another program: the banner says where server 1 went; its dashboard port stays', async (t) => {
+  const taken = await holdPort(t);
+  // A free port for the dashboard: held a moment to learn it, then let go for up.
+  const probe = createServer();
+  const httpPort = await new Promise<number>((resolve) =>
+    probe.listen(0, '127.0.0.1', () => resolve((probe.address() as { port: number }).port)),
+  );
+  await new Promise((resolve) => probe.close(resolve));
+  const { up } = await startUp(t, 1, ['--port', String(taken), '--http-port', String(httpPort)]);
+  const banner = up.stdout();
+  assert.match(
+    banner,
+    new RegExp(`port ${taken} was in use; server 1 listens on 127\\.0\\.0\\.1:\\d+`),
+  );
+  assert.match(
+    banner,
+    new RegExp(`server 1 {2}\\S+ {2}pid \\d+ {2}dashboard http://127\\.0\\.0\\.1:${httpPort}/`),
+  );
+  up.send('bye');
+  assert.equal(await up.exited, 0, up.stderr());
 });

@@ -1,7 +1,8 @@
 /**
  * `lanfs create NAME [--from PATH]`: the content comes from PATH, else from
- * stdin when it is not a terminal, else from the user's editor. The name is
- * checked before anything is read or sent.
+ * stdin when it is not a terminal, else from the user's editor (left empty, it
+ * creates nothing: exit 0, one line saying so). The name is checked before
+ * anything is read or sent.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -27,6 +28,12 @@ export async function create(
     const client = await ctx.client();
     if ((await client.list()).some((r) => r.name === name)) throw new NameExistsError(name);
     await runEditor(path);
+    // Left empty, as a quit without saving leaves it: the user chose not to create it.
+    if ((await stat(path)).size === 0) {
+      const empty = `${ctx.inShell ? '' : 'lanfs '}create ${name} --from /dev/null`;
+      print(ctx, `Nothing written; ${name} was not created (for an empty file: ${empty}).`);
+      return;
+    }
     await upload(ctx, name, path);
   });
 }

@@ -18,7 +18,7 @@ import { lockDataFolder } from '../../storage/data-lock.ts';
 import { ConfigError, UsageError } from '../../shared/errors.ts';
 import { print, type CliContext } from '../context.ts';
 import { table } from '../format.ts';
-import { runShell, type ShellCommand } from '../shell.ts';
+import { runShell, type ShellCommand, type ShellHooks } from '../shell.ts';
 import { parseGroup } from '../../discovery/multicast-beacon.ts';
 import { parsePositiveInt } from './server.ts';
 
@@ -57,6 +57,8 @@ interface UpServer {
   ended?: string;
   address?: string;
   httpAddress?: string;
+  /** Said in the banner when a port asked for was taken ("port 7070 was in use; ..."). */
+  moved?: string;
 }
 
 async function loadOrMakeKey(dataRoot: string): Promise<string> {
@@ -133,6 +135,8 @@ export async function up(
     clearTimeout(timer);
   };
   let say = (line: string): void => print(ctx, line);
+  /** The shell, once it runs: how to print above its prompt and move off a gone server. */
+  let shell: ShellHooks | undefined;
   try {
     const key = await loadOrMakeKey(dataRoot);
     const keyFile = join(dataRoot, 'key');
@@ -193,10 +197,12 @@ export async function up(
           child.once('exit', (code, signal) => {
             const expected = server.ended !== undefined;
             server.ended ??= signal ? `ended by ${signal}` : `exited with code ${code}`;
-            if (!expected && server.address !== undefined)
+            if (!expected && server.address !== undefined) {
               say(
                 `Server ${server.id} (pid ${child.pid}) ${server.ended}; its output is in ${server.log}. "start ${server.id}" starts it again.`,
               );
+              void shell?.checkServer();
+            }
             resolveExit();
           });
         });
@@ -221,12 +227,25 @@ export async function up(
         await server.exited;
         return `it did not start within ${START_TIMEOUT_MS / 1000} s`;
       };
-      let failure = await attempt(server.port, server.httpPort);
-      if (failure !== undefined && /already in use/.test(failure)) {
-        failure = await attempt(0, 0); // a port is taken: any free ones will do
+      // A port taken by another program: that one (only) becomes any free port, and the banner says so.
+      let port = server.port;
+      let httpPort = server.httpPort;
+      const taken: string[] = [];
+      let failure = await attempt(port, httpPort);
+      for (let tries = 0; failure !== undefined && tries < 2; tries++) {
+        if (/^HTTP port \d+ is already in use/.test(failure) && httpPort !== 0) {
+          taken.push(`dashboard port ${httpPort}`);
+          httpPort = 0;
+        } else if (/^Port \d+ is already in use/.test(failure) && port !== 0) {
+          taken.push(`port ${port}`);
+          port = 0;
+        } else break;
+        failure = await attempt(port, httpPort);
       }
       if (failure !== undefined)
         throw new ConfigError(`Server ${server.id} did not start: ${failure} (${server.log}).`);
+      if (taken.length > 0)
+        server.moved = `${taken.join(' and ')} ${taken.length === 1 ? 'was' : 'were'} in use; server ${server.id} listens on ${server.address}, dashboard http://${server.httpAddress}/.`;
     };
 
     for (const server of servers) {
@@ -235,6 +254,10 @@ export async function up(
     }
     await lock.setAddress(servers.map((s) => s.address).join(','));
 
+    const stoppedLine = (server: UpServer, how: string): string =>
+      servers.some(running)
+        ? `Server ${server.id} ${how}; the others mark it down within seconds. "start ${server.id}" brings it back.`
+        : `Server ${server.id} ${how}; no server of this machine runs now: "start N" starts one again.`;
     const serverOf = (args: string[], command: string): UpServer => {
       if (args.length !== 1) throw new UsageError(`Give one server: ${command} N.`);
       const id = parsePositiveInt(args[0]!, 'The server');
@@ -269,10 +292,8 @@ export async function up(
           const server = serverOf(args, 'stop');
           if (!running(server)) throw new UsageError(`Server ${server.id} is not running.`);
           await stop(server, 'SIGTERM');
-          print(
-            ctx,
-            `Server ${server.id} stopped; the others mark it down within seconds. "start ${server.id}" brings it back.`,
-          );
+          print(ctx, stoppedLine(server, 'stopped'));
+          await shell?.checkServer();
         },
       },
       kill: {
@@ -282,10 +303,8 @@ export async function up(
           const server = serverOf(args, 'kill');
           if (!running(server)) throw new UsageError(`Server ${server.id} is not running.`);
           await stop(server, 'SIGKILL');
-          print(
-            ctx,
-            `Server ${server.id} killed; the others mark it down within seconds. "start ${server.id}" brings it back.`,
-          );
+          print(ctx, stoppedLine(server, 'killed'));
+          await shell?.checkServer();
         },
       },
       start: {
@@ -318,13 +337,15 @@ export async function up(
         (s) =>
           `  server ${s.id}  ${s.address}  pid ${s.child!.pid}  dashboard http://${s.httpAddress}/  data in ${s.dir}`,
       ),
+      ...servers.flatMap((s) => (s.moved ? [`  (${s.moved})`] : [])),
       `Server output: ${join(dataRoot, 'server-N.log')}. Here, "stop N", "kill N" and "start N" stop and start one server.`,
       '',
       'To use this cluster from another terminal, in any folder, while this one runs:',
       `  alias lanfs='"${process.execPath}" "${LANFS_BIN}"'`,
       `  export LANFS_SERVER=${addresses.join(',')} LANFS_KEY=$(cat ${keyFile})`,
       '  lanfs show        # or: lanfs shell',
-      '(or find them by multicast: export LANFS_INTERFACE=127.0.0.1 and the same LANFS_KEY)',
+      'or, to find them by multicast instead of LANFS_SERVER:',
+      `  export LANFS_INTERFACE=127.0.0.1 LANFS_GROUP=${group.address}:${group.port} LANFS_KEY=$(cat ${keyFile})`,
       `The dashboards (links above) ask for the key once: it is in ${keyFile}.`,
       '',
     ].join('\n');
@@ -338,14 +359,17 @@ export async function up(
           keySource: `the key file ${keyFile}`,
         },
         onFailover,
+        noServerHint: `every server of this machine is down; "start N" starts one again ("servers" lists them).`,
       },
       banner,
       extraCommands: commands,
       signal: stopping.signal,
-      onReady: (shellSay) => {
-        say = shellSay;
+      onReady: (hooks) => {
+        shell = hooks;
+        say = hooks.say;
       },
     });
+    shell = undefined;
     say = (line) => print(ctx, line);
   } finally {
     // Also after a failed start or a signal: nothing keeps running after up.
