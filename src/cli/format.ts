@@ -2,6 +2,7 @@
  * How records and servers look on a terminal: aligned columns, sizes for people.
  */
 import type { BodyOf, FileRecord } from '../protocol/messages.ts';
+import { describeVerification, type Verification } from '../protocol/verification.ts';
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -29,6 +30,8 @@ export interface RecordsFormat {
   inShell?: boolean;
   /** Servers that are down: their name is marked wherever they hold a file. */
   down?: ReadonlySet<number>;
+  /** What the scrub found of each file (issue 13): a VERIFIED column. */
+  verified?: ReadonlyMap<string, Verification>;
 }
 
 export function formatRecords(records: FileRecord[], format: RecordsFormat = {}): string {
@@ -36,14 +39,18 @@ export function formatRecords(records: FileRecord[], format: RecordsFormat = {})
     return `No files yet. Add one with: ${format.inShell ? '' : 'lanfs '}create NAME --from PATH`;
   const holder = (id: number): string => `server ${id}${format.down?.has(id) ? ' (DOWN)' : ''}`;
   const rows = [['NAME', 'SIZE', 'VERSION', 'PRIMARY', 'COPIES']];
+  if (format.verified) rows[0]!.push('VERIFIED');
   for (const r of records) {
-    rows.push([
+    const row = [
       r.name,
       formatBytes(r.size),
       `v${r.version}`,
       holder(r.primary),
       r.replicas.length ? r.replicas.map(holder).join(', ') : '-',
-    ]);
+    ];
+    const verified = format.verified?.get(r.name);
+    if (format.verified) row.push(verified ? describeVerification(verified) : '-');
+    rows.push(row);
   }
   return `${table(rows)}\n${records.length} file${records.length === 1 ? '' : 's'}`;
 }

@@ -130,6 +130,18 @@ export class ServerConnection {
     return result!;
   }
 
+  /** Scrub state of every live server (issue 13); `start` starts a pass on each. */
+  async scrub(body: BodyOf<'SCRUB'>): Promise<BodyOf<'SCRUB_RESULT'>> {
+    let result: BodyOf<'SCRUB_RESULT'> | undefined;
+    await this.#requests.request('SCRUB', body, (message, finish) => {
+      if (message.type !== 'SCRUB_RESULT')
+        throw new ProtocolError(`Expected SCRUB_RESULT, got ${message.type}.`);
+      result = message.body;
+      finish();
+    });
+    return result!;
+  }
+
   /** Asks a server to drop its copy of a file (server to server). */
   async replicaDelete(body: BodyOf<'REPLICA_DELETE'>): Promise<void> {
     await this.#requests.request('REPLICA_DELETE', body, expectDone);

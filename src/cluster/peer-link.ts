@@ -89,6 +89,18 @@ export class PeerLink {
     return await this.#requests.download(name, sink, options);
   }
 
+  /** What the peer's scrubber found (issue 13): its own report only (`local`). */
+  async scrub(body: BodyOf<'SCRUB'>): Promise<BodyOf<'SCRUB_RESULT'>> {
+    let result: BodyOf<'SCRUB_RESULT'> | undefined;
+    await this.#requests.request('SCRUB', body, (message, finish) => {
+      if (message.type !== 'SCRUB_RESULT')
+        throw new Error(`Expected SCRUB_RESULT, got ${message.type}.`);
+      result = message.body;
+      finish();
+    });
+    return result!;
+  }
+
   /** A whole copy from a readable stream (healing). */
   async upload(body: BodyOf<'REPLICA_PUT'>, source: Readable): Promise<FileRecord> {
     const writer = this.openUpload(body);

@@ -39,6 +39,9 @@ export const MessageType = {
   CLAIM_RELEASE: 28,
   WATCH: 29,
   EVENT: 30,
+  // Issue 13 (scrub): numbered apart, so the numbers other requests take meanwhile never clash.
+  SCRUB: 60,
+  SCRUB_RESULT: 61,
 } as const;
 export type MessageTypeName = keyof typeof MessageType;
 
@@ -204,6 +207,41 @@ export const lanfsEventSchema = z.discriminatedUnion('type', [
 ]);
 export type LanfsEvent = z.infer<typeof lanfsEventSchema>;
 
+/** One server's scrubber: the pass now (if any), the last finished one, totals since start. */
+export const scrubServerSchema = z.object({
+  serverId,
+  /** --scrub-rate in MB/s; 0 when scrubbing is off. */
+  rateMBps: z.number().nonnegative(),
+  running: z.boolean(),
+  /** Passes started since the server started; a client waits for this to grow. */
+  passes: z.number().int().nonnegative(),
+  /** The pass running now, else the last one (null before the first). */
+  pass: z
+    .object({
+      startedAt: z.number(),
+      endedAt: z.number().nullable(),
+      files: z.number().int().nonnegative(),
+      bytes: z.number().nonnegative(),
+      bad: z.number().int().nonnegative(),
+      repaired: z.number().int().nonnegative(),
+    })
+    .nullable(),
+  /** Copies found bad and not repaired (no good copy elsewhere), kept in place. */
+  unrepaired: z.array(fileName).max(10_000),
+});
+export type ScrubServer = z.infer<typeof scrubServerSchema>;
+
+/** What one server found of its copy of one file: ok at that version, at that time. */
+export const scrubFileSchema = z.object({
+  name: fileName,
+  serverId,
+  version: z.number().int().positive(),
+  sha256: sha256Hex,
+  at: z.number(),
+  ok: z.boolean(),
+});
+export type ScrubFile = z.infer<typeof scrubFileSchema>;
+
 const schemas = {
   HELLO: z.object({
     /** client; server (the mesh link); replicator (a server moving file bytes to another). */
@@ -310,6 +348,20 @@ const schemas = {
   WATCH: z.object({}),
   /** One event, on the stream of a WATCH. */
   EVENT: lanfsEventSchema,
+  /**
+   * Scrub state (and, with `start`, a new pass started now). From a client: every live
+   * server answers; from a peer (`local`): the answering server only. `names`: the
+   * verification of these files too.
+   */
+  SCRUB: z.object({
+    start: z.boolean().default(false),
+    local: z.boolean().default(false),
+    names: z.array(fileName).max(1000).default([]),
+  }),
+  SCRUB_RESULT: z.object({
+    servers: z.array(scrubServerSchema).max(10_000),
+    files: z.array(scrubFileSchema).max(100_000),
+  }),
 } as const;
 
 type Schemas = typeof schemas;

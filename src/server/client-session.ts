@@ -22,6 +22,7 @@ import {
 } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { FileService, WriteHandle } from '../service/file-service.ts';
+import type { Scrubber } from '../cluster/scrubber.ts';
 import type { Metrics } from '../web/metrics.ts';
 import type { Connection } from '../transport/connection.ts';
 
@@ -58,6 +59,8 @@ export interface SessionComponents {
   events?: EventStream;
   /** Set when the other end is a server moving file bytes (REPLICA_* requests allowed). */
   peerId?: number;
+  /** The server's scrubber (SCRUB requests; a failed read makes a copy suspect). */
+  scrubber?: Scrubber;
   logger: Logger;
 }
 
@@ -173,6 +176,17 @@ export class ClientSession {
         await files.replicaDelete(message.body.tombstone);
         this.#connection.send('DONE', streamId, { record: null });
         return this.#end(streamId);
+      case 'SCRUB': {
+        const scrubber = this.#components.scrubber;
+        if (!scrubber) throw new ProtocolError('SCRUB is not served here.');
+        // A peer asks for this server's own report; a client for every server's.
+        const body = {
+          ...message.body,
+          local: message.body.local || this.#components.peerId !== undefined,
+        };
+        this.#connection.send('SCRUB_RESULT', streamId, await scrubber.clusterReport(body));
+        return this.#end(streamId);
+      }
       case 'WATCH':
         // The stream stays open as long as the connection (no #end): events until it closes.
         if (!this.#components.events) throw new ProtocolError('WATCH is not served here.');
@@ -243,7 +257,18 @@ export class ClientSession {
     // A server fetching a copy reads what we hold; a client is sent to the newest version.
     if (this.#components.peerId === undefined && this.#redirected(streamId, name, 'read'))
       return this.#end(streamId);
-    const opened = await this.#components.files.openForRead(name);
+    let opened: Awaited<ReturnType<FileService['openForRead']>>;
+    try {
+      opened = await this.#components.files.openForRead(name);
+    } catch (err) {
+      // A copy this disk cannot read (EIO...): the client reads another holder's, and
+      // this one is scrubbed (and repaired from a good holder) at once.
+      const elsewhere =
+        err instanceof NotFoundError ? undefined : this.#components.scrubber?.readFailed(name);
+      if (!elsewhere || this.#components.peerId !== undefined) throw err;
+      this.#connection.send('REDIRECT', streamId, { name, ...elsewhere });
+      return this.#end(streamId);
+    }
     const { record, release } = opened;
     if (opened.bytes) {
       const bytes = opened.bytes;

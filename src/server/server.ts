@@ -19,6 +19,7 @@ import { KeptView } from '../cluster/kept-view.ts';
 import { DOWN_AFTER_MS, PeerMesh } from '../cluster/peer-mesh.ts';
 import { PeerLinks } from '../cluster/peer-link.ts';
 import { DEFAULT_HEAL_AFTER_MS, Replicator } from '../cluster/replicator.ts';
+import { DEFAULT_SCRUB_RATE_MBPS, Scrubber } from '../cluster/scrubber.ts';
 import { newInstanceId, ServerDiscovery } from '../discovery/discovery.ts';
 import type { GroupAddress } from '../discovery/multicast-beacon.ts';
 import type { BodyOf } from '../protocol/messages.ts';
@@ -70,6 +71,8 @@ export interface ServerOptions {
   httpPort?: number;
   /** S3 multipart uploads left alone this long are removed (--multipart-expiry); default 24 h. */
   multipartExpiryMs?: number;
+  /** --scrub-rate: MB/s the background scrub reads at most; 0 = no background passes. */
+  scrubRateMBps?: number;
   /** Limits on what connections may do (see SessionLimits) and how many there may be. */
   limits?: Partial<SessionLimits> & { maxConnections?: number };
   /** Called if the server must stop on its own (another live server has its id). */
@@ -100,6 +103,7 @@ export class LanfsServer {
   #metrics: Metrics | undefined;
   #multipart: MultipartStore | undefined;
   #multipartSweep: NodeJS.Timeout | undefined;
+  #scrubber: Scrubber | undefined;
   readonly #connections = new Set<Connection>();
   #scan: ScanReport | undefined;
 
@@ -160,6 +164,12 @@ export class LanfsServer {
     return this.#files;
   }
 
+  /** The background scrub of this server's copies (issue 13). */
+  get scrubber(): Scrubber {
+    if (!this.#scrubber) throw new Error('server not started');
+    return this.#scrubber;
+  }
+
   get view(): ClusterView {
     if (!this.#view) throw new Error('server not started');
     return this.#view;
@@ -202,6 +212,7 @@ export class LanfsServer {
         files: () => catalog.size,
         copiesMissing: () => this.status().underReplicated.length,
         peersUp: () => view.liveMembers().length,
+        scrub: () => this.#scrubber?.totals ?? { bytes: 0, bad: 0, repaired: 0 },
       });
       const mesh = new PeerMesh({
         serverId: catalog.serverId,
@@ -242,6 +253,13 @@ export class LanfsServer {
         maxFileBytes: this.#options.limits?.maxFileBytes ?? DEFAULT_SESSION_LIMITS.maxFileBytes,
         status: () => this.status(),
       });
+      this.#scrubber = new Scrubber({
+        catalog,
+        view,
+        peers: this.#peers,
+        logger: this.#logger.child({ component: 'scrub' }),
+        rateMBps: this.#options.scrubRateMBps ?? DEFAULT_SCRUB_RATE_MBPS,
+      });
       // One event stream for every watcher (lanfs watch, the dashboard), fed by the
       // catalog and the cluster view.
       this.#events = new EventStream({ serverId: catalog.serverId });
@@ -262,6 +280,7 @@ export class LanfsServer {
       });
       mesh.start();
       replicator.start();
+      this.#scrubber.start();
       if (this.#options.httpPort !== undefined) await this.#startHttp(this.#options.httpPort);
       for (const peer of this.#options.peers ?? []) mesh.addSeed(peer);
       if (this.#options.discovery) await this.#startDiscovery(this.#options.discovery, mesh);
@@ -360,6 +379,7 @@ export class LanfsServer {
     }
     await this.#discovery?.stop();
     this.#discovery = undefined;
+    this.#scrubber?.stop();
     this.#replicator?.stop();
     this.#mesh?.stop();
     this.#peers?.close();
@@ -525,6 +545,7 @@ export class LanfsServer {
       files: this.#files!,
       events: this.#events,
       peerId: hello.role === 'replicator' ? hello.serverId : undefined,
+      scrubber: this.#scrubber,
       metrics: this.#metrics,
       limits: { ...DEFAULT_SESSION_LIMITS, ...this.#options.limits },
       logger: this.#logger,

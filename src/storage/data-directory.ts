@@ -26,8 +26,11 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { STATE_DIR_NAME, validateName } from '../protocol/file-name.ts';
 import { crashPoint } from '../shared/crash-points.ts';
 import { InvalidNameError, LanfsError, NameExistsError, StorageError } from '../shared/errors.ts';
+import { DiskFaultInjector, diskFaultsFromEnv } from './disk-faults.ts';
 
 export const TEMP_DIR_NAME = 'tmp';
+/** Under .lanfs: damaged copies the scrubber replaced, kept for a person to look at. */
+export const QUARANTINE_DIR_NAME = 'quarantine';
 
 /** Where a file's bytes are on disk, and which bytes they are. */
 export interface LocalFile {
@@ -253,6 +256,8 @@ export class DataDirectory {
   /** Files and folders changed since the last checkpoint without a flush of their own. */
   readonly #unsyncedFiles = new Set<string>();
   readonly #unsyncedFolders = new Set<string>();
+  /** Test hooks (LANFS_FAULT_*): read errors and a slow disk; inert unless set. */
+  readonly #faults = new DiskFaultInjector(diskFaultsFromEnv());
   #closed = false;
 
   constructor(root: string) {
@@ -625,11 +630,29 @@ export class DataDirectory {
     try {
       const st = await handle.stat();
       if (!st.isFile()) throw new StorageError(`${name} is not a regular file on the server.`);
+      if (this.#faults.active) await this.#faults.beforeRead(name, st.ino);
       return { handle, file: { name, size: st.size, ino: st.ino, mtimeMs: st.mtimeMs } };
     } catch (err) {
       await handle.close();
       throw err;
     }
+  }
+
+  /**
+   * Keeps the bytes of name (found damaged) under .lanfs/quarantine/, as a hard link,
+   * so replacing the file later leaves them there; never deletes anything. Returns
+   * the path they are kept at.
+   */
+  async quarantine(name: string): Promise<string> {
+    const folder = join(this.stateDir, QUARANTINE_DIR_NAME);
+    await mkdir(folder, { recursive: true });
+    const kept = join(
+      folder,
+      `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}-${name.replace(/\//g, '%2F').slice(-160)}`,
+    );
+    await link(this.pathOf(name), kept);
+    await syncDir(folder);
+    return kept;
   }
 
   /** sha256 of the bytes of name, streamed. */

@@ -397,6 +397,51 @@ export class LocalCatalog {
   }
 
   /**
+   * Replaces the damaged bytes of a copy (issue 13, scrub) with good ones fetched
+   * from another holder, if the file is still at the version expected: the damaged
+   * bytes are kept under .lanfs/quarantine/ (never deleted), the record keeps its
+   * version. Returns undefined (nothing changed) if the file moved on meanwhile.
+   */
+  async repairCopy(
+    expected: FileRecord,
+    upload: Upload,
+  ): Promise<{ record: FileRecord; quarantined: string | undefined } | undefined> {
+    const received = await this.#finishUpload(upload, {
+      size: expected.size,
+      sha256: expected.sha256,
+    });
+    return await this.#withLock(expected.name, async () => {
+      const current = this.#records.get(expected.name);
+      if (
+        !current ||
+        current.fileId !== expected.fileId ||
+        current.version !== expected.version ||
+        current.sha256 !== expected.sha256
+      ) {
+        await upload.abort();
+        return undefined;
+      }
+      let quarantined: string | undefined;
+      try {
+        quarantined = await this.directory.quarantine(expected.name);
+      } catch (err) {
+        // Bytes gone altogether have nothing to keep; any other failure keeps them in place.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+          await upload.abort();
+          throw storageError(err, `keeping the damaged bytes of ${expected.name}`);
+        }
+      }
+      const record = await this.#store_(expected.name, upload, received, 'replace', (local) => ({
+        ...current,
+        size: local.size,
+        ino: local.ino,
+        mtimeMs: local.mtimeMs,
+      }));
+      return { record, quarantined };
+    });
+  }
+
+  /**
    * The durable part of a create, an edit or a copy, under the name's lock: the
    * journal entry, the bytes in place, then the record in memory. `make` builds
    * the record once the bytes' place on disk is known.

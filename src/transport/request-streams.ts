@@ -28,7 +28,7 @@ const WATCHDOG_INTERVAL_MS = 500;
 
 export type UploadType = 'CREATE' | 'EDIT' | 'REPLICA_PUT';
 export type UploadBody = BodyOf<'CREATE'> | BodyOf<'EDIT'> | BodyOf<'REPLICA_PUT'>;
-type AskType = 'LIST' | 'STATUS' | 'DELETE' | 'DOWNLOAD' | 'REPLICA_DELETE' | 'WATCH';
+type AskType = 'LIST' | 'STATUS' | 'DELETE' | 'DOWNLOAD' | 'REPLICA_DELETE' | 'WATCH' | 'SCRUB';
 
 /** Feeds the answers of one request; the request ends when finish() is called. */
 export type AnswerHandler = (message: Message, finish: () => void) => void;

@@ -12,6 +12,8 @@ export interface MetricsSources {
   copiesMissing: () => number;
   /** Other servers up. */
   peersUp: () => number;
+  /** What the scrubber did since start: bytes re-hashed, damaged copies found and repaired. */
+  scrub?: () => { bytes: number; bad: number; repaired: number };
 }
 
 export class Metrics {
@@ -64,6 +66,28 @@ export class Metrics {
         this.set(sources.copiesMissing());
       },
     });
+    const scrub = sources.scrub;
+    if (scrub) {
+      // Counted by the scrubber; read at each scrape.
+      const totalOf = (
+        name: string,
+        help: string,
+        pick: (t: { bytes: number; bad: number; repaired: number }) => number,
+      ): void => {
+        new Counter({
+          name,
+          help,
+          registers,
+          collect: function () {
+            this.reset();
+            this.inc(pick(scrub()));
+          },
+        });
+      };
+      totalOf('lanfs_scrub_bytes_total', 'Bytes re-hashed by the scrub', (t) => t.bytes);
+      totalOf('lanfs_scrub_bad_copies_total', 'Damaged copies the scrub found', (t) => t.bad);
+      totalOf('lanfs_scrub_repaired_copies_total', 'Damaged copies repaired', (t) => t.repaired);
+    }
     new Gauge({
       name: 'lanfs_peers_up',
       help: 'Other servers up',

@@ -29,6 +29,8 @@ export interface ServerCommandOptions extends KeyOptions {
   logFormat?: string;
   /** How long an S3 multipart upload may be left alone before its parts are removed (90s, 30m, 24h). */
   multipartExpiry?: string;
+  /** MB/s the background scrub reads at most; 0 turns it off (issue 13). */
+  scrubRate?: string;
 }
 
 /** A duration like `90s`, `30m`, `24h` or `2d` (a bare number is seconds), in ms. */
@@ -41,6 +43,16 @@ export function parseDuration(value: string, what: string): number {
       `${what} must be a positive duration like 90s, 30m or 24h, not "${value}".`,
     );
   return ms;
+}
+
+/** --scrub-rate: MB/s, a number >= 0 (fractions allowed: 0.5 is 500 kB/s). */
+export function parseScrubRate(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new UsageError(
+      `--scrub-rate must be a number of MB/s (0 turns the scrub off), not "${value}".`,
+    );
+  return n;
 }
 
 export function parsePositiveInt(value: string, what: string, allowZero = false): number {
@@ -67,6 +79,7 @@ export function serverOptionsFrom(options: ServerCommandOptions): Omit<ServerOpt
       ? { group: parseGroup(options.group), interfaceAddress: options.interface }
       : undefined,
     peers: addressList(options.peers),
+    scrubRateMBps: options.scrubRate === undefined ? undefined : parseScrubRate(options.scrubRate),
     peerTimeoutMs: parsePositiveInt(options.peerTimeout, '--peer-timeout'),
     healAfterMs: parsePositiveInt(options.healAfter, '--heal-after', true),
     httpPort:

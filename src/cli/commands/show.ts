@@ -2,16 +2,45 @@
 import { print, type CliContext } from '../context.ts';
 import { fileJson } from '../../protocol/listing.ts';
 import { formatRecords } from '../format.ts';
+import type { LanfsClient } from '../../client/client.ts';
+import type { FileRecord } from '../../protocol/messages.ts';
+import {
+  verificationOf,
+  VERIFY_NAMES_PER_REQUEST,
+  type Verification,
+} from '../../protocol/verification.ts';
 
 export async function show(ctx: CliContext, options: { json?: boolean }): Promise<void> {
   const client = await ctx.client();
   const records = await client.list();
+  const verified = await verifications(client, records);
   if (options.json) {
-    print(ctx, JSON.stringify(records.map(fileJson), null, 2));
+    print(
+      ctx,
+      JSON.stringify(
+        records.map((r) => ({ ...fileJson(r), verified: verified.get(r.name) })),
+        null,
+        2,
+      ),
+    );
     return;
   }
   // Which holders are down, so a copy on a stopped server does not look like a live one.
   const status = records.length > 0 ? await client.status() : undefined;
   const down = new Set(status?.servers.filter((s) => !s.up).map((s) => s.id));
-  print(ctx, formatRecords(records, { inShell: ctx.inShell, down }));
+  print(ctx, formatRecords(records, { inShell: ctx.inShell, down, verified }));
+}
+
+/** What the servers' scrubs found of each file (issue 13), asked a page of names at a time. */
+async function verifications(
+  client: LanfsClient,
+  records: FileRecord[],
+): Promise<Map<string, Verification>> {
+  const out = new Map<string, Verification>();
+  for (let i = 0; i < records.length; i += VERIFY_NAMES_PER_REQUEST) {
+    const page = records.slice(i, i + VERIFY_NAMES_PER_REQUEST);
+    const { files } = await client.scrub({ names: page.map((r) => r.name) });
+    for (const record of page) out.set(record.name, verificationOf(record, files));
+  }
+  return out;
 }
