@@ -16,10 +16,28 @@ export function conflictName(name: string, loser: FileRecord): string {
 }
 
 /**
+ * Whether two records of one name are versions of one history: the same file, and
+ * the older version is the one the newer was made from (found in its lineage). Two
+ * versions of one file that are not (each side of a partition had an acting
+ * primary and made its own next versions) are a conflict, whatever their numbers.
+ * A record without a lineage (written before lineages) or an older version beyond
+ * the lineage's reach (LINEAGE_VERSIONS) is taken to be an ancestor: the version
+ * number decides, as it did before.
+ */
+export function sameHistory(a: FileRecord, b: FileRecord): boolean {
+  if (a.fileId !== b.fileId) return false;
+  if (a.version === b.version) return a.sha256 === b.sha256;
+  const [older, newer] = a.version < b.version ? [a, b] : [b, a];
+  const back = newer.version - older.version;
+  const seen = (newer.lineage ?? '').slice((back - 1) * 8, back * 8);
+  return seen.length < 8 || seen === older.sha256.slice(0, 8);
+}
+
+/**
  * Of two different records under one name, the one that keeps the name: another
  * lineage (fileId) loses to the file whose primary has the lower id (then the lower
- * fileId); two versions of one file with different bytes (edited on both sides of
- * a partition) keep the newer, and at equal versions the lower sha256.
+ * fileId); two versions of one file from different histories (edited on both sides
+ * of a partition) keep the higher version, and at equal versions the lower sha256.
  */
 export function conflictWinner(a: FileRecord, b: FileRecord): FileRecord {
   if (a.fileId === b.fileId) {

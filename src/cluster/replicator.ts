@@ -29,7 +29,7 @@ import type { LocalCatalog } from '../storage/local-catalog.ts';
 import type { Tombstone } from '../storage/state-store.ts';
 import type { Credentials } from '../transport/handshake.ts';
 import { covers, type ClusterView, type Holder } from './cluster-view.ts';
-import { conflictOutcome } from './conflict-rule.ts';
+import { conflictOutcome, sameHistory } from './conflict-rule.ts';
 import { choosePlacement } from './placement.ts';
 
 /** How often the reconcile round runs. */
@@ -286,7 +286,9 @@ export class Replicator {
     const record = this.#o.catalog.get(name);
     if (!record || covers(view.tombstone(name), record)) return false;
     const holders = view.holders(name);
-    if (holders.some((h) => h.record.fileId !== record.fileId)) return false;
+    // A newer version from another history is a conflict, never a catch-up: fetching it
+    // would replace bytes that the other side never saw.
+    if (holders.some((h) => !sameHistory(h.record, record))) return false;
     const newest = view.newestHolders(name);
     return (
       newest.length > 0 &&
@@ -305,11 +307,9 @@ export class Replicator {
       return true;
     }
     const holders = view.holders(record.name);
-    const rival = holders.find(
-      (h) =>
-        h.record.fileId !== record.fileId ||
-        (h.record.version === record.version && h.record.sha256 !== record.sha256),
-    );
+    // Another file under the name, or another history of this one (edited on both
+    // sides of a partition): one of the two moves to its conflict name.
+    const rival = holders.find((h) => !sameHistory(h.record, record));
     if (rival) return await this.#resolveConflict(record, rival);
     const newest = view.newestHolders(record.name);
     if (!newest.some((h) => h.id === this.#o.serverId)) {
@@ -480,16 +480,21 @@ export class Replicator {
     return true;
   }
 
-  /** Our tombstones: a former holder that is up, synced and without the file has let go. */
+  /**
+   * Our tombstones: a former holder that is up, synced and without the deleted file
+   * has let go. One that holds a newer version instead (edited on the other side of
+   * a partition: the edit beats the delete) has let go of what was deleted too.
+   */
   async #settleTombstones(): Promise<void> {
     for (const tombstone of this.#o.catalog.tombstones()) {
       const seenWithout = tombstone.pending.filter((id) => {
         const member = this.#o.view.member(id);
+        const held = member?.records.get(tombstone.name);
         return (
           member !== undefined &&
           member.up &&
           member.instance !== undefined &&
-          !member.records.has(tombstone.name)
+          (held === undefined || !covers(tombstone, held))
         );
       });
       if (seenWithout.length > 0)

@@ -104,6 +104,17 @@ export const fileRecordSchema = z.object({
   conflictOf: z.string().max(4096).optional(),
   /** The client request that made this version: a replay of it gets this record back. */
   requestId: z.string().min(1).max(64).optional(),
+  /**
+   * The versions this one was made from, newest first: the first 8 hex of each one's
+   * sha256, at most LINEAGE_VERSIONS of them. Two records of one file at different
+   * versions are one history only if the older is in the newer's lineage; else the
+   * file was edited on both sides of a partition (cluster/conflict-rule.ts).
+   */
+  lineage: z
+    .string()
+    .regex(/^([0-9a-f]{8})*$/)
+    .max(8 * 32)
+    .optional(),
   ...fileDescription,
   /**
    * The S3 ETag of this version, for versions written through S3: the MD5 of the bytes
@@ -424,4 +435,12 @@ export function decodeMessage(frame: Frame): Message {
     );
   }
   return { type: name, streamId: frame.streamId, body: parsed.data } as ControlMessage;
+}
+
+/** How many earlier versions a record's lineage names (8 hex each). */
+export const LINEAGE_VERSIONS = 32;
+
+/** The lineage of the version made from `parent`: its sha256 first, then its own lineage, cut. */
+export function nextLineage(parent: Pick<FileRecord, 'sha256' | 'lineage'>): string {
+  return (parent.sha256.slice(0, 8) + (parent.lineage ?? '')).slice(0, 8 * LINEAGE_VERSIONS);
 }

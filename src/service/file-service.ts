@@ -22,6 +22,7 @@ import type { CopySet, Replicator } from '../cluster/replicator.ts';
 import { validateName } from '../protocol/file-name.ts';
 import {
   fileDescriptionSchema,
+  nextLineage,
   type BodyOf,
   type FileRecord,
   type ReplicaHeader,
@@ -339,6 +340,7 @@ export class FileService {
               version: request.baseVersion + 1,
               primary: catalog.serverId,
               replicas: current.replicas,
+              lineage: nextLineage(current),
               requestId: request.requestId,
               modifiedAt: Date.now(),
               ...described(description),

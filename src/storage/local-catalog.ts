@@ -16,7 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import type { FileRecord } from '../protocol/messages.ts';
+import { nextLineage, type FileRecord } from '../protocol/messages.ts';
 import { crashPoint } from '../shared/crash-points.ts';
 import {
   ChecksumMismatchError,
@@ -352,6 +352,7 @@ export class LocalCatalog {
         ...this.#recordFor(local, received.sha256, baseVersion + 1, Date.now(), current.fileId),
         replicas: current.replicas,
         requestId,
+        lineage: nextLineage(current),
         ...described(description),
       }));
     });
@@ -806,6 +807,7 @@ export class LocalCatalog {
             ...this.#recordFor(file, sha256, record.version + 1, Date.now(), record.fileId),
             primary: record.primary,
             replicas: record.replicas,
+            lineage: nextLineage(record),
           });
         }
       }

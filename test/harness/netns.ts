@@ -41,7 +41,10 @@ export async function makeHosts(t: Cleanup, count: number): Promise<Host[]> {
   const bridgeNs = `${tag}b`;
   const made: string[] = [];
   t.after(async () => {
-    for (const ns of made.reverse()) await exec('ip', ['netns', 'del', ns]).catch(() => undefined);
+    for (const ns of made.reverse()) {
+      dropped.delete(ns); // its rules go with it
+      await exec('ip', ['netns', 'del', ns]).catch(() => undefined);
+    }
   });
   await ip('netns', 'add', bridgeNs);
   made.push(bridgeNs);
@@ -84,4 +87,73 @@ export async function makeHosts(t: Cleanup, count: number): Promise<Host[]> {
 /** Pulls the host's cable (or plugs it back in). */
 export async function setLink(host: Host, up: boolean): Promise<void> {
   await ip('-n', host.netns, 'link', 'set', host.link, up ? 'up' : 'down');
+}
+
+/**
+ * Partitions between hosts: nftables rules in the receiving host's namespace drop
+ * what comes from the other host (TCP and multicast alike), so a cut needs no
+ * change to the bridge and heals by rewriting one table. `cut(a, b)` drops both
+ * ways; `{ oneWay: true }` drops only what a sends to b. The rules are kept here
+ * per namespace, so a partial heal rewrites the rest; deleting the namespace at
+ * the end of the test deletes its table too.
+ */
+const TABLE = 'lanfs_cut';
+const dropped = new Map<string, { host: Host; from: Set<string> }>();
+
+async function nft(netns: string, script: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile('ip', ['netns', 'exec', netns, 'nft', '-f', '-'], (err, _out, stderr) =>
+      err ? reject(new Error(`nft in ${netns} failed: ${stderr || err.message}`)) : resolve(),
+    );
+    child.stdin?.end(script);
+  });
+}
+
+async function writeRules(host: Host): Promise<void> {
+  const from = [...(dropped.get(host.netns)?.from ?? [])];
+  // "add table" then "delete table" makes the delete safe when no table exists yet.
+  let script = `add table inet ${TABLE}\ndelete table inet ${TABLE}\n`;
+  if (from.length > 0) {
+    script +=
+      `table inet ${TABLE} {\n  chain input {\n    type filter hook input priority 0; policy accept;\n` +
+      `    ip saddr { ${from.join(', ')} } drop\n  }\n}\n`;
+  }
+  await nft(host.netns, script);
+}
+
+/** Drops traffic between a and b (both ways, or only a → b with oneWay). */
+export async function cut(a: Host, b: Host, { oneWay = false } = {}): Promise<void> {
+  const add = async (to: Host, from: Host): Promise<void> => {
+    const entry = dropped.get(to.netns) ?? { host: to, from: new Set<string>() };
+    entry.from.add(from.address);
+    dropped.set(to.netns, entry);
+    await writeRules(to);
+  };
+  await add(b, a);
+  if (!oneWay) await add(a, b);
+}
+
+/** Cuts every host of one side from every host of the other (a full partition). */
+export async function partition(side: Host[], other: Host[]): Promise<void> {
+  for (const a of side) for (const b of other) await cut(a, b);
+}
+
+/**
+ * Heals cuts: between a and b (both ways) when given, else every cut this
+ * process made. Resolves once the rules are gone.
+ */
+export async function heal(a?: Host, b?: Host): Promise<void> {
+  if (a && b) {
+    for (const [to, from] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const entry = dropped.get(to.netns);
+      if (entry?.from.delete(from.address)) await writeRules(to);
+    }
+    return;
+  }
+  const entries = [...dropped.values()];
+  dropped.clear();
+  for (const entry of entries) await writeRules(entry.host).catch(() => undefined);
 }
