@@ -47,6 +47,12 @@ const FRESH_FILE_MS = 2000;
 const NAMES_PER_ROUND = 2000;
 /** Every local file is looked at again at least this often (healing after the grace period). */
 const FULL_SWEEP_INTERVAL_MS = 10_000;
+/**
+ * A server whose copy of a file just failed (its disk full, say) is not picked for
+ * that file again for this long, so healing tries another server instead of the
+ * same one every round (issue 13).
+ */
+const FAILED_TARGET_BACKOFF_MS = 60_000;
 /** Catch-ups running at once outside the rounds. */
 const CATCH_UPS_AT_ONCE = 4;
 
@@ -83,6 +89,8 @@ export class Replicator {
   /** Names whose catch-up runs now, and those waiting for a turn (in order). */
   readonly #catchingUp = new Set<string>();
   readonly #catchUpQueue = new Set<string>();
+  /** name → peer → when a copy of name to that peer last failed. */
+  readonly #failedTargets = new Map<string, Map<number, number>>();
 
   constructor(options: ReplicatorOptions) {
     this.#o = options;
@@ -132,6 +140,7 @@ export class Replicator {
   startCopies(header: ReplicaHeader, targets: number[]): CopySet {
     const writers = targets.map((id) => ({ id, writer: this.#openCopy(id, header) }));
     const failed = (id: number, err: unknown): undefined => {
+      this.#copyFailed(header.name, id);
       this.#o.logger.warn(
         { peer: id, name: header.name, reason: (err as Error).message },
         'copy failed',
@@ -391,10 +400,13 @@ export class Replicator {
       }
       const holding = new Set([...view.holders(record.name).map((h) => h.id), ...record.replicas]);
       const counts = view.fileCounts();
-      const candidates = view
-        .liveMembers()
-        .filter((m) => !holding.has(m.id))
-        .map((m) => ({ id: m.id, files: counts.get(m.id) ?? 0 }));
+      const live = view.liveMembers().filter((m) => !holding.has(m.id));
+      // Servers that just failed to take this file go last (tried only if no other is left).
+      const fresh = live.filter((m) => !this.#recentlyFailed(record.name, m.id));
+      const candidates = (fresh.length > 0 ? fresh : live).map((m) => ({
+        id: m.id,
+        files: counts.get(m.id) ?? 0,
+      }));
       const targets = choosePlacement(candidates, wanted - counted.length - named.length);
       if (targets.length === 0) return false;
       const keep = [...counted.map((h) => h.id), ...named].filter((id) => id !== this.#o.serverId);
@@ -502,6 +514,23 @@ export class Replicator {
     }
   }
 
+  #copyFailed(name: string, peerId: number): void {
+    let failed = this.#failedTargets.get(name);
+    if (this.#failedTargets.size > 10_000) this.#failedTargets.clear(); // a bound, not a record
+    if (!failed) this.#failedTargets.set(name, (failed = new Map<number, number>()));
+    failed.set(peerId, Date.now());
+  }
+
+  #recentlyFailed(name: string, peerId: number): boolean {
+    const failed = this.#failedTargets.get(name);
+    const at = failed?.get(peerId);
+    if (at === undefined) return false;
+    if (Date.now() - at < FAILED_TARGET_BACKOFF_MS) return true;
+    failed!.delete(peerId);
+    if (failed!.size === 0) this.#failedTargets.delete(name);
+    return false;
+  }
+
   async #copyToAll(targets: number[], record: FileRecord): Promise<number[]> {
     const results = await Promise.all(
       targets.map(async (id) => ((await this.#copyTo(id, record)) ? id : undefined)),
@@ -522,6 +551,7 @@ export class Replicator {
       }
       return true;
     } catch (err) {
+      this.#copyFailed(record.name, peerId);
       this.#o.logger.warn(
         { peer: peerId, name: record.name, reason: (err as Error).message },
         'copy failed',
