@@ -10,18 +10,24 @@ import { DEFAULT_HEAL_AFTER_MS } from '../cluster/replicator.ts';
 import { DEFAULT_SCRUB_RATE_MBPS } from '../cluster/scrubber.ts';
 import { DEFAULT_GROUP } from '../discovery/multicast-beacon.ts';
 import { DEFAULT_SESSION_LIMITS } from '../server/client-session.ts';
-import { DEFAULT_DELETE_BRAKE } from '../service/delete-brake.ts';
 import {
   DEFAULT_KEEP_VERSIONS,
   DEFAULT_TRASH_DAYS,
   DEFAULT_VERSIONS_BUDGET,
 } from '../storage/version-store.ts';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT, DEFAULT_REPLICAS } from '../server/server.ts';
+import {
+  DEFAULT_DELETE_BRAKE,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_PORT,
+  DEFAULT_REPLICAS,
+} from '../server/server.ts';
 import type { CliContext } from './context.ts';
 import { create } from './commands/create.ts';
 import { deleteFile } from './commands/delete.ts';
 import { download } from './commands/download.ts';
 import { edit } from './commands/edit.ts';
+import { history, restore } from './commands/history.ts';
+import { trash, undelete } from './commands/trash.ts';
 import { server } from './commands/server.ts';
 import { scrub } from './commands/scrub.ts';
 import { show } from './commands/show.ts';
@@ -110,8 +116,8 @@ export function buildProgram(hooks: ProgramHooks): Command {
         await create(hooks.context(options as ConnectOptions), name, options),
     );
 
-  fileCommand('download', 'download a file, checked against its sha256')
-    .argument('<name>', 'the file to download')
+  fileCommand('download', 'download a file (or a kept version: NAME@3), checked against its sha256')
+    .argument('<name>', 'the file to download, or NAME@N for version N')
     .option(
       '-o, --output <path>',
       'where to write it ("-" for stdout); default: its base name here',
@@ -124,12 +130,46 @@ export function buildProgram(hooks: ProgramHooks): Command {
 
   fileCommand('edit', 'edit a file in $VISUAL/$EDITOR and upload the result as its next version')
     .argument('<name>', 'the file to edit')
-    .action(async (name: string, options: object) => await edit(hooks.context(options), name));
-
-  fileCommand('delete', 'delete a file from every server')
-    .argument('<name>', 'the file to delete')
+    .option('--force', 'edit even though someone else is editing it')
     .action(
-      async (name: string, options: object) => await deleteFile(hooks.context(options), name),
+      async (name: string, options: { force?: boolean }) =>
+        await edit(hooks.context(options as ConnectOptions), name, options),
+    );
+
+  fileCommand('delete', 'delete a file from every server (it goes to the trash)')
+    .argument('<name>', 'the file to delete')
+    .option('--purge', 'skip the trash (not during a burst of deletes: see --delete-brake)')
+    .action(
+      async (name: string, options: { purge?: boolean }) =>
+        await deleteFile(hooks.context(options as ConnectOptions), name, options),
+    );
+
+  fileCommand('history', 'list the versions kept of a file')
+    .argument('<name>', 'the file')
+    .option('--json', 'print one JSON array')
+    .action(
+      async (name: string, options: { json?: boolean }) =>
+        await history(hooks.context(options as ConnectOptions), name, options),
+    );
+
+  fileCommand('restore', 'upload a kept version (NAME@3) as the next version')
+    .argument('<name@version>', 'the file and the version to bring back, e.g. notes.txt@3')
+    .action(
+      async (target: string, options: object) => await restore(hooks.context(options), target),
+    );
+
+  fileCommand('trash', 'list the deleted files kept in the trash')
+    .option('--json', 'print one JSON array')
+    .action(async (options) => await trash(hooks.context(options as ConnectOptions), options));
+
+  fileCommand('undelete', 'bring a deleted file back from the trash')
+    .argument('[name]', 'the deleted file')
+    .option('--as <new>', 'bring it back under another name')
+    .option('--since <time>', 'bring back every file deleted since then (a time, or 10m, 2h)')
+    .option('--from <host>', 'with --since: only the deletes from this client host')
+    .action(
+      async (name: string | undefined, options: { as?: string; since?: string; from?: string }) =>
+        await undelete(hooks.context(options as ConnectOptions), name, options),
     );
 
   fileCommand('status', 'show every server: address, up/down, file count')
@@ -215,10 +255,9 @@ export function buildProgram(hooks: ProgramHooks): Command {
         ).default(String(DEFAULT_SCRUB_RATE_MBPS)),
       )
       .addOption(
-        new Option(
-          '--keep-versions <n>',
-          'earlier versions kept of each file (0: none)',
-        ).default(String(DEFAULT_KEEP_VERSIONS)),
+        new Option('--keep-versions <n>', 'earlier versions kept of each file (0: none)').default(
+          String(DEFAULT_KEEP_VERSIONS),
+        ),
       )
       .addOption(
         new Option(

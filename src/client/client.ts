@@ -9,11 +9,19 @@
  *   const client = await LanfsClient.connect({ servers: ['10.0.0.5:7070'], credentials });
  *   const files = await client.list();
  */
+import { hostname } from 'node:os';
 import type { Writable } from 'node:stream';
 import { findServers } from '../discovery/discovery.ts';
 import type { GroupAddress } from '../discovery/multicast-beacon.ts';
 import { validateName } from '../protocol/file-name.ts';
-import type { BodyOf, FileRecord, LanfsEvent, Member } from '../protocol/messages.ts';
+import type {
+  BodyOf,
+  FileRecord,
+  KeptEntryWire,
+  LanfsEvent,
+  Lease,
+  Member,
+} from '../protocol/messages.ts';
 import { LanfsError, NoServerError, ProtocolError } from '../shared/errors.ts';
 import type { Credentials } from '../transport/handshake.ts';
 import {
@@ -151,6 +159,7 @@ export class LanfsClient {
       name: validateName(name),
       size: options.size ?? null,
       requestId: newRequestId(),
+      writtenBy: clientHost(),
     };
     return await this.#withFailover(
       async (server) => await server.upload('CREATE', body, sourceOf(source), options),
@@ -174,6 +183,7 @@ export class LanfsClient {
       size: options.size ?? null,
       baseVersion,
       requestId: newRequestId(),
+      writtenBy: clientHost(),
     };
     return await this.#withFailover(
       async (server) =>
@@ -184,8 +194,13 @@ export class LanfsClient {
     );
   }
 
-  async delete(name: string): Promise<void> {
-    const body = { name: validateName(name), requestId: newRequestId() };
+  async delete(name: string, options: { purge?: boolean } = {}): Promise<void> {
+    const body = {
+      name: validateName(name),
+      requestId: newRequestId(),
+      host: clientHost(),
+      ...(options.purge ? { purge: true } : {}),
+    };
     let attempt = 0;
     await this.#withFailover(async (server) => {
       try {
@@ -236,6 +251,93 @@ export class LanfsClient {
         await this.#failOver(server, err as Error);
       }
     }
+  }
+
+  /** The versions a live holder of name keeps (the current one first), newest first. */
+  async history(name: string): Promise<BodyOf<'HISTORY_RESULT'>> {
+    const body = { name: validateName(name) };
+    return await this.#withFailover(
+      async (server) =>
+        await this.#followRedirects(server, (s) => s.ask('HISTORY', body, 'HISTORY_RESULT')),
+    );
+  }
+
+  /**
+   * What every live server has in its trash, one entry per deleted version (the
+   * servers that hold it in `servers`), newest delete first.
+   */
+  async trash(): Promise<(KeptEntryWire & { servers: number[] })[]> {
+    const merged = new Map<string, KeptEntryWire & { servers: number[] }>();
+    for (const { id, answer } of await this.#askEveryLive((s) =>
+      s.ask('TRASH', {}, 'TRASH_RESULT'),
+    )) {
+      for (const item of answer.items) {
+        const known = merged.get(item.key);
+        if (known) known.servers.push(id);
+        else merged.set(item.key, { ...item, servers: [id] });
+      }
+    }
+    return [...merged.values()].sort((a, b) => b.keptAt - a.keptAt);
+  }
+
+  /** Brings back a trash entry from one of the servers that keep it (under `as`, or its name). */
+  async undelete(entry: { key: string; servers: number[] }, as?: string): Promise<FileRecord> {
+    const body = { key: entry.key, requestId: newRequestId(), ...(as ? { as } : {}) };
+    const servers = (await this.status()).servers.filter(
+      (m) => m.up && entry.servers.includes(m.id),
+    );
+    let last: unknown;
+    for (const member of servers) {
+      try {
+        const server = await this.#connectTo(member.address);
+        const done = await server.ask('UNDELETE', body, 'DONE');
+        return done.record!;
+      } catch (err) {
+        if (err instanceof LanfsError && err.code !== 'LANFS_ERR_NOT_FOUND') throw err;
+        last = err;
+      }
+    }
+    throw (
+      (last as Error | undefined) ??
+      new LanfsError(
+        'LANFS_ERR_UNAVAILABLE',
+        'No live server keeps it in its trash; start the servers that held it and try again.',
+      )
+    );
+  }
+
+  /** Takes, renews or releases the edit lease of name on its acting primary. */
+  async lease(
+    name: string,
+    action: 'take' | 'renew' | 'release',
+    holder: string,
+    force = false,
+  ): Promise<BodyOf<'LEASE_RESULT'>> {
+    const body = { name: validateName(name), action, host: clientHost(), holder, force };
+    return await this.#withFailover(
+      async (server) =>
+        await this.#followRedirects(server, (s) => s.ask('LEASE', body, 'LEASE_RESULT')),
+    );
+  }
+
+  /** The edit leases held on every live server. */
+  async leases(): Promise<Lease[]> {
+    const answers = await this.#askEveryLive((s) => s.ask('LEASES', {}, 'LEASES_RESULT'));
+    return answers.flatMap(({ answer }) => answer.leases);
+  }
+
+  /** Runs a request on every live server (those that fail to answer are left out). */
+  async #askEveryLive<T>(
+    operation: (server: ServerConnection) => Promise<T>,
+  ): Promise<{ id: number; answer: T }[]> {
+    const servers = (await this.status()).servers.filter((m) => m.up);
+    const answers = await Promise.allSettled(
+      servers.map(async (m) => ({
+        id: m.id,
+        answer: await operation(await this.#connectTo(m.address)),
+      })),
+    );
+    return answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
   }
 
   close(): void {
@@ -379,6 +481,11 @@ function replayable(source: UploadSource | (() => UploadSource)): boolean {
 }
 
 /** Connects to the first address that answers, trying them in order, all within deadlineMs. */
+/** The host name this client says it writes from (kept in records, the trash, leases). */
+export function clientHost(): string {
+  return (process.env.LANFS_CLIENT_HOST ?? hostname()).slice(0, 255) || 'unknown';
+}
+
 async function connectToFirst(
   addresses: string[],
   options: ClientOptions,

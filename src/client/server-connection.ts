@@ -147,6 +147,24 @@ export class ServerConnection {
     await this.#requests.request('REPLICA_DELETE', body, expectDone);
   }
 
+  /** A request answered by one message (HISTORY, TRASH, LEASE, LEASES, UNDELETE → DONE). */
+  async ask<
+    A extends 'HISTORY_RESULT' | 'TRASH_RESULT' | 'LEASE_RESULT' | 'LEASES_RESULT' | 'DONE',
+  >(
+    type: 'HISTORY' | 'TRASH' | 'LEASE' | 'LEASES' | 'UNDELETE',
+    body: BodyOf<'HISTORY'> | BodyOf<'TRASH'> | BodyOf<'LEASE'> | BodyOf<'UNDELETE'>,
+    answer: A,
+  ): Promise<BodyOf<A>> {
+    let result: BodyOf<A> | undefined;
+    await this.#requests.request(type, body, (message, finish) => {
+      if (message.type !== answer)
+        throw new ProtocolError(`Expected ${answer}, got ${message.type}.`);
+      result = message.body as BodyOf<A>;
+      finish();
+    });
+    return result!;
+  }
+
   async delete(body: BodyOf<'DELETE'>): Promise<void> {
     await this.#requests.request('DELETE', body, expectDone);
   }

@@ -39,6 +39,16 @@ export const MessageType = {
   CLAIM_RELEASE: 28,
   WATCH: 29,
   EVENT: 30,
+  // Issue 14 (versions, trash, leases): numbered apart like the scrub's, so they never clash.
+  HISTORY: 40,
+  HISTORY_RESULT: 41,
+  TRASH: 42,
+  TRASH_RESULT: 43,
+  UNDELETE: 44,
+  LEASE: 45,
+  LEASE_RESULT: 46,
+  LEASES: 47,
+  LEASES_RESULT: 48,
   // Issue 13 (scrub): numbered apart, so the numbers other requests take meanwhile never clash.
   SCRUB: 60,
   SCRUB_RESULT: 61,
@@ -122,8 +132,36 @@ export const fileRecordSchema = z.object({
    * Absent otherwise (computing MD5 on every upload would cost every front end for one).
    */
   s3ETag: s3ETag.optional(),
+  /** The host name of the client that wrote this version, when it said. */
+  writtenBy: z.string().min(1).max(255).optional(),
 });
 export type FileRecord = z.infer<typeof fileRecordSchema>;
+
+/** A version kept after an edit, or a deleted file in the trash (storage/version-store.ts). */
+export const keptEntrySchema = z.object({
+  key: z.string().max(200),
+  place: z.enum(['versions', 'trash']),
+  record: fileRecordSchema,
+  keptAt: z.number(),
+  deletedBy: z.string().max(255).optional(),
+});
+export type KeptEntryWire = z.infer<typeof keptEntrySchema>;
+
+/** Someone has the file open in `lanfs edit` (held on its acting primary, renewed by the client). */
+export const leaseSchema = z.object({
+  name: fileName,
+  host: z.string().min(1).max(255),
+  /** Random per edit session, so a renewal or release is told from another editor on the same host. */
+  holder: z.string().min(8).max(64),
+  since: z.number(),
+  expiresAt: z.number(),
+  serverId,
+});
+export type Lease = z.infer<typeof leaseSchema>;
+/** How long an edit lease lives without a renewal (a killed client frees the file this soon). */
+export const LEASE_TTL_MS = 6000;
+/** How often an editing client renews its lease (well inside the TTL: one lost renewal costs nothing). */
+export const LEASE_RENEW_MS = 2000;
 
 /** What a copy is, known before its bytes: size and sha256 come with END. */
 export const replicaHeaderSchema = fileRecordSchema.omit({
@@ -298,12 +336,18 @@ const schemas = {
     /** --heal-after of the answering server: when copies of a down server are made again. */
     healAfterMs: z.number().int().nonnegative().optional(),
   }),
-  CREATE: z.object({ name: fileName, size: z.number().int().nonnegative().nullable(), requestId }),
+  CREATE: z.object({
+    name: fileName,
+    size: z.number().int().nonnegative().nullable(),
+    requestId,
+    writtenBy: z.string().min(1).max(255).optional(),
+  }),
   EDIT: z.object({
     name: fileName,
     size: z.number().int().nonnegative().nullable(),
     baseVersion: z.number().int().positive(),
     requestId,
+    writtenBy: z.string().min(1).max(255).optional(),
   }),
   END: z.object({
     size: z.number().int().nonnegative(),
@@ -312,9 +356,21 @@ const schemas = {
     s3ETag: s3ETag.optional(),
   }),
   DONE: z.object({ record: fileRecordSchema.nullable() }),
-  DOWNLOAD: z.object({ name: fileName, offset: z.number().int().nonnegative().default(0) }),
+  DOWNLOAD: z.object({
+    name: fileName,
+    offset: z.number().int().nonnegative().default(0),
+    /** A kept version instead of the newest (lanfs download NAME@3). */
+    version: z.number().int().positive().optional(),
+  }),
   FILE: z.object({ record: fileRecordSchema, offset: z.number().int().nonnegative() }),
-  DELETE: z.object({ name: fileName, requestId }),
+  DELETE: z.object({
+    name: fileName,
+    requestId,
+    /** Skip the trash (ignored during a burst of deletes from one client: the delete brake). */
+    purge: z.boolean().optional(),
+    /** The host name of the client, for the trash and the delete brake. */
+    host: z.string().min(1).max(255).optional(),
+  }),
   REDIRECT: z.object({ name: fileName, serverId, address: z.string().max(300) }),
   CANCEL: z.object({}),
   /**
@@ -344,8 +400,14 @@ const schemas = {
   }),
   /** The members the sender knows of, so membership spreads through the mesh. */
   PEER_MEMBERS: z.object({ members: z.array(z.object({ id: serverId, address })).max(10_000) }),
-  /** Please send me all your records again (I missed a delta). */
-  PEER_SYNC_REQUEST: z.object({}),
+  /** Please send me your records again (I missed a delta, or the link was down). */
+  PEER_SYNC_REQUEST: z.object({
+    /**
+     * The sender's catalog as this side holds it: the answer may then be only what
+     * changed since (a delta from that version) instead of every record. Absent: all.
+     */
+    since: z.object({ instance: instanceId, version: z.number().int().nonnegative() }).optional(),
+  }),
   /** A version of a file from its primary, to store as a copy; then DATA…, END → DONE. */
   REPLICA_PUT: z.object({ record: replicaHeaderSchema }),
   /** Remove your copy of this file if it is at this version or older → DONE. */
@@ -359,6 +421,32 @@ const schemas = {
   WATCH: z.object({}),
   /** One event, on the stream of a WATCH. */
   EVENT: lanfsEventSchema,
+  /** The versions of a file this server keeps (redirected to a live holder). */
+  HISTORY: z.object({ name: fileName }),
+  HISTORY_RESULT: z.object({
+    serverId,
+    current: fileRecordSchema,
+    kept: z.array(keptEntrySchema).max(10_000),
+  }),
+  /** What is in this server's trash (the client asks every live server). */
+  TRASH: z.object({}),
+  TRASH_RESULT: z.object({ serverId, items: z.array(keptEntrySchema).max(100_000) }),
+  /** Bring a trash entry of this server back (under `as`, or its old name) → DONE. */
+  UNDELETE: z.object({ key: z.string().max(200), as: fileName.optional(), requestId }),
+  /** Take, renew or release the edit lease of a file (on its acting primary). */
+  LEASE: z.object({
+    name: fileName,
+    action: z.enum(['take', 'renew', 'release']),
+    host: z.string().min(1).max(255),
+    holder: z.string().min(8).max(64),
+    /** Take it even though someone else holds it. */
+    force: z.boolean().default(false),
+  }),
+  /** `lease`: the lease now held (null after a release); `other`: the lease someone else holds. */
+  LEASE_RESULT: z.object({ lease: leaseSchema.nullable(), other: leaseSchema.optional() }),
+  /** The edit leases this server holds. */
+  LEASES: z.object({}),
+  LEASES_RESULT: z.object({ leases: z.array(leaseSchema).max(100_000) }),
   /**
    * Scrub state (and, with `start`, a new pass started now). From a client: every live
    * server answers; from a peer (`local`): the answering server only. `names`: the

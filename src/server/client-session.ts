@@ -160,9 +160,35 @@ export class ClientSession {
       }
       case 'DOWNLOAD':
         return await this.#download(streamId, message.body);
+      case 'HISTORY':
+        if (!this.#redirected(streamId, message.body.name, 'read'))
+          this.#connection.send('HISTORY_RESULT', streamId, files.history(message.body.name));
+        return this.#end(streamId);
+      case 'TRASH':
+        this.#connection.send('TRASH_RESULT', streamId, {
+          serverId: files.serverId,
+          items: files.trash(),
+        });
+        return this.#end(streamId);
+      case 'UNDELETE': {
+        const record = await files.undelete(message.body.key, message.body.as);
+        this.#connection.send('DONE', streamId, { record });
+        return this.#end(streamId);
+      }
+      case 'LEASE':
+        if (
+          message.body.action === 'release' ||
+          !this.#redirected(streamId, message.body.name, 'write')
+        )
+          this.#connection.send('LEASE_RESULT', streamId, files.lease(message.body));
+        return this.#end(streamId);
+      case 'LEASES':
+        this.#connection.send('LEASES_RESULT', streamId, { leases: files.leases.list() });
+        return this.#end(streamId);
       case 'DELETE':
         if (!this.#redirected(streamId, message.body.name, 'write')) {
-          await files.delete(message.body.name, message.body.requestId);
+          const { name, requestId, purge, host } = message.body;
+          await files.delete(name, requestId, { purge, host });
           this.#connection.send('DONE', streamId, { record: null });
         }
         return this.#end(streamId);
@@ -259,7 +285,10 @@ export class ClientSession {
       return this.#end(streamId);
     let opened: Awaited<ReturnType<FileService['openForRead']>>;
     try {
-      opened = await this.#components.files.openForRead(name);
+      opened =
+        body.version === undefined
+          ? await this.#components.files.openForRead(name)
+          : await this.#components.files.openVersion(name, body.version);
     } catch (err) {
       // A copy this disk cannot read (EIO...): the client reads another holder's, and
       // this one is scrubbed (and repaired from a good holder) at once.

@@ -26,6 +26,8 @@ import type { BodyOf } from '../protocol/messages.ts';
 import { ConfigError, LanfsError, ProtocolError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { lockDataFolder, type DataFolderLock } from '../storage/data-lock.ts';
+import type { KeepPolicy } from '../storage/version-store.ts';
+export { DEFAULT_DELETE_BRAKE } from '../service/delete-brake.ts';
 import { LocalCatalog, type ScanReport } from '../storage/local-catalog.ts';
 import { MultipartStore } from '../storage/multipart-store.ts';
 import { Connection } from '../transport/connection.ts';
@@ -73,6 +75,10 @@ export interface ServerOptions {
   multipartExpiryMs?: number;
   /** --scrub-rate: MB/s the background scrub reads at most; 0 = no background passes. */
   scrubRateMBps?: number;
+  /** What is kept of replaced versions and deleted files (--keep-versions, --versions-budget, --trash-days). */
+  keep?: KeepPolicy;
+  /** --delete-brake: deletes from one client within a minute past which none purges. */
+  deleteBrake?: number;
   /** Limits on what connections may do (see SessionLimits) and how many there may be. */
   limits?: Partial<SessionLimits> & { maxConnections?: number };
   /** Called if the server must stop on its own (another live server has its id). */
@@ -188,6 +194,7 @@ export class LanfsServer {
         root: this.#options.dataDir,
         serverId: this.#options.serverId,
         logger: this.#logger,
+        keep: this.#options.keep,
       }));
     } catch (err) {
       await this.#releaseLock();
@@ -252,6 +259,12 @@ export class LanfsServer {
         peers: this.#peers,
         maxFileBytes: this.#options.limits?.maxFileBytes ?? DEFAULT_SESSION_LIMITS.maxFileBytes,
         status: () => this.status(),
+        deleteBrake: this.#options.deleteBrake,
+        onDeleteBurst: (burst) =>
+          this.#logger.warn(
+            { host: burst.host, deletes: burst.deletes },
+            `a burst of deletes from ${burst.host}: none of them purges; undo with: ${burst.undo}`,
+          ),
       });
       this.#scrubber = new Scrubber({
         catalog,

@@ -43,6 +43,9 @@ import {
   type LocalCatalog,
   type OpenedFile,
 } from '../storage/local-catalog.ts';
+import type { KeptEntry } from '../storage/state-store.ts';
+import { DeleteBrake, type DeleteBurst } from './delete-brake.ts';
+import { LeaseTable, type LeaseAnswer } from './leases.ts';
 
 /** Uploads above this size check the disk before their bytes arrive; smaller ones at commit. */
 const EARLY_CHECK_MIN_BYTES = 1024 * 1024;
@@ -63,6 +66,10 @@ export interface FileServiceComponents {
   maxFileBytes: number;
   /** The status of the cluster as this server sees it. */
   status: () => BodyOf<'STATUS_RESULT'>;
+  /** --delete-brake: deletes from one client within a minute past which none purges. */
+  deleteBrake?: number;
+  /** Called when a burst of deletes starts (to log it and tell watchers). */
+  onDeleteBurst?: (burst: DeleteBurst) => void;
 }
 
 /**
@@ -104,9 +111,14 @@ export type OpenForRead = OpenedFile;
 
 export class FileService {
   readonly #c: FileServiceComponents;
+  /** Edit leases of the files this server is the acting primary of (service/leases.ts). */
+  readonly leases: LeaseTable;
+  readonly #brake: DeleteBrake;
 
   constructor(components: FileServiceComponents) {
     this.#c = components;
+    this.leases = new LeaseTable(components.catalog.serverId);
+    this.#brake = new DeleteBrake(components.deleteBrake);
   }
 
   get serverId(): number {
@@ -211,6 +223,8 @@ export class FileService {
     size: number | null;
     requestId?: string;
     description?: FileDescription;
+    /** The client's host name, kept in the record. */
+    writtenBy?: string;
   }): Promise<WriteHandle> {
     const { catalog, view, mesh, replicator } = this.#c;
     const name = validateName(request.name);
@@ -247,7 +261,7 @@ export class FileService {
             primary: catalog.serverId,
             replicas: targets,
             modifiedAt: Date.now(),
-            ...described(request.description ?? {}),
+            ...described({ ...request.description, writtenBy: request.writtenBy }),
           },
           targets,
         );
@@ -278,7 +292,11 @@ export class FileService {
               fileId,
               replicas: placed,
               requestId: request.requestId,
-              description: { ...request.description, s3ETag: end.s3ETag },
+              description: {
+                ...request.description,
+                s3ETag: end.s3ETag,
+                writtenBy: request.writtenBy,
+              },
             },
           );
           // The copies already have the bytes; END lets them store them. Only now, so a
@@ -314,6 +332,7 @@ export class FileService {
     requestId?: string;
     /** Replaces the description of the version before; absent keeps it (a plain edit). */
     description?: FileDescription;
+    writtenBy?: string;
   }): Promise<WriteHandle> {
     const { catalog, replicator } = this.#c;
     const name = validateName(request.name);
@@ -343,7 +362,7 @@ export class FileService {
               lineage: nextLineage(current),
               requestId: request.requestId,
               modifiedAt: Date.now(),
-              ...described(description),
+              ...described({ ...description, writtenBy: request.writtenBy }),
             },
             holders,
           )
@@ -358,7 +377,7 @@ export class FileService {
             received,
             { size: request.size, sha256: end.sha256 },
             request.requestId,
-            { ...description, s3ETag: end.s3ETag },
+            { ...description, s3ETag: end.s3ETag, writtenBy: request.writtenBy },
           );
         } catch (err) {
           copies?.cancel();
@@ -400,13 +419,19 @@ export class FileService {
    * another server is, the delete is forwarded to it over a server-to-server link
    * (a front end that would rather send the client there checks locate() first).
    */
-  async delete(name: string, requestId: string = randomBytes(12).toString('hex')): Promise<void> {
+  async delete(
+    name: string,
+    requestId: string = randomBytes(12).toString('hex'),
+    options: { purge?: boolean; host?: string } = {},
+  ): Promise<void> {
     const checked = validateName(name);
     let location = this.#requireKnown(checked);
     for (let hop = 0; location.kind === 'remote'; hop++) {
       if (hop >= MAX_FORWARD_HOPS) throw new UnavailableError(checked, [location.serverId]);
       try {
-        await (await this.#c.peers.get(location.serverId)).delete({ name: checked, requestId });
+        await (
+          await this.#c.peers.get(location.serverId)
+        ).delete({ name: checked, requestId, ...options });
         return;
       } catch (err) {
         if (!(err instanceof Redirect)) throw err;
@@ -418,8 +443,105 @@ export class FileService {
       .holders(checked)
       .map((h) => h.id)
       .filter((id) => id !== this.serverId);
-    const tombstone = await this.#c.catalog.delete(checked, holders);
+    let purge = options.purge === true;
+    if (options.host !== undefined) {
+      const { braking, started } = this.#brake.note(options.host, checked, (folder) =>
+        this.#filesIn(folder),
+      );
+      if (started) this.#c.onDeleteBurst?.(started);
+      // A burst never purges, whatever it asked: the undo must stay possible.
+      if (braking) purge = false;
+    }
+    const tombstone = await this.#c.catalog.delete(checked, holders, {
+      purge,
+      deletedBy: options.host,
+    });
     await this.#c.replicator.afterDelete(tombstone, holders);
+  }
+
+  #filesIn(folder: string): number {
+    const prefix = folder === '' ? '' : `${folder}/`;
+    let count = 0;
+    for (const record of this.#c.view.list())
+      if (record.name.startsWith(prefix) && !record.name.slice(prefix.length).includes('/'))
+        count++;
+    return count;
+  }
+
+  /** Bursts of deletes the brake caught (newest last). */
+  deleteBursts(): DeleteBurst[] {
+    return this.#brake.bursts();
+  }
+
+  /** The current record of a file this server holds and the versions it keeps of it. */
+  history(name: string): { serverId: number; current: FileRecord; kept: KeptEntry[] } {
+    return { serverId: this.serverId, ...this.#c.catalog.history(validateName(name)) };
+  }
+
+  /** A version of a local file (kept, or the current one) opened for reading; release() after. */
+  async openVersion(name: string, version: number): Promise<OpenForRead> {
+    return await this.#c.catalog.openVersion(validateName(name), version);
+  }
+
+  /** What this server's trash holds, newest delete first. */
+  trash(): KeptEntry[] {
+    return this.#c.catalog.versions.trash();
+  }
+
+  /** Bytes in files, kept versions and trash here, and the disk's free space. */
+  async space(): Promise<{ files: number; versions: number; trash: number; free: number }> {
+    const catalog = this.#c.catalog;
+    let files = 0;
+    for (const record of catalog.list()) files += record.size;
+    return {
+      files,
+      ...catalog.versions.usage(),
+      free: await catalog.versions.freeBytes().catch(() => 0),
+    };
+  }
+
+  /**
+   * Brings a trash entry of this server back under its name (or `as`): a create,
+   * claimed like one (refused if any server holds the name), of the same file one
+   * version up (see LocalCatalog.undelete); its copies are made by healing.
+   */
+  async undelete(key: string, as?: string): Promise<FileRecord> {
+    const { catalog, view, mesh } = this.#c;
+    const entry = catalog.versions.get(key);
+    if (!entry || entry.place !== 'trash')
+      throw new NotFoundError(as ?? key.replace(/^trash\//, ''));
+    const name = validateName(as ?? entry.record.name);
+    if (view.has(name) || mesh.claimedElsewhere(name))
+      throw new NameExistsError(
+        name,
+        'exists again (the name was used after the delete); bring the old one back under another name with --as NEW',
+      );
+    const release = catalog.reserve(name);
+    try {
+      if (!(await mesh.claim(name)))
+        throw new NameExistsError(name, 'is being created on another server');
+      release();
+      return await catalog.undelete(key, as === undefined ? undefined : name);
+    } catch (err) {
+      mesh.releaseClaim(name);
+      throw err;
+    } finally {
+      release();
+    }
+  }
+
+  /** Takes, renews or releases the edit lease of a file whose acting primary is this server. */
+  lease(body: {
+    name: string;
+    action: 'take' | 'renew' | 'release';
+    host: string;
+    holder: string;
+    force: boolean;
+  }): LeaseAnswer {
+    const name = validateName(body.name);
+    if (body.action === 'release') return this.leases.release(name, body.holder);
+    this.#requireKnown(name);
+    return this.leases.take(name, body.host, body.holder, body.force);
   }
 
   /** Drops this server's copy of a deleted file (the primary's REPLICA_DELETE). */

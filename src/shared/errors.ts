@@ -67,6 +67,26 @@ export class NotFoundError extends LanfsError {
   }
 }
 
+/** A version of a file that is not (or no longer) kept: the file itself exists. */
+export class VersionNotKeptError extends LanfsError {
+  constructor(name: string, version: number) {
+    super(
+      'LANFS_ERR_NOT_FOUND',
+      `Version ${version} of "${name}" is not kept; run "lanfs history ${name}" to list the versions there are.`,
+    );
+  }
+}
+
+/** Nothing of that name is in the trash (never deleted, purged, or pruned). */
+export class NotInTrashError extends LanfsError {
+  constructor(name: string) {
+    super(
+      'LANFS_ERR_NOT_FOUND',
+      `Nothing named "${name}" is in the trash; run "lanfs trash" to list what can be brought back.`,
+    );
+  }
+}
+
 export class NameExistsError extends LanfsError {
   constructor(name: string, detail = 'already exists') {
     super('LANFS_ERR_NAME_EXISTS', `"${name}" ${detail}; choose another name.`);

@@ -560,6 +560,23 @@ export class DataDirectory {
     return { local: await this.stat(name), durable };
   }
 
+  /**
+   * Links bytes kept under .lanfs (the trash) into place as name, which must not
+   * exist; resolves once its folder is flushed (the kept bytes already are).
+   */
+  async linkIn(source: string, name: string): Promise<LocalFile> {
+    const path = this.pathOf(name);
+    try {
+      await this.#makeParentsFresh(name);
+      await link(source, path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new NameExistsError(name);
+      throw storageError(err, `storing ${name}`);
+    }
+    await this.#folders.sync(dirname(path));
+    return await this.stat(name);
+  }
+
   /** Moves the bytes of name to newName, which must not exist (a conflict's loser). */
   async move(name: string, newName: string): Promise<LocalFile> {
     const from = this.pathOf(name);

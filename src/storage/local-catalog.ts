@@ -15,7 +15,8 @@
  * entry leaves bytes that the start-up scan adopts whole.
  */
 import { randomBytes } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { nextLineage, type FileRecord } from '../protocol/messages.ts';
 import { crashPoint } from '../shared/crash-points.ts';
 import {
@@ -25,6 +26,8 @@ import {
   EditConflictError,
   NameExistsError,
   NotFoundError,
+  NotInTrashError,
+  VersionNotKeptError,
 } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import {
@@ -36,8 +39,10 @@ import {
 } from './data-directory.ts';
 import { OpenFileCache, type OpenFile } from './open-file-cache.ts';
 import { SmallFileCache } from './small-file-cache.ts';
+import { DEFAULT_KEEP_POLICY, VersionStore, type KeepPolicy } from './version-store.ts';
 import {
   StateStore,
+  type KeptEntry,
   type ReplayedFile,
   type StoreChange,
   type StoredRecord,
@@ -57,6 +62,8 @@ export interface LocalCatalogOptions {
    * LANFS_CHECKPOINT_BYTES): the bound on what a restart replays.
    */
   checkpointBytes?: number;
+  /** What is kept of replaced versions and deleted files (storage/version-store.ts). */
+  keep?: KeepPolicy;
 }
 
 const DEFAULT_CHECKPOINT_BYTES = 64 * 1024 * 1024;
@@ -90,7 +97,10 @@ export interface UploadCheck {
 }
 
 /** What a writer said about a version (media type, metadata, S3 ETag), kept in its record. */
-export type VersionDescription = Pick<FileRecord, 'contentType' | 'metadata' | 's3ETag'>;
+export type VersionDescription = Pick<
+  FileRecord,
+  'contentType' | 'metadata' | 's3ETag' | 'writtenBy'
+>;
 
 /** The set fields of a description: records are compared and journaled without undefined keys. */
 export function described(description: VersionDescription = {}): VersionDescription {
@@ -98,6 +108,7 @@ export function described(description: VersionDescription = {}): VersionDescript
   if (description.contentType !== undefined) out.contentType = description.contentType;
   if (description.metadata !== undefined) out.metadata = description.metadata;
   if (description.s3ETag !== undefined) out.s3ETag = description.s3ETag;
+  if (description.writtenBy !== undefined) out.writtenBy = description.writtenBy;
   return out;
 }
 
@@ -120,6 +131,10 @@ export class LocalCatalog {
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #checkpointBytes: number;
   #checkpointTimer: NodeJS.Timeout | undefined;
+  /** Versions an edit replaced and files a delete removed, kept within a budget. */
+  readonly versions: VersionStore;
+  /** Prunes run one after another, after the change that made them due. */
+  #pruning: Promise<void> = Promise.resolve();
 
   private constructor(
     serverId: number,
@@ -137,6 +152,11 @@ export class LocalCatalog {
       options.checkpointBytes ??
       (Number(process.env.LANFS_CHECKPOINT_BYTES) || DEFAULT_CHECKPOINT_BYTES);
     this.#openFiles = new OpenFileCache((name) => directory.openForRead(name));
+    this.versions = new VersionStore(
+      directory.stateDir,
+      store.image.kept,
+      options.keep ?? DEFAULT_KEEP_POLICY,
+    );
   }
 
   /**
@@ -175,10 +195,20 @@ export class LocalCatalog {
         );
       const catalog = new LocalCatalog(serverId, directory, store, options);
       await catalog.#replayFiles(files);
+      const lost = await catalog.versions.init();
+      if (lost.length > 0) {
+        options.logger.warn({ lost }, 'kept versions whose bytes are gone were dropped');
+        store.apply({ unkept: lost });
+      }
       const scan = await catalog.#reconcile(options.hashConcurrency ?? 4);
       // Make what the replay and the scan changed durable in a snapshot, so the next
       // start replays nothing; a clean stop left an empty journal and needs none.
-      if (store.journalBytes > 0 || files.length > 0 || scan.hashed + scan.vanished > 0)
+      if (
+        store.journalBytes > 0 ||
+        files.length > 0 ||
+        lost.length > 0 ||
+        scan.hashed + scan.vanished > 0
+      )
         await catalog.checkpoint();
       catalog.#checkpointTimer = setInterval(
         () => catalog.#checkpointIfWorth(),
@@ -348,14 +378,158 @@ export class LocalCatalog {
         await upload.abort();
         throw err;
       }
-      return await this.#store_(name, upload, received, 'replace', (local) => ({
-        ...this.#recordFor(local, received.sha256, baseVersion + 1, Date.now(), current.fileId),
-        replicas: current.replicas,
-        requestId,
-        lineage: nextLineage(current),
-        ...described(description),
-      }));
+      const kept = await this.#keepBefore(name, current, upload);
+      return await this.#keeping(kept, () =>
+        this.#store_(
+          name,
+          upload,
+          received,
+          'replace',
+          (local) => ({
+            ...this.#recordFor(local, received.sha256, baseVersion + 1, Date.now(), current.fileId),
+            replicas: current.replicas,
+            requestId,
+            lineage: nextLineage(current),
+            ...described(description),
+          }),
+          kept ? { kept: [kept] } : {},
+        ),
+      );
     });
+  }
+
+  /** The bytes of current, kept before an edit or a newer copy replaces them (none if keeping none). */
+  async #keepBefore(
+    name: string,
+    current: StoredRecord,
+    upload: Upload,
+  ): Promise<KeptEntry | undefined> {
+    if (this.versions.policy.keepVersions <= 0) return undefined;
+    try {
+      return await this.versions.keep(
+        'versions',
+        this.directory.pathOf(name),
+        publicRecord(current),
+      );
+    } catch (err) {
+      await upload.abort();
+      throw err;
+    }
+  }
+
+  /** Runs a change that lists `kept`; if it fails, the kept bytes go again. Prunes after. */
+  async #keeping<T>(kept: KeptEntry | undefined, change: () => Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await change();
+    } catch (err) {
+      if (kept) await this.versions.discard(kept.key);
+      throw err;
+    }
+    if (kept) void this.prune();
+    return result;
+  }
+
+  /**
+   * Drops what the policy no longer keeps (in the background, one prune at a time):
+   * the drop is journaled first, then the bytes go. A full budget never blocks a
+   * write: the oldest entries go, and that is logged.
+   */
+  prune(): Promise<void> {
+    this.#pruning = this.#pruning.then(async () => {
+      try {
+        const plan = await this.versions.prunePlan();
+        if (plan.length === 0) return;
+        const keys = plan.map((p) => p.key);
+        await this.#commitAndApply({ unkept: keys });
+        await Promise.all(keys.map((key) => this.versions.discard(key)));
+        const budget = plan.filter((p) => p.reason === 'budget').map((p) => p.key);
+        if (budget.length > 0)
+          this.#logger.warn(
+            { dropped: budget },
+            'the versions budget is full: dropped the oldest kept versions and trash',
+          );
+      } catch (err) {
+        this.#logger.warn(
+          { err },
+          'could not prune kept versions; trying again after the next change',
+        );
+      }
+    });
+    return this.#pruning;
+  }
+
+  /** A kept version of name (by the current file's id) or the current one, opened for reading. */
+  async openVersion(name: string, version: number): Promise<OpenedFile> {
+    const current = this.#records.get(name);
+    if (!current) throw new NotFoundError(name);
+    if (current.version === version) return await this.openFile(name);
+    const entry = this.versions.get(
+      VersionStore.keyOf('versions', { fileId: current.fileId, version }),
+    );
+    if (!entry) throw new VersionNotKeptError(name, version);
+    const { handle } = await openKeptFile(this.versions.pathOf(entry.key));
+    return {
+      record: entry.record,
+      handle,
+      file: { name, size: entry.record.size, ino: 0, mtimeMs: 0 },
+      release: () => void handle.close(),
+    };
+  }
+
+  /** The current record of name and its kept versions, newest first. */
+  history(name: string): { current: FileRecord; kept: KeptEntry[] } {
+    const current = this.#records.get(name);
+    if (!current) throw new NotFoundError(name);
+    return { current: publicRecord(current), kept: this.versions.versionsOf(current.fileId) };
+  }
+
+  /**
+   * Brings a file back from the trash as a new version of the same file (its fileId,
+   * one version above both its last version and any tombstone of it), so a tombstone
+   * anywhere still removes stale copies (at or below the deleted version) and never
+   * this one. Under another name (`as`) it is a new file. Refused if the name is taken.
+   */
+  async undelete(key: string, as?: string): Promise<FileRecord> {
+    const entry = this.versions.get(key);
+    if (!entry || entry.place !== 'trash') throw new NotInTrashError(as ?? key);
+    const name = as ?? entry.record.name;
+    return await this.#withLock(name, async () => {
+      if (this.#records.has(name) || this.#reserved.has(name))
+        throw new NameExistsError(
+          name,
+          'exists again (the name was used after the delete); bring the old one back under another name with --as NEW',
+        );
+      const tombstone = this.#tombstones.get(name);
+      const fileId = as === undefined ? entry.record.fileId : newFileId();
+      const version =
+        as === undefined
+          ? Math.max(entry.record.version, tombstone?.fileId === fileId ? tombstone.version : 0) + 1
+          : 1;
+      return await this.#durably(async () => {
+        const local = await this.directory.linkIn(this.versions.pathOf(key), name);
+        const record: StoredRecord = {
+          ...entry.record,
+          ...this.#recordFor(local, entry.record.sha256, version, Date.now(), fileId),
+        };
+        delete record.requestId;
+        delete record.available;
+        if (as !== undefined) delete record.conflictOf;
+        const change: StoreChange = { put: [record], unkept: [key] };
+        await this.#store.commit(change);
+        this.#store.apply(change);
+        await this.versions.discard(key);
+        this.#changed(name);
+        return publicRecord(record);
+      });
+    });
+  }
+
+  /** Removes an entry from the trash for good (delete --purge of something already deleted). */
+  async purge(key: string): Promise<void> {
+    if (!this.versions.get(key)) return;
+    await this.#commitAndApply({ unkept: [key] });
+    await this.versions.discard(key);
   }
 
   /**
@@ -376,6 +550,22 @@ export class LocalCatalog {
         await upload.abort();
         return publicRecord(current);
       }
+      // A copy holder keeps the versions it saw, so history works with the primary down.
+      const kept = current ? await this.#keepBefore(record.name, current, upload) : undefined;
+      return await this.#keeping(kept, () =>
+        this.#storeCopy_(record, upload, received, current, kept),
+      );
+    });
+  }
+
+  async #storeCopy_(
+    record: FileRecord,
+    upload: Upload,
+    received: Received,
+    current: StoredRecord | undefined,
+    kept: KeptEntry | undefined,
+  ): Promise<FileRecord> {
+    {
       return await this.#store_(
         record.name,
         upload,
@@ -392,9 +582,12 @@ export class LocalCatalog {
           delete stored.available;
           return stored;
         },
-        { buried: this.#tombstones.has(record.name) ? [record.name] : [] },
+        {
+          buried: this.#tombstones.has(record.name) ? [record.name] : [],
+          ...(kept ? { kept: [kept] } : {}),
+        },
       );
-    });
+    }
   }
 
   /**
@@ -528,7 +721,11 @@ export class LocalCatalog {
    * Deletes the file. `pending` are the other servers that hold a copy: the
    * tombstone left behind is kept until each of them is seen without the file.
    */
-  async delete(name: string, pending: number[] = []): Promise<Tombstone> {
+  async delete(
+    name: string,
+    pending: number[] = [],
+    options: { purge?: boolean; deletedBy?: string } = {},
+  ): Promise<Tombstone> {
     return await this.#withLock(name, async () => {
       const current = this.#records.get(name);
       if (!current) throw new NotFoundError(name);
@@ -539,9 +736,26 @@ export class LocalCatalog {
         deletedAt: Date.now(),
         pending,
       };
-      await this.#removeDurably(name, { deleted: [name], tombstones: [tombstone] });
+      const kept = options.purge ? undefined : await this.#trashBefore(current, options.deletedBy);
+      await this.#keeping(kept, () =>
+        this.#removeDurably(name, {
+          deleted: [name],
+          tombstones: [tombstone],
+          ...(kept ? { kept: [kept] } : {}),
+        }),
+      );
       return tombstone;
     });
+  }
+
+  /** The bytes of a file about to be deleted, kept in the trash. */
+  async #trashBefore(current: StoredRecord, deletedBy?: string): Promise<KeptEntry> {
+    return await this.versions.keep(
+      'trash',
+      this.directory.pathOf(current.name),
+      publicRecord(current),
+      deletedBy,
+    );
   }
 
   /**
@@ -554,7 +768,11 @@ export class LocalCatalog {
       const current = this.#records.get(tombstone.name);
       if (!current || current.fileId !== tombstone.fileId || current.version > tombstone.version)
         return false;
-      await this.#removeDurably(tombstone.name, { deleted: [tombstone.name] });
+      // A copy holder keeps the deleted file in its trash too (undelete with the primary down).
+      const kept = await this.#trashBefore(current);
+      await this.#keeping(kept, () =>
+        this.#removeDurably(tombstone.name, { deleted: [tombstone.name], kept: [kept] }),
+      );
       return true;
     });
   }
@@ -677,6 +895,7 @@ export class LocalCatalog {
 
   async close(): Promise<void> {
     clearInterval(this.#checkpointTimer);
+    await this.#pruning;
     await this.checkpoint().catch((err: unknown) =>
       this.#logger.warn({ err }, 'final checkpoint failed; the journal is replayed at next start'),
     );
@@ -837,6 +1056,15 @@ async function readWhole(handle: FileHandle, size: number): Promise<Buffer> {
     read += bytesRead;
   }
   return read === size ? bytes : bytes.subarray(0, read);
+}
+
+/** Opens kept bytes for reading, never through a symbolic link. */
+async function openKeptFile(path: string): Promise<{ handle: FileHandle }> {
+  try {
+    return { handle: await open(path, constants.O_RDONLY | constants.O_NOFOLLOW) };
+  } catch (err) {
+    throw storageError(err, 'reading a kept version');
+  }
 }
 
 export function newFileId(): string {

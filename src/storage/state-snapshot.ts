@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { StorageError } from '../shared/errors.ts';
 import { storageError, syncDir } from './data-directory.ts';
-import type { StoredRecord, Tombstone } from './state-store.ts';
+import type { KeptEntry, StoredRecord, Tombstone } from './state-store.ts';
 
 export const SNAPSHOT_FILE = 'state.snapshot';
 const FORMAT = 'lanfs-state/1';
@@ -25,6 +25,8 @@ export interface StateImage {
   meta: Map<string, string>;
   records: Map<string, StoredRecord>;
   tombstones: Map<string, Tombstone>;
+  /** Kept versions and trash entries, by key (storage/version-store.ts). */
+  kept: Map<string, KeptEntry>;
 }
 
 /** Reads the snapshot; undefined if there is none yet. A damaged one is an error, never "empty". */
@@ -40,6 +42,7 @@ export async function readSnapshot(stateDir: string): Promise<StateImage | undef
     meta: new Map(),
     records: new Map(),
     tombstones: new Map(),
+    kept: new Map(),
   };
   let lines = 0;
   let ended = false;
@@ -52,6 +55,7 @@ export async function readSnapshot(stateDir: string): Promise<StateImage | undef
         meta?: Record<string, string>;
         r?: StoredRecord;
         t?: Tombstone;
+        k?: KeptEntry;
         end?: number;
       };
       if (lines++ === 0) {
@@ -61,6 +65,7 @@ export async function readSnapshot(stateDir: string): Promise<StateImage | undef
         image.meta = new Map(Object.entries(value.meta ?? {}));
       } else if (value.r) image.records.set(value.r.name, value.r);
       else if (value.t) image.tombstones.set(value.t.name, value.t);
+      else if (value.k) image.kept.set(value.k.key, value.k);
       else if (value.end !== undefined) {
         if (value.end !== lines - 2) throw new Error('the snapshot lost lines');
         ended = true;
@@ -97,6 +102,7 @@ export async function writeSnapshot(stateDir: string, image: StateImage): Promis
       const lines = function* (): Generator<string> {
         for (const r of image.records.values()) yield `${JSON.stringify({ r })}\n`;
         for (const t of image.tombstones.values()) yield `${JSON.stringify({ t })}\n`;
+        for (const k of image.kept.values()) yield `${JSON.stringify({ k })}\n`;
       };
       for (const line of lines()) {
         slice.push(line);

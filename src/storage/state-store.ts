@@ -40,8 +40,28 @@ export interface Tombstone {
   pending: number[];
 }
 
+/**
+ * A version kept after an edit (place `versions`) or a deleted file's last bytes
+ * (place `trash`), under DIR/.lanfs/<place>/ (storage/version-store.ts). Its
+ * bytes are durable before the change that lists it is journaled.
+ */
+export interface KeptEntry {
+  /** `<place>/<fileId>.<version>`: the path of its bytes under DIR/.lanfs. */
+  key: string;
+  place: 'versions' | 'trash';
+  /** The version as it was when it was replaced or deleted. */
+  record: FileRecord;
+  keptAt: number;
+  /** Trash: the client host that asked for the delete, when it said. */
+  deletedBy?: string;
+}
+
 export interface StoreChange {
   put?: StoredRecord[];
+  /** Versions and trash entries now kept (their bytes already durable). */
+  kept?: KeptEntry[];
+  /** Keys of kept entries dropped (their bytes removed after the entry is durable). */
+  unkept?: string[];
   deleted?: string[];
   tombstones?: Tombstone[];
   /** Names whose tombstone is no longer needed. */
@@ -86,7 +106,13 @@ export class StateStore {
           `${join(stateDir, OLD_STATE_DB)} is the state of an older lanfs, which this version does not read; move it away to start afresh (the files stay and are listed again, as new versions).`,
         );
       }
-      image = { segment: 1, meta: new Map(), records: new Map(), tombstones: new Map() };
+      image = {
+        segment: 1,
+        meta: new Map(),
+        records: new Map(),
+        tombstones: new Map(),
+        kept: new Map(),
+      };
     }
     const { journal, replay } = await Journal.open(stateDir, image.segment);
     const touched = new Set<string>();
@@ -183,6 +209,8 @@ function applyChange(image: StateImage, change: StoreChange): void {
   for (const tombstone of change.tombstones ?? []) image.tombstones.set(tombstone.name, tombstone);
   for (const name of change.buried ?? []) image.tombstones.delete(name);
   for (const [key, value] of Object.entries(change.meta ?? {})) image.meta.set(key, value);
+  for (const entry of change.kept ?? []) image.kept.set(entry.key, entry);
+  for (const key of change.unkept ?? []) image.kept.delete(key);
 }
 
 async function exists(path: string): Promise<boolean> {

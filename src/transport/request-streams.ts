@@ -28,7 +28,19 @@ const WATCHDOG_INTERVAL_MS = 500;
 
 export type UploadType = 'CREATE' | 'EDIT' | 'REPLICA_PUT';
 export type UploadBody = BodyOf<'CREATE'> | BodyOf<'EDIT'> | BodyOf<'REPLICA_PUT'>;
-type AskType = 'LIST' | 'STATUS' | 'DELETE' | 'DOWNLOAD' | 'REPLICA_DELETE' | 'WATCH' | 'SCRUB';
+type AskType =
+  | 'LIST'
+  | 'STATUS'
+  | 'DELETE'
+  | 'DOWNLOAD'
+  | 'REPLICA_DELETE'
+  | 'WATCH'
+  | 'HISTORY'
+  | 'TRASH'
+  | 'UNDELETE'
+  | 'LEASE'
+  | 'LEASES'
+  | 'SCRUB';
 
 /** Feeds the answers of one request; the request ends when finish() is called. */
 export type AnswerHandler = (message: Message, finish: () => void) => void;
@@ -47,6 +59,8 @@ export interface DownloadOptions {
   onProgress?: (done: number, total: number | null) => void;
   /** Called once the other end has found the file, before any byte is written. */
   onStart?: (record: FileRecord) => void;
+  /** A kept version instead of the newest (lanfs download NAME@3). */
+  version?: number;
 }
 
 /** Where a download stands, kept across a failover so it resumes where it stopped. */
@@ -162,7 +176,9 @@ export class RequestStreams {
   ): Promise<FileRecord> {
     let waitingForSink = false;
     let resumed = progress.received > 0;
-    await this.request('DOWNLOAD', { name, offset: progress.received }, (message, finish) => {
+    const body: BodyOf<'DOWNLOAD'> = { name, offset: progress.received };
+    if (options.version !== undefined) body.version = options.version;
+    await this.request('DOWNLOAD', body, (message, finish) => {
       switch (message.type) {
         case 'FILE': {
           const record = message.body.record;

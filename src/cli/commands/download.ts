@@ -10,12 +10,12 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { finished } from 'node:stream/promises';
 import type { LanfsClient } from '../../client/client.ts';
-import { validateName } from '../../protocol/file-name.ts';
 import type { FileRecord } from '../../protocol/messages.ts';
 import { LocalFileExistsError, UsageError } from '../../shared/errors.ts';
 import { note, type CliContext } from '../context.ts';
 import { formatBytes } from '../format.ts';
 import { createProgress } from '../progress.ts';
+import { splitVersion } from './history.ts';
 
 /** How much the local file may lag behind the network before reading pauses: big
  *  enough that the disk always has work while the next bytes arrive. */
@@ -26,14 +26,14 @@ export async function download(
   rawName: string,
   options: { output?: string; force?: boolean },
 ): Promise<void> {
-  const name = validateName(rawName);
+  const { name, version } = splitVersion(rawName);
   const client = await ctx.client();
   if (options.output === '-') {
-    await client.download(name, ctx.stdout);
+    await client.download(name, ctx.stdout, { version });
     return;
   }
   const target = options.output ?? basename(name);
-  const record = await downloadToFile(client, name, target, options.force === true, ctx);
+  const record = await downloadToFile(client, name, target, options.force === true, ctx, version);
   note(
     ctx,
     `Downloaded ${name} (${formatBytes(record.size)}, version ${record.version}) to ${target}.`,
@@ -47,6 +47,7 @@ export async function downloadToFile(
   path: string,
   force: boolean,
   ctx: CliContext,
+  version?: number,
 ): Promise<FileRecord> {
   const temp = join(dirname(path), `.${basename(path)}.lanfs-${randomBytes(4).toString('hex')}`);
   const sink = createWriteStream(temp, {
@@ -66,7 +67,7 @@ export async function downloadToFile(
   }
   const progress = createProgress(`download ${name}`, ctx.stderr);
   try {
-    const record = await client.download(name, sink, { onProgress: progress.update });
+    const record = await client.download(name, sink, { onProgress: progress.update, version });
     sink.end();
     await finished(sink);
     progress.stop();

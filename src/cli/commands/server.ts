@@ -7,6 +7,7 @@ import { type LanfsError, UsageError } from '../../shared/errors.ts';
 import { createLogger, logFormatFrom } from '../../shared/logger.ts';
 import { note, print, type CliContext } from '../context.ts';
 import { addressList, resolveCredentials, type KeyOptions } from '../options.ts';
+import { parseBudget } from '../../storage/version-store.ts';
 
 export interface ServerCommandOptions extends KeyOptions {
   data: string;
@@ -31,6 +32,10 @@ export interface ServerCommandOptions extends KeyOptions {
   multipartExpiry?: string;
   /** MB/s the background scrub reads at most; 0 turns it off (issue 13). */
   scrubRate?: string;
+  keepVersions: string;
+  versionsBudget: string;
+  trashDays: string;
+  deleteBrake: string;
 }
 
 /** A duration like `90s`, `30m`, `24h` or `2d` (a bare number is seconds), in ms. */
@@ -90,6 +95,12 @@ export function serverOptionsFrom(options: ServerCommandOptions): Omit<ServerOpt
       options.multipartExpiry === undefined
         ? undefined
         : parseDuration(options.multipartExpiry, '--multipart-expiry'),
+    keep: {
+      keepVersions: parsePositiveInt(options.keepVersions, '--keep-versions', true),
+      budget: parseBudget(options.versionsBudget),
+      trashMs: parsePositiveInt(options.trashDays, '--trash-days', true) * 86_400_000,
+    },
+    deleteBrake: parsePositiveInt(options.deleteBrake, '--delete-brake'),
     limits: {
       maxFileBytes:
         options.maxFileSize === undefined

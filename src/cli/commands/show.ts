@@ -2,6 +2,7 @@
 import { print, type CliContext } from '../context.ts';
 import { fileJson } from '../../protocol/listing.ts';
 import { formatRecords } from '../format.ts';
+import { editedBy } from './edit.ts';
 import type { LanfsClient } from '../../client/client.ts';
 import type { FileRecord } from '../../protocol/messages.ts';
 import {
@@ -29,6 +30,9 @@ export async function show(ctx: CliContext, options: { json?: boolean }): Promis
   const status = records.length > 0 ? await client.status() : undefined;
   const down = new Set(status?.servers.filter((s) => !s.up).map((s) => s.id));
   print(ctx, formatRecords(records, { inShell: ctx.inShell, down, verified }));
+  // Edit leases (issue 14): who has a file open in `lanfs edit` right now.
+  const leases = records.length > 0 ? await client.leases().catch(() => []) : [];
+  for (const lease of leases) print(ctx, `${lease.name} is ${editedBy(lease)}.`);
 }
 
 /** What the servers' scrubs found of each file (issue 13), asked a page of names at a time. */
