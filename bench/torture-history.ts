@@ -1,0 +1,98 @@
+/**
+ * The history checker of `npm run torture` (issue 13 part 5): what the workers
+ * did (each operation's start, end, outcome and the sha256 it wrote or read) and
+ * what every server shows at the end go in; the broken promises come out.
+ * Pure, so a unit test can feed it histories by hand. An operation is `ok`
+ * (acknowledged), `fail` (refused: it had no effect) or `info` (no answer: it may
+ * or may not have happened, now or later).
+ */
+export type OpKind = 'create' | 'edit' | 'delete' | 'read';
+
+export interface Op {
+  worker: number;
+  kind: OpKind;
+  name: string;
+  start: number;
+  end: number;
+  outcome: 'ok' | 'fail' | 'info';
+  /** Written (create/edit) or read (read ok). */
+  sha256?: string;
+  version?: number;
+  error?: string;
+}
+
+/** One server's final listing: name → sha256. */
+export type Image = Map<string, string>;
+
+export interface Verdict {
+  lost: string[];
+  resurrected: string[];
+  wrongReads: string[];
+  /** Servers whose final image differs from the first server's. */
+  diverged: string[];
+  /** Final content no write ever produced. */
+  invented: string[];
+}
+
+const mutates = (op: Op): boolean => op.kind !== 'read' && op.outcome !== 'fail';
+
+/**
+ * names: the names the workers used (others in the image, like conflict copies,
+ * are checked only for invented content).
+ */
+export function checkHistory(ops: Op[], images: Map<number, Image>, names: string[]): Verdict {
+  const verdict: Verdict = {
+    lost: [],
+    resurrected: [],
+    wrongReads: [],
+    diverged: [],
+    invented: [],
+  };
+  const [firstId, first] = [...images.entries()][0] ?? [0, new Map<string, string>()];
+  for (const [id, image] of images) {
+    if (id === firstId) continue;
+    const a = JSON.stringify([...first.entries()].sort());
+    const b = JSON.stringify([...image.entries()].sort());
+    if (a !== b) verdict.diverged.push(`server ${id} differs from server ${firstId}`);
+  }
+  const written = new Set(ops.filter((o) => o.kind !== 'read' && o.sha256).map((o) => o.sha256));
+  for (const [name, sha] of first)
+    if (!written.has(sha)) verdict.invented.push(`${name}: ${sha.slice(0, 12)} was never written`);
+
+  for (const name of names) {
+    const onName = ops.filter((o) => o.name === name);
+    const changes = onName.filter(mutates).sort((a, b) => a.start - b.start);
+    const last = changes.at(-1);
+    // The last change decides the end state only if it was acknowledged and nothing
+    // else that may have taken effect overlaps it.
+    if (last && last.outcome === 'ok' && changes.every((o) => o === last || o.end < last.start)) {
+      const now = first.get(name);
+      if (last.kind === 'delete' && now !== undefined)
+        verdict.resurrected.push(
+          `${name}: deleted at ${last.end} ms but back (${now.slice(0, 12)})`,
+        );
+      if (last.kind !== 'delete' && now !== last.sha256)
+        verdict.lost.push(
+          `${name}: ${last.kind} of ${last.sha256?.slice(0, 12)} acknowledged at ${last.end} ms, final ${now?.slice(0, 12) ?? 'absent'}`,
+        );
+    }
+    // Reads: the bytes of a version written before the read ended and not yet
+    // replaced (by an acknowledged change) when the read began.
+    for (const read of onName.filter((o) => o.kind === 'read' && o.outcome === 'ok')) {
+      const sources = changes.filter(
+        (w) => w.kind !== 'delete' && w.sha256 === read.sha256 && w.start < read.end,
+      );
+      const fine = sources.some(
+        (w) =>
+          !changes.some(
+            (x) => x !== w && x.outcome === 'ok' && x.start > w.end && x.end < read.start,
+          ),
+      );
+      if (!fine)
+        verdict.wrongReads.push(
+          `${name}: read at ${read.start}-${read.end} ms returned ${read.sha256?.slice(0, 12)}`,
+        );
+    }
+  }
+  return verdict;
+}

@@ -1,0 +1,60 @@
+/**
+ * A short `npm run torture` (issue 13 part 5): 3 servers for 20 s, workers
+ * creating, editing, deleting and reading while a seeded nemesis kills -9 and
+ * freezes servers; then the history checker. The same seed gives the same fault
+ * schedule. Known issue (docs/RELIABILITY.md): reads that return a version already
+ * replaced are reported as wrong reads and are not yet asserted.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { faultSchedule, formatReport, runTorture } from '../../bench/torture.ts';
+import { checkHistory, type Op } from '../../bench/torture-history.ts';
+
+test('the same seed gives the same fault schedule', () => {
+  assert.deepEqual(faultSchedule(42, 120, 5), faultSchedule(42, 120, 5));
+  assert.notDeepEqual(faultSchedule(42, 120, 5), faultSchedule(43, 120, 5));
+});
+
+test('the checker finds a lost write, a file back after its delete and a read of a version never there', () => {
+  const op = (o: Partial<Op>): Op => ({
+    worker: 0,
+    kind: 'create',
+    name: 'a',
+    start: 0,
+    end: 1,
+    outcome: 'ok',
+    ...o,
+  });
+  const ops = [
+    op({ name: 'a', sha256: 'x'.repeat(64) }),
+    op({ name: 'b', sha256: 'y'.repeat(64) }),
+    op({ name: 'b', kind: 'delete', start: 5, end: 6 }),
+    op({ name: 'a', kind: 'read', start: 7, end: 8, sha256: 'z'.repeat(64) }),
+  ];
+  const image = new Map<string, string>([['b', 'y'.repeat(64)]]);
+  const verdict = checkHistory(
+    ops,
+    new Map([
+      [1, image],
+      [2, new Map<string, string>()],
+    ]),
+    ['a', 'b'],
+  );
+  assert.equal(verdict.lost.length, 1);
+  assert.equal(verdict.resurrected.length, 1);
+  assert.equal(verdict.wrongReads.length, 1);
+  assert.equal(verdict.diverged.length, 1);
+});
+
+test('torture: 20 s, 3 servers, kills and freezes: nothing acknowledged lost, nothing deleted back, one image, every file at its copies', async (t) => {
+  const report = await runTorture({ seconds: 20, seed: 13, servers: 3 });
+  t.diagnostic(formatReport(report));
+  const v = report.verdict;
+  assert.ok(report.faults.length >= 3, 'the nemesis ran');
+  assert.ok(report.ops.create.ok > 0 && report.ops.read.ok > 0, 'the workers ran');
+  assert.deepEqual(v.lost, []);
+  assert.deepEqual(v.resurrected, []);
+  assert.deepEqual(v.diverged, []);
+  assert.deepEqual(v.invented, []);
+  assert.deepEqual(report.underReplicated, []);
+});
