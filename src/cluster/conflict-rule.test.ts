@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import type { FileRecord } from '../protocol/messages.ts';
-import { conflictName, conflictOutcome, conflictWinner } from './conflict-rule.ts';
+import { nextLineage, type FileRecord } from '../protocol/messages.ts';
+import { conflictName, conflictOutcome, conflictWinner, sameHistory } from './conflict-rule.ts';
 
 const sha = (hex: string): string => hex.repeat(64 / hex.length);
 
@@ -128,4 +128,31 @@ test('conflict rule - every server computes the same winner, and exactly one sid
       }
     }),
   );
+});
+
+test('conflict rule - versions of one file are one history only if the older is in the newer lineage', () => {
+  const v1 = file({ sha256: sha('11') });
+  const a2 = file({ version: 2, sha256: sha('a2'), lineage: nextLineage(v1) });
+  const a3 = file({ version: 3, sha256: sha('a3'), lineage: nextLineage(a2) });
+  const b2 = file({ version: 2, sha256: sha('b2'), lineage: nextLineage(v1) });
+  assert.ok(sameHistory(v1, a3) && sameHistory(a3, v1) && sameHistory(a2, a3));
+  // Edited on both sides of a partition: side A twice, side B once. Not a catch-up.
+  assert.ok(!sameHistory(b2, a3));
+  assert.ok(!sameHistory(a2, b2));
+  // The higher version keeps the name; the other history moves aside, bytes untouched.
+  assert.equal(conflictWinner(b2, a3), a3);
+  assert.deepEqual(conflictOutcome(b2, a3), { kind: 'rename', to: conflictName('notes.txt', b2) });
+  // Records from before lineages: the version number decides, as it did.
+  assert.ok(sameHistory(v1, file({ version: 5, sha256: sha('55') })));
+  // The lineage names at most 32 versions back; beyond that the version decides.
+  let long = v1;
+  for (let v = 2; v <= 40; v++)
+    long = file({
+      version: v,
+      sha256: sha(v.toString(16).padStart(2, '0')),
+      lineage: nextLineage(long),
+    });
+  assert.equal(long.lineage!.length, 8 * 32);
+  assert.ok(sameHistory(v1, long));
+  assert.ok(!sameHistory(file({ version: 39, sha256: sha('ee') }), long));
 });

@@ -36,6 +36,14 @@ const DIAL_TIMEOUT_MS = 3000;
 const CLAIM_TIMEOUT_MS = 3000;
 /** How long a granted claim holds a name for its claimant (its record usually arrives at once). */
 const CLAIM_HOLD_MS = 30_000;
+/** A sync asked for and not answered within this long may be asked for again. */
+const SYNC_ANSWER_MS = 5000;
+/**
+ * Names whose last change (catalog version) is remembered, so a peer back after a
+ * cut link gets only what changed meanwhile. Past this many, the oldest are
+ * forgotten and a peer that missed them gets every record (a full sync) instead.
+ */
+const CHANGE_LOG_NAMES = 100_000;
 /** The meta key under which the members seen are saved. */
 const MEMBERS_META_KEY = 'members';
 
@@ -68,8 +76,8 @@ interface Link {
   /** Which server dialed: the link dialed by the lower id wins a tie. */
   dialerId: number;
   lastHeard: number;
-  /** A full copy of the peer's records has been asked for and not finished yet. */
-  syncing: boolean;
+  /** When we asked for the peer's records (a sync not answered yet), else undefined. */
+  syncing: number | undefined;
 }
 
 export class PeerMesh {
@@ -87,6 +95,12 @@ export class PeerMesh {
   /** Version of this server's catalog as its peers see it: +1 per delta sent. */
   #version = 0;
   readonly #pendingChanges = new Set<string>();
+  /** The catalog version at which each name last changed, oldest first (see CHANGE_LOG_NAMES). */
+  readonly #changedAt = new Map<string, number>();
+  /** Changes at or below this version may be forgotten: a sync from before it is a full one. */
+  #changeLogFloor = 0;
+  /** Syncs answered since start: with every record, and with only what changed. */
+  readonly syncsSent = { full: 0, delta: 0 };
   #flushScheduled = false;
   readonly #downAfterMs: number;
   /** Names other servers have claimed for a create in flight, until their record arrives. */
@@ -283,7 +297,7 @@ export class PeerMesh {
       connection,
       dialerId: peerId,
       lastHeard: Date.now(),
-      syncing: false,
+      syncing: undefined,
     });
   }
 
@@ -328,7 +342,7 @@ export class PeerMesh {
         connection,
         dialerId: this.#o.serverId,
         lastHeard: Date.now(),
-        syncing: false,
+        syncing: undefined,
       });
     } catch (err) {
       connection?.destroy();
@@ -363,7 +377,9 @@ export class PeerMesh {
         'peer connected',
       );
     this.#sendMembers(link);
-    this.#sendAllRecords(link);
+    // No records yet: the heartbeat carries our catalog version, and a peer that does
+    // not hold it asks (PEER_SYNC_REQUEST), naming what it holds. A peer back after a
+    // short cut then gets only what changed meanwhile, not every record again.
     this.#sendHeartbeat(link);
   }
 
@@ -384,7 +400,7 @@ export class PeerMesh {
         const member = this.#o.view.member(link.peerId);
         if (member) member.httpPort = message.body.httpPort;
         if (
-          !link.syncing &&
+          !this.#syncing(link) &&
           !this.#o.view.isCurrent(link.peerId, message.body.instance, message.body.version)
         )
           this.#requestSync(link);
@@ -393,15 +409,16 @@ export class PeerMesh {
       case 'PEER_RECORDS': {
         link.instance = message.body.instance;
         const applied = this.#o.view.applyRecords(link.peerId, message.body);
-        if (message.body.full && message.body.done) link.syncing = false;
-        if (!applied && !link.syncing) this.#requestSync(link);
+        // A full copy, or a delta that applied, brings us up to the version it names.
+        if (message.body.done && (message.body.full || applied)) link.syncing = undefined;
+        if (!applied && !this.#syncing(link)) this.#requestSync(link);
         return;
       }
       case 'PEER_MEMBERS':
         for (const member of message.body.members) this.addMember(member.id, member.address, false);
         return;
       case 'PEER_SYNC_REQUEST':
-        this.#sendAllRecords(link);
+        if (!this.#sendChangesSince(link, message.body.since)) this.#sendAllRecords(link);
         return;
       case 'CLAIM':
         link.connection.send('CLAIM_REPLY', 0, {
@@ -424,13 +441,50 @@ export class PeerMesh {
     }
   }
 
+  #syncing(link: Link): boolean {
+    return link.syncing !== undefined && Date.now() - link.syncing < SYNC_ANSWER_MS;
+  }
+
+  /** Asks for the peer's records, naming the version of them we hold (if any). */
   #requestSync(link: Link): void {
-    link.syncing = true;
-    link.connection.send('PEER_SYNC_REQUEST', 0, {});
+    link.syncing = Date.now();
+    const member = this.#o.view.member(link.peerId);
+    link.connection.send('PEER_SYNC_REQUEST', 0, {
+      since:
+        member?.instance !== undefined
+          ? { instance: member.instance, version: member.version }
+          : undefined,
+    });
+  }
+
+  /**
+   * Answers a sync with only what changed since the version the peer holds: one delta
+   * from there to now. False when that cannot be told (another run of ours, or changes
+   * older than the change log): the caller sends every record.
+   */
+  #sendChangesSince(link: Link, since: { instance: string; version: number } | undefined): boolean {
+    if (
+      since === undefined ||
+      since.instance !== this.#o.instance ||
+      since.version < this.#changeLogFloor ||
+      since.version > this.#version
+    )
+      return false;
+    const names = new Set<string>();
+    for (const [name, version] of this.#changedAt) if (version > since.version) names.add(name);
+    this.syncsSent.delta++;
+    this.#sendDelta([link], names, since.version, this.#version);
+    return true;
   }
 
   #sendAllRecords(link: Link): void {
+    this.syncsSent.full++;
     const pages = pageRecords(this.#o.catalog.list());
+    // Rare by design (a new peer, a restart, a long absence): worth a line when it happens.
+    this.#o.logger.info(
+      { peer: link.peerId, records: this.#o.catalog.size },
+      'sent every record (full sync)',
+    );
     pages.forEach((records, i) => {
       link.connection.send('PEER_RECORDS', 0, {
         instance: this.#o.instance,
@@ -480,8 +534,24 @@ export class PeerMesh {
 
   #flushChanges(): void {
     this.#flushScheduled = false;
-    const names = [...this.#pendingChanges];
+    const names = new Set(this.#pendingChanges);
     this.#pendingChanges.clear();
+    const baseVersion = this.#version;
+    this.#version++;
+    for (const name of names) {
+      this.#changedAt.delete(name); // re-inserted last: the map stays in version order
+      this.#changedAt.set(name, this.#version);
+    }
+    for (const [name, version] of this.#changedAt) {
+      if (this.#changedAt.size <= CHANGE_LOG_NAMES) break;
+      this.#changedAt.delete(name);
+      this.#changeLogFloor = version;
+    }
+    this.#sendDelta([...this.#links.values()], names, baseVersion, this.#version);
+  }
+
+  /** The records of names as they are now, as one delta from baseVersion to version. */
+  #sendDelta(links: Link[], names: Set<string>, baseVersion: number, version: number): void {
     const records: FileRecord[] = [];
     const removed: string[] = [];
     for (const name of names) {
@@ -490,17 +560,15 @@ export class PeerMesh {
       else removed.push(name);
     }
     const tombstones = this.#tombstoneRefs(new Set(removed));
-    const baseVersion = this.#version;
-    this.#version++;
     // A delta is small in practice; a huge one (a mass change) goes as several pages,
     // the last carrying the new version.
     const pages = pageRecords(records);
-    for (const link of this.#links.values()) {
+    for (const link of links) {
       pages.forEach((page, i) => {
         const last = i === pages.length - 1;
         link.connection.send('PEER_RECORDS', 0, {
           instance: this.#o.instance,
-          version: last ? this.#version : baseVersion,
+          version: last ? version : baseVersion,
           baseVersion,
           full: false,
           reset: false,

@@ -68,38 +68,42 @@ export async function startNetnsCluster(
   count: number,
   replicas: number,
   extraArgs: string[] = [],
+  /** Fills server i's data folder before it starts (files found at start). */
+  prepare?: (data: string, i: number) => Promise<void>,
 ): Promise<NetnsCluster> {
   const hosts = await makeHosts(t, count);
   const group = uniqueGroup();
   const scratch = await tempDir(t);
   const servers = await Promise.all(
-    hosts.map(
-      async (host, i) =>
-        await startServer(
-          t,
-          [
-            '--data',
-            await tempDir(t),
-            '--id',
-            String(i + 1),
-            '--key',
-            KEY,
-            '--host',
-            '0.0.0.0',
-            '--port',
-            String(PORT),
-            '--interface',
-            host.address,
-            '--group',
-            group,
-            '--replicas',
-            String(replicas),
-            ...extraArgs,
-          ],
-          {},
-          host.netns,
-        ),
-    ),
+    hosts.map(async (host, i) => {
+      const data = await tempDir(t);
+      await prepare?.(data, i);
+      return await startServer(
+        t,
+        [
+          '--data',
+          data,
+          '--id',
+          String(i + 1),
+          '--key',
+          KEY,
+          '--host',
+          '0.0.0.0',
+          '--port',
+          String(PORT),
+          '--interface',
+          host.address,
+          '--group',
+          group,
+          '--replicas',
+          String(replicas),
+          ...extraArgs,
+        ],
+        // Info: the tests count what servers did (heals, catch-ups, peers lost).
+        { LANFS_LOG_LEVEL: 'info' },
+        host.netns,
+      );
+    }),
   );
   let edits = 0;
   const cli = (i: number, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> =>
