@@ -25,6 +25,7 @@ import type { CliContext } from './context.ts';
 import { create } from './commands/create.ts';
 import { deleteFile } from './commands/delete.ts';
 import { download } from './commands/download.ts';
+import { doctor, DEFAULT_LISTEN_SECONDS } from './commands/doctor.ts';
 import { edit } from './commands/edit.ts';
 import { history, restore } from './commands/history.ts';
 import { trash, undelete } from './commands/trash.ts';
@@ -180,6 +181,21 @@ export function buildProgram(hooks: ProgramHooks): Command {
     .option('--now', 'start a pass on every server now and wait for it to finish')
     .option('--json', 'print one JSON object')
     .action(async (options) => await scrub(hooks.context(options as ConnectOptions), options));
+
+  if (!hooks.inShell) {
+    // Not in the shell: a shell is connected already, and doctor is for when nothing connects.
+    fileCommand(
+      'doctor',
+      'find out why this machine cannot find or reach the cluster, step by step',
+    )
+      .option(
+        '--listen <seconds>',
+        'how long to listen to the multicast group',
+        String(DEFAULT_LISTEN_SECONDS),
+      )
+      .option('--json', 'print one JSON object')
+      .action(async (options) => await doctor(hooks.context({}), options));
+  }
 
   if (!hooks.inShell) {
     // Not in the shell: it runs until Ctrl-C, which the shell keeps for itself.

@@ -107,3 +107,24 @@ export class ReplayFilter {
     return true;
   }
 }
+
+/**
+ * What a datagram says, whatever its cluster, key or age: for `lanfs doctor`,
+ * which must tell "signed with another key" or "a clock 40 s off" from silence.
+ * Never used to decide anything; null only for what is not lanfs discovery at all.
+ */
+export function inspectDatagram(
+  bytes: Buffer,
+  key: string | undefined,
+): { datagram: Datagram; verified: boolean } | null {
+  if (bytes.length > MAX_DATAGRAM_BYTES || bytes.length < MAGIC.length + MAC_BYTES + 2) return null;
+  if (!bytes.subarray(0, MAGIC.length).equals(MAGIC)) return null;
+  const body = bytes.subarray(MAGIC.length, bytes.length - MAC_BYTES);
+  const verified = timingSafeEqual(mac(key ?? '', body), bytes.subarray(bytes.length - MAC_BYTES));
+  try {
+    const result = bodySchema.safeParse(JSON.parse(body.toString('utf8')));
+    return result.success ? { datagram: result.data, verified } : null;
+  } catch {
+    return null;
+  }
+}
