@@ -75,21 +75,25 @@ test(
     const bytesBefore = await linkBytes(flapping);
     const next = random(SEED);
     const created: string[] = [];
-    let cuts = 0;
     const end = Date.now() + SECONDS * 1000;
+    // Writes go on meanwhile on the stable side, apart from the schedule of the cuts.
+    const writer = (async () => {
+      for (let k = 0; Date.now() < end && k < SECONDS * 10; k++) {
+        const name = `during/${k}.txt`;
+        await c.create(0, name, `made during the flapping, ${k}\n`);
+        created.push(name);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    })();
+    let cuts = 0;
     for (let step = 0; Date.now() < end && step < SECONDS; step++) {
-      const down = step % 2 === 0;
-      if (down) {
+      if (step % 2 === 0) {
         await partition([flapping], [c.hosts[0]!, c.hosts[1]!]);
         cuts++;
       } else await heal();
-      const until = Date.now() + 1000 + Math.floor(next() * 2000);
-      // Writes go on meanwhile on the stable side.
-      const name = `during/${step}.txt`;
-      await c.create(0, name, `made at step ${step}\n`);
-      created.push(name);
-      await new Promise((r) => setTimeout(r, Math.max(0, until - Date.now())));
+      await new Promise((r) => setTimeout(r, 1000 + Math.floor(next() * 2000)));
     }
+    await writer;
     await heal();
     await c.waitMembership([0, 1, 2], [0, 1, 2]);
     const bytesFlapping = (await linkBytes(flapping)) - bytesBefore;
@@ -130,6 +134,9 @@ test(
       assert.ok(healed <= 1, `${name} healed ${healed} times`);
     }
     for (const f of after) assert.equal(f.replicas.length, 1, `${f.name} at 2 copies`);
+    t.diagnostic(
+      `copies made by healing: ${logs.reduce((n, log) => n + count(log, /"msg":"healed"/g), 0)}`,
+    );
 
     const rssAfter = await Promise.all(c.servers.map((s) => rssBytes(s.child.pid!)));
     t.diagnostic(`RSS before ${rssBefore.join(', ')}; after ${rssAfter.join(', ')}`);
