@@ -25,6 +25,8 @@ import type { CliContext } from './context.ts';
 import { create } from './commands/create.ts';
 import { deleteFile } from './commands/delete.ts';
 import { download } from './commands/download.ts';
+import { plan } from './commands/plan.ts';
+import { why } from './commands/why.ts';
 import { doctor, DEFAULT_LISTEN_SECONDS } from './commands/doctor.ts';
 import { edit } from './commands/edit.ts';
 import { history, restore } from './commands/history.ts';
@@ -181,6 +183,22 @@ export function buildProgram(hooks: ProgramHooks): Command {
     .option('--now', 'start a pass on every server now and wait for it to finish')
     .option('--json', 'print one JSON object')
     .action(async (options) => await scrub(hooks.context(options as ConnectOptions), options));
+
+  fileCommand('why', 'where a file is and why: placement, holders, acting primary, who is next')
+    .argument('<name>', 'the file')
+    .option('--json', 'print one JSON object')
+    .action(
+      async (name: string, options: { json?: boolean }) =>
+        await why(hooks.context(options as ConnectOptions), name, options),
+    );
+
+  fileCommand('plan', 'what losing a server for good would do: files to heal, where, bytes, time')
+    .requiredOption('--without <id>', 'the server to plan without')
+    .option('--json', 'print one JSON object')
+    .action(
+      async (options: { without: string; json?: boolean }) =>
+        await plan(hooks.context(options as ConnectOptions), options),
+    );
 
   if (!hooks.inShell) {
     // Not in the shell: a shell is connected already, and doctor is for when nothing connects.

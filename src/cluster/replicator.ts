@@ -31,6 +31,7 @@ import type { Credentials } from '../transport/handshake.ts';
 import { covers, type ClusterView, type Holder } from './cluster-view.ts';
 import { conflictOutcome, sameHistory } from './conflict-rule.ts';
 import { choosePlacement } from './placement.ts';
+import { CopyRate } from './copy-rate.ts';
 
 /** How often the reconcile round runs. */
 export const RECONCILE_INTERVAL_MS = 1000;
@@ -77,6 +78,8 @@ export interface CopySet {
 }
 
 export class Replicator {
+  /** How fast the copies this server sent moved lately (lanfs plan). */
+  readonly copyRate = new CopyRate();
   readonly #o: ReplicatorOptions;
   readonly #links: PeerLinks;
   readonly #startedAt = Date.now();
@@ -545,7 +548,9 @@ export class Replicator {
       const { handle } = await this.#o.catalog.directory.openForRead(record.name);
       try {
         const bytes = handle.createReadStream({ autoClose: false, highWaterMark: 1024 * 1024 });
+        const started = performance.now();
         await connection.upload({ record }, bytes);
+        this.copyRate.record(record.size, performance.now() - started);
       } finally {
         await handle.close();
       }

@@ -134,6 +134,15 @@ export const fileRecordSchema = z.object({
   s3ETag: s3ETag.optional(),
   /** The host name of the client that wrote this version, when it said. */
   writtenBy: z.string().min(1).max(255).optional(),
+  /**
+   * What the placement rule chose the copies from when the file was created: the live
+   * servers other than the primary and the files each held then (lanfs why). Kept
+   * across edits; absent on files created before it was recorded.
+   */
+  placedAmong: z
+    .array(z.object({ id: serverId, files: z.number().int().nonnegative() }))
+    .max(64)
+    .optional(),
 });
 export type FileRecord = z.infer<typeof fileRecordSchema>;
 
@@ -335,6 +344,8 @@ const schemas = {
     underReplicated: z.array(fileName).max(10_000).default([]),
     /** --heal-after of the answering server: when copies of a down server are made again. */
     healAfterMs: z.number().int().nonnegative().optional(),
+    /** Bytes per second the answering server's copies moved at lately (absent: none measured). */
+    copyBytesPerSecond: z.number().nonnegative().optional(),
   }),
   CREATE: z.object({
     name: fileName,

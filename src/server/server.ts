@@ -419,8 +419,15 @@ export class LanfsServer {
       replicas: this.#options.replicas ?? DEFAULT_REPLICAS,
       servers: this.view.servers(),
       healAfterMs: this.#options.healAfterMs ?? DEFAULT_HEAL_AFTER_MS,
+      ...this.#copyRate(),
       ...this.#health(),
     };
+  }
+
+  /** The rate copies moved at lately, when some were measured (lanfs plan). */
+  #copyRate(): { copyBytesPerSecond?: number } {
+    const rate = this.#replicator?.copyRate.bytesPerSecond();
+    return rate === undefined ? {} : { copyBytesPerSecond: rate };
   }
 
   /** Conflicts and files below their replication factor, as `status` shows them (first 10,000). */

@@ -246,10 +246,17 @@ export class FileService {
     let upload: Upload | undefined;
     let copies: CopySet | undefined;
     let targets: number[];
+    let placedAmong: { id: number; files: number }[] = [];
     try {
       // For a large upload, find out now (not after the bytes) that the path is taken on disk.
       if (request.size === null || request.size > EARLY_CHECK_MIN_BYTES)
         await catalog.directory.checkPlaceable(name);
+      // What the rule chose from, kept in the record so `lanfs why` can show it later.
+      const counts = view.fileCounts();
+      placedAmong = view
+        .liveMembers()
+        .slice(0, 64)
+        .map((m) => ({ id: m.id, files: counts.get(m.id) ?? 0 }));
       targets = replicator.placeNew();
       upload = await catalog.directory.beginUpload();
       if (targets.length > 0)
@@ -261,7 +268,7 @@ export class FileService {
             primary: catalog.serverId,
             replicas: targets,
             modifiedAt: Date.now(),
-            ...described({ ...request.description, writtenBy: request.writtenBy }),
+            ...described({ ...request.description, writtenBy: request.writtenBy, placedAmong }),
           },
           targets,
         );
@@ -296,6 +303,7 @@ export class FileService {
                 ...request.description,
                 s3ETag: end.s3ETag,
                 writtenBy: request.writtenBy,
+                placedAmong,
               },
             },
           );
@@ -362,7 +370,11 @@ export class FileService {
               lineage: nextLineage(current),
               requestId: request.requestId,
               modifiedAt: Date.now(),
-              ...described({ ...description, writtenBy: request.writtenBy }),
+              ...described({
+                ...description,
+                writtenBy: request.writtenBy,
+                placedAmong: current.placedAmong,
+              }),
             },
             holders,
           )
@@ -377,7 +389,12 @@ export class FileService {
             received,
             { size: request.size, sha256: end.sha256 },
             request.requestId,
-            { ...description, s3ETag: end.s3ETag, writtenBy: request.writtenBy },
+            {
+              ...description,
+              s3ETag: end.s3ETag,
+              writtenBy: request.writtenBy,
+              placedAmong: current.placedAmong,
+            },
           );
         } catch (err) {
           copies?.cancel();

@@ -99,7 +99,7 @@ export interface UploadCheck {
 /** What a writer said about a version (media type, metadata, S3 ETag), kept in its record. */
 export type VersionDescription = Pick<
   FileRecord,
-  'contentType' | 'metadata' | 's3ETag' | 'writtenBy'
+  'contentType' | 'metadata' | 's3ETag' | 'writtenBy' | 'placedAmong'
 >;
 
 /** The set fields of a description: records are compared and journaled without undefined keys. */
@@ -109,6 +109,7 @@ export function described(description: VersionDescription = {}): VersionDescript
   if (description.metadata !== undefined) out.metadata = description.metadata;
   if (description.s3ETag !== undefined) out.s3ETag = description.s3ETag;
   if (description.writtenBy !== undefined) out.writtenBy = description.writtenBy;
+  if (description.placedAmong !== undefined) out.placedAmong = description.placedAmong;
   return out;
 }
 
