@@ -141,7 +141,9 @@ export async function startNetnsCluster(
     edit: async (i, name, bytes) => {
       const path = join(scratch, `edit-${edits++}`);
       await writeFile(path, bytes);
-      return await cli(i, ['edit', name], { EDITOR: `cp ${path}`, VISUAL: '' });
+      // --force: the edit lease of the previous edit from this host may still be held
+      // (leases are not what these tests are about).
+      return await cli(i, ['edit', '--force', name], { EDITOR: `cp ${path}`, VISUAL: '' });
     },
     read: async (i, name) => {
       const result = await cli(i, ['download', name, '-o', '-']);
