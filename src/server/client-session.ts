@@ -175,13 +175,16 @@ export class ClientSession {
         this.#connection.send('DONE', streamId, { record });
         return this.#end(streamId);
       }
-      case 'LEASE':
-        if (
-          message.body.action === 'release' ||
-          !this.#redirected(streamId, message.body.name, 'write')
-        )
+      case 'LEASE': {
+        // A lease lives on the file's acting primary, so a release goes there too; only a
+        // release of a file now gone or out of reach is answered here (nothing to release).
+        const { action, name } = message.body;
+        const elsewhere =
+          action !== 'release' || files.locate(validateName(name), 'write').kind === 'remote';
+        if (!elsewhere || !this.#redirected(streamId, name, 'write'))
           this.#connection.send('LEASE_RESULT', streamId, files.lease(message.body));
         return this.#end(streamId);
+      }
       case 'LEASES':
         this.#connection.send('LEASES_RESULT', streamId, { leases: files.leases.list() });
         return this.#end(streamId);
