@@ -13,6 +13,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -35,6 +36,10 @@ export interface TortureOptions {
   workers?: number;
   /** Names the workers use (few, so they collide). */
   names?: number;
+  /** false: no faults at all (to tell a fault's effect from a bug without one). */
+  nemesis?: boolean;
+  /** Keep every server's log (JSON lines) in DIR/sN.log, for a closer look at a run. */
+  logDir?: string;
   log?: (line: string) => void;
 }
 
@@ -104,7 +109,7 @@ interface Node {
   frozen: boolean;
 }
 
-function startNode(node: Node, group: string, first: boolean): Promise<void> {
+function startNode(node: Node, group: string, first: boolean, logDir?: string): Promise<void> {
   const child = spawn(
     process.execPath,
     [
@@ -139,6 +144,8 @@ function startNode(node: Node, group: string, first: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`server ${node.id} did not start`)), 30_000);
+    if (logDir)
+      child.stdout?.pipe(createWriteStream(join(logDir, `s${node.id}.log`), { flags: 'a' }));
     child.stdout?.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       if (/ on [\d.]+:\d+/.test(out)) {
@@ -248,7 +255,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
   const ops: Op[] = [];
   const faults: string[] = [];
   try {
-    await Promise.all(nodes.map((n) => startNode(n, group, true)));
+    await Promise.all(nodes.map((n) => startNode(n, group, true, options.logDir)));
     await new Promise((resolve) => setTimeout(resolve, 2500)); // the mesh forms
     const deadline = t0 + options.seconds * 1000;
 
@@ -280,6 +287,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
     };
 
     const nemesis = async (): Promise<void> => {
+      if (options.nemesis === false) return;
       for (const step of faultSchedule(options.seed, options.seconds, options.servers)) {
         const wait = step.at - now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -292,7 +300,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
         if (step.fault === 'kill') {
           await killNode(node);
           await new Promise((resolve) => setTimeout(resolve, step.forMs));
-          await startNode(node, group, false);
+          await startNode(node, group, false, options.logDir);
         } else {
           node.frozen = true;
           node.child?.kill('SIGSTOP');
@@ -310,7 +318,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
     // at its copies.
     for (const node of nodes) {
       if (node.frozen) node.child?.kill('SIGCONT');
-      if (!node.child) await startNode(node, group, false);
+      if (!node.child) await startNode(node, group, false, options.logDir);
     }
     const settleStart = performance.now();
     let images = new Map<number, Image>();

@@ -365,10 +365,12 @@ export class Replicator {
         await upload.abort();
         throw err;
       }
-      await this.#o.catalog.storeCopy(fetched, upload, {
-        size: fetched.size,
-        sha256: fetched.sha256,
-      });
+      await this.#o.catalog.storeCopy(
+        fetched,
+        upload,
+        { size: fetched.size, sha256: fetched.sha256 },
+        { catchUp: true },
+      );
       this.#o.logger.info(
         { name: record.name, version: fetched.version, from: source.id },
         'caught up',

@@ -114,6 +114,18 @@ export class FileService {
   /** Edit leases of the files this server is the acting primary of (service/leases.ts). */
   readonly leases: LeaseTable;
   readonly #brake: DeleteBrake;
+  /**
+   * Creates and edits of a name whose copies may still be on their way (END not yet
+   * answered): a delete of the name waits for them, or its REPLICA_DELETE could reach
+   * a copy holder before the END that stores the copy, which would outlive the delete.
+   */
+  readonly #writing = new Map<string, Promise<unknown>>();
+  /**
+   * The servers this server's creates and edits of a name sent a copy to: a delete
+   * tells them too, since neither the view nor the placement may show a copy yet
+   * (a repair round can set the placement to the holders seen while END is in flight).
+   */
+  readonly #copiedTo = new Map<string, Set<number>>();
 
   constructor(components: FileServiceComponents) {
     this.#c = components;
@@ -285,6 +297,7 @@ export class FileService {
         mesh.releaseClaim(name);
       },
       commit: async (received, end) => {
+        const written = this.#startWriting(name);
         try {
           // The name must be ours on every live server before the create is acknowledged.
           if (!(await granted)) {
@@ -312,6 +325,7 @@ export class FileService {
           // is ever the only holder of a file whose primary is still storing it (it would
           // look like the acting primary meanwhile).
           const copied = copies ? await copies.end({ s3ETag: end.s3ETag }) : [];
+          this.#noteCopies(name, copied);
           if (copied.length !== placed.length) {
             await catalog.setPlacement(name, fileId, catalog.serverId, copied);
             record = { ...record, replicas: copied };
@@ -323,6 +337,7 @@ export class FileService {
           throw err;
         } finally {
           release();
+          written();
         }
       },
     });
@@ -381,6 +396,7 @@ export class FileService {
         : undefined;
     return this.#handle(upload, copies, {
       commit: async (received, end) => {
+        const written = this.#startWriting(name);
         let record: FileRecord;
         try {
           record = await catalog.edit(
@@ -398,10 +414,15 @@ export class FileService {
           );
         } catch (err) {
           copies?.cancel();
+          written();
           throw err;
         }
         // Holders that miss the new version (down, or failing now) catch up by themselves.
-        await copies?.end({ s3ETag: end.s3ETag });
+        try {
+          this.#noteCopies(name, (await copies?.end({ s3ETag: end.s3ETag })) ?? []);
+        } finally {
+          written();
+        }
         return record;
       },
     });
@@ -456,10 +477,19 @@ export class FileService {
         else location = { kind: 'remote', serverId: err.serverId, address: err.address };
       }
     }
-    const holders = this.#c.view
-      .holders(checked)
-      .map((h) => h.id)
-      .filter((id) => id !== this.serverId);
+    // Every write that began before: one may begin while we wait (a delete runs after it).
+    for (let waits = 0; this.#writing.has(checked) && waits < 100; waits++)
+      await this.#writing.get(checked);
+    // The copy holders the placement names too: one that just stored a copy may not be
+    // in the view yet, and must still be told and waited for.
+    const holders = [
+      ...new Set([
+        ...this.#c.view.holders(checked).map((h) => h.id),
+        ...(this.#c.catalog.get(checked)?.replicas ?? []),
+        ...(this.#copiedTo.get(checked) ?? []),
+      ]),
+    ].filter((id) => id !== this.serverId);
+    this.#copiedTo.delete(checked);
     let purge = options.purge === true;
     if (options.host !== undefined) {
       const { braking, started } = this.#brake.note(options.host, checked, (folder) =>
@@ -474,6 +504,28 @@ export class FileService {
       deletedBy: options.host,
     });
     await this.#c.replicator.afterDelete(tombstone, holders);
+  }
+
+  #noteCopies(name: string, ids: number[]): void {
+    if (this.#copiedTo.size > 10_000) this.#copiedTo.clear(); // a bound, not a record
+    const noted = this.#copiedTo.get(name) ?? new Set<number>();
+    for (const id of ids) noted.add(id);
+    this.#copiedTo.set(name, noted);
+  }
+
+  /** Marks a write of name as under way (see #writing); call the result when it is done. */
+  #startWriting(name: string): () => void {
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const before = this.#writing.get(name);
+    const all = before ? Promise.all([before, finished]) : finished;
+    this.#writing.set(name, all);
+    return () => {
+      finish();
+      void all.then(() => {
+        if (this.#writing.get(name) === all) this.#writing.delete(name);
+      });
+    };
   }
 
   #filesIn(folder: string): number {

@@ -539,10 +539,21 @@ export class LocalCatalog {
    * version is dropped and the current record returned. A different file of the
    * same name (another fileId) is refused with NameExists.
    */
-  async storeCopy(record: FileRecord, upload: Upload, check: UploadCheck): Promise<FileRecord> {
+  async storeCopy(
+    record: FileRecord,
+    upload: Upload,
+    check: UploadCheck,
+    options: { catchUp?: boolean } = {},
+  ): Promise<FileRecord> {
     const received = await this.#finishUpload(upload, check);
     return await this.#withLock(record.name, async () => {
       const current = this.#records.get(record.name);
+      // A catch-up moves a copy this server holds forward; if the copy went meanwhile
+      // (the file was deleted while the newer version was on its way), it stays gone.
+      if (options.catchUp && !current) {
+        await upload.abort();
+        throw new NotFoundError(record.name);
+      }
       if (current && current.fileId !== record.fileId) {
         await upload.abort();
         throw new NameExistsError(record.name, 'is another file on this server');
