@@ -338,6 +338,7 @@ export class LanfsServer {
       metrics,
       logger: this.#logger.child({ component: 'web' }),
       multipart,
+      scrubber: this.#scrubber,
     });
     this.#http = http;
     await new Promise<void>((resolve, reject) => {

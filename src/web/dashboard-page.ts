@@ -70,7 +70,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     <label>as <input id="name" placeholder="name (default: the file's name)" data-testid="name"></label>
     <input type="submit" value="Upload" data-testid="upload">
   </form>
-  <table id="files-table"><thead><tr><th>Name</th><th>Size</th><th>Version</th><th>Primary</th><th>Copies</th><th class="wide">sha256</th><th></th></tr></thead>
+  <table id="files-table"><thead><tr><th>Name</th><th>Size</th><th>Version</th><th>Primary</th><th>Copies</th><th>Verified</th><th class="wide">sha256</th><th></th></tr></thead>
   <tbody id="files" data-testid="files"></tbody></table>
   <div id="health"></div>
   <h2>Connect</h2>
@@ -83,6 +83,9 @@ const $ = (id) => document.getElementById(id);
 let key = sessionStorage.getItem('lanfs-key') || '';
 const auth = () => (key ? { Authorization: 'Bearer ' + key } : {});
 const el = (tag, text, cls) => { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; };
+// What the scrubs found (issue 13), in the words of \`lanfs show\`.
+const ago = (ms) => { const s = Math.max(0, Math.round(ms / 1000)); if (s < 60) return s < 5 ? 'just now' : s + ' s ago'; const m = Math.round(s / 60); if (m < 60) return m + ' min ago'; const h = Math.round(m / 60); return h < 48 ? h + ' h ago' : Math.round(h / 24) + ' days ago'; };
+const verifiedText = (v) => !v ? '—' : v.bad.length ? 'damaged copy on server' + (v.bad.length === 1 ? ' ' : 's ') + v.bad.join(', ') : v.at === null ? 'not verified yet' : 'verified on ' + v.verifiedCopies + '/' + v.copies + ' copies, ' + ago(Date.now() - v.at);
 const size = (n) => n < 1024 ? n + ' B' : n < 1048576 ? (n / 1024).toFixed(1) + ' KiB' : n < 1073741824 ? (n / 1048576).toFixed(1) + ' MiB' : (n / 1073741824).toFixed(2) + ' GiB';
 const fileUrl = (name) => '/files/' + name.split('/').map(encodeURIComponent).join('/');
 function say(message) { $('error').textContent = message || ''; }
@@ -161,6 +164,7 @@ function render() {
     const fact = (label, text) => { const td = el('td', text); td.dataset.label = label; return td; };
     tr.append(el('td', f.name + (f.available ? '' : ' (unavailable)'), 'name'), fact('Size', size(f.size)), fact('Version', 'v' + f.version),
       fact('Primary', 'server ' + f.primary), fact('Copies', f.replicas.length ? f.replicas.map((r) => 'server ' + r).join(', ') : '—'),
+      fact('Verified', verifiedText(f.verified)),
       el('td', f.sha256.slice(0, 16) + '…', 'wide muted'), actions);
     body.append(tr);
   }

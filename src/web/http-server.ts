@@ -33,6 +33,12 @@ import type { Metrics } from './metrics.ts';
 import { relayDownload } from '../http/relayed-download.ts';
 import { createDavHandler } from '../webdav/webdav-handler.ts';
 import { createS3Handler, isS3Request, type MultipartStore } from '../s3/index.ts';
+import type { Scrubber } from '../cluster/scrubber.ts';
+import {
+  verificationOf,
+  VERIFY_NAMES_PER_REQUEST,
+  type Verification,
+} from '../protocol/verification.ts';
 
 export interface WebComponents {
   credentials: Credentials;
@@ -45,6 +51,8 @@ export interface WebComponents {
   logger: Logger;
   /** This server's S3 multipart uploads in progress (the S3 front end's parts). */
   multipart: MultipartStore;
+  /** What the scrubs found (issue 13): `verified` in /api/files, as in `show --json`. */
+  scrubber?: Pick<Scrubber, 'clusterReport'>;
 }
 
 const STATUS_OF: Partial<Record<ErrorCode, number>> = {
@@ -189,8 +197,15 @@ export function createWebServer(c: WebComponents): Server {
       return sendJson(res, 401, { error: refused.message, code: refused.code });
     }
     if (route === '/api/status') return sendJson(res, 200, statusJson(c.files.status()));
-    if (route === '/api/files')
-      return sendJson(res, 200, c.files.list().sort(byName).map(fileJson));
+    if (route === '/api/files') {
+      const listed = c.files.list().sort(byName);
+      const verified = await verifiedOf(c, listed);
+      return sendJson(
+        res,
+        200,
+        listed.map((r) => ({ ...fileJson(r), verified: verified.get(r.name) })),
+      );
+    }
     if (route === '/api/events')
       return await serveEventFeed(req, res, { stream: c.events, snapshot });
     const name = validateName(nameIn(url));
@@ -261,6 +276,25 @@ function inHttpWords(err: unknown, name: string): unknown {
 }
 
 /** The file name of a /files/NAME URL, percent-decoded. */
+/** What every server's scrub found of each file (issue 13), a page of names at a time. */
+async function verifiedOf(
+  c: WebComponents,
+  records: FileRecord[],
+): Promise<Map<string, Verification>> {
+  const out = new Map<string, Verification>();
+  if (!c.scrubber) return out;
+  for (let i = 0; i < records.length; i += VERIFY_NAMES_PER_REQUEST) {
+    const page = records.slice(i, i + VERIFY_NAMES_PER_REQUEST);
+    const { files } = await c.scrubber.clusterReport({
+      start: false,
+      local: false,
+      names: page.map((r) => r.name),
+    });
+    for (const record of page) out.set(record.name, verificationOf(record, files));
+  }
+  return out;
+}
+
 function nameIn(url: URL): string {
   try {
     return decodeURIComponent(url.pathname.slice('/files/'.length));

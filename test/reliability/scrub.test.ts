@@ -113,3 +113,22 @@ test('the last copy found damaged is kept in place and reported, never removed',
   assert.match(await cli(cluster, ['show']), /damaged copy on server/);
   assert.match(await cli(cluster, ['scrub']), /Damaged and not repaired on server \d+: only\.bin/);
 });
+
+test('the dashboard and /api/files say what the scrubs found of each file', async (t) => {
+  const cluster = await startCluster(t, 2, {
+    args: ['--replicas', '2', '--scrub-rate', '0', '--http-port', '0'],
+  });
+  await runCli(['create', 'notes.txt'], { env: cluster.env(0), input: 'checked twice\n' });
+  await cli(cluster, ['scrub', '--now', '--json']);
+  const base = `http://127.0.0.1:${cluster.servers[0]!.httpPort}`;
+  const headers = { Authorization: `Bearer ${cluster.key}` };
+  const files = (await (await fetch(`${base}/api/files`, { headers })).json()) as Listed[];
+  assert.equal(files.length, 1);
+  assert.equal(files[0]!.verified.copies, 2);
+  assert.equal(files[0]!.verified.verifiedCopies, 2);
+  assert.deepEqual(files[0]!.verified.bad, []);
+  // The page renders the same words as `lanfs show` from that field.
+  const page = await (await fetch(`${base}/`)).text();
+  assert.match(page, /<th>Verified<\/th>/);
+  assert.match(page, /verifiedText\(f\.verified\)/);
+});
