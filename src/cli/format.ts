@@ -91,9 +91,13 @@ export function explainMissingCopies(status: BodyOf<'STATUS_RESULT'>): string {
 }
 
 export function formatStatus(status: BodyOf<'STATUS_RESULT'>, connectedTo: string): string {
-  const rows = [['SERVER', 'ADDRESS', 'STATE', 'FILES']];
-  for (const s of status.servers)
-    rows.push([String(s.id), s.address, s.up ? 'up' : 'DOWN', String(s.files)]);
+  const rows = [['SERVER', 'ADDRESS', 'STATE', 'FILES', 'IN FILES', 'VERSIONS', 'TRASH', 'FREE']];
+  for (const s of status.servers) {
+    const space = s.space
+      ? [s.space.files, s.space.versions, s.space.trash, s.space.free].map(formatBytes)
+      : ['-', '-', '-', '-'];
+    rows.push([String(s.id), s.address, s.up ? 'up' : 'DOWN', String(s.files), ...space]);
+  }
   const lines = [
     table(rows),
     '',
@@ -116,6 +120,13 @@ export function formatStatus(status: BodyOf<'STATUS_RESULT'>, connectedTo: strin
     for (const name of names.slice(0, 20)) lines.push(`  ${name}`);
     if (names.length > 20) lines.push(`  ... and ${names.length - 20} more`);
   }
+  // Issue 14: the delete brake kept these in the trash whatever they asked.
+  for (const s of status.servers)
+    for (const burst of s.deleteBursts ?? [])
+      lines.push(
+        '',
+        `A burst of ${burst.deletes} deletes from ${burst.host} (server ${s.id}, ${new Date(burst.since).toLocaleString()}): all kept in the trash; undo with: ${burst.undo}`,
+      );
   if (status.insecure)
     lines.push(
       'WARNING: this cluster runs without a key (--insecure): anyone on the LAN can read and change its files.',

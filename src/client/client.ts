@@ -14,6 +14,7 @@ import type { Writable } from 'node:stream';
 import { findServers } from '../discovery/discovery.ts';
 import type { GroupAddress } from '../discovery/multicast-beacon.ts';
 import { validateName } from '../protocol/file-name.ts';
+import { mergeOwnEntries } from '../protocol/listing.ts';
 import type {
   BodyOf,
   FileRecord,
@@ -142,6 +143,19 @@ export class LanfsClient {
     const status = await this.#withFailover(async (server) => await server.status());
     this.#learnAddresses(status.servers.filter((s) => s.up).map((s) => s.address));
     return status;
+  }
+
+  /**
+   * The status with every live server's space (bytes in files, versions, trash;
+   * free disk) and bursts of deletes, which each server knows only of itself.
+   */
+  async statusEverywhere(): Promise<BodyOf<'STATUS_RESULT'>> {
+    const status = await this.status();
+    const answers = await this.#askEveryLive(async (s) => await s.status());
+    return mergeOwnEntries(
+      status,
+      answers.map((a) => a.answer),
+    );
   }
 
   /**
@@ -281,11 +295,17 @@ export class LanfsClient {
   }
 
   /** Brings back a trash entry from one of the servers that keep it (under `as`, or its name). */
-  async undelete(entry: { key: string; servers: number[] }, as?: string): Promise<FileRecord> {
+  async undelete(
+    entry: { key: string; servers: number[]; record?: FileRecord },
+    as?: string,
+  ): Promise<FileRecord> {
     const body = { key: entry.key, requestId: newRequestId(), ...(as ? { as } : {}) };
-    const servers = (await this.status()).servers.filter(
-      (m) => m.up && entry.servers.includes(m.id),
-    );
+    // The file's last primary first, when it keeps the entry: the name's claim from the
+    // create is its own there, while a peer may hold it a while longer.
+    const primary = entry.record?.primary;
+    const servers = (await this.status()).servers
+      .filter((m) => m.up && entry.servers.includes(m.id))
+      .sort((a, b) => Number(b.id === primary) - Number(a.id === primary));
     let last: unknown;
     for (const member of servers) {
       try {
@@ -304,6 +324,19 @@ export class LanfsClient {
         'No live server keeps it in its trash; start the servers that held it and try again.',
       )
     );
+  }
+
+  /**
+   * Uploads kept version `version` of name as its next version, on the servers'
+   * side (the server asked forwards it to the file's acting primary): no bytes
+   * travel through this client, and watchers see a `restored` event.
+   */
+  async restore(name: string, version: number): Promise<FileRecord> {
+    const body = { name: validateName(name), version, host: clientHost() };
+    return await this.#withFailover(async (server) => {
+      const done = await this.#followRedirects(server, (s) => s.ask('RESTORE', body, 'DONE'));
+      return done.record!;
+    });
   }
 
   /** Takes, renews or releases the edit lease of name on its acting primary. */

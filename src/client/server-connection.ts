@@ -151,8 +151,13 @@ export class ServerConnection {
   async ask<
     A extends 'HISTORY_RESULT' | 'TRASH_RESULT' | 'LEASE_RESULT' | 'LEASES_RESULT' | 'DONE',
   >(
-    type: 'HISTORY' | 'TRASH' | 'LEASE' | 'LEASES' | 'UNDELETE',
-    body: BodyOf<'HISTORY'> | BodyOf<'TRASH'> | BodyOf<'LEASE'> | BodyOf<'UNDELETE'>,
+    type: 'HISTORY' | 'TRASH' | 'LEASE' | 'LEASES' | 'UNDELETE' | 'RESTORE',
+    body:
+      | BodyOf<'HISTORY'>
+      | BodyOf<'TRASH'>
+      | BodyOf<'LEASE'>
+      | BodyOf<'UNDELETE'>
+      | BodyOf<'RESTORE'>,
     answer: A,
   ): Promise<BodyOf<A>> {
     let result: BodyOf<A> | undefined;

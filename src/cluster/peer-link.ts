@@ -4,7 +4,8 @@
  * from the mesh link so a large copy never delays heartbeats. It carries the
  * copies a primary streams while an upload arrives (REPLICA_PUT), copies made by
  * healing, catch-up downloads, REPLICA_DELETE, and a DELETE forwarded to a file's
- * acting primary. Built on transport/ only: cluster/ never uses the client library.
+ * acting primary (and, issue 14, history, trash, undelete, restore and events
+ * asked of a peer for the HTTP API). Built on transport/ only: cluster/ never uses the client library.
  * Nothing here decides where to go; a REDIRECT answer rejects with Redirect
  * (transport/request-streams.ts, which runs the requests and moves the bytes).
  */
@@ -96,6 +97,69 @@ export class PeerLink {
       if (message.type !== 'SCRUB_RESULT')
         throw new Error(`Expected SCRUB_RESULT, got ${message.type}.`);
       result = message.body;
+      finish();
+    });
+    return result!;
+  }
+
+  /** The peer's status: its own entry says its space and bursts of deletes (issue 14). */
+  async status(): Promise<BodyOf<'STATUS_RESULT'>> {
+    let result: BodyOf<'STATUS_RESULT'> | undefined;
+    await this.#requests.request('STATUS', {}, (message, finish) => {
+      if (message.type !== 'STATUS_RESULT')
+        throw new Error(`Expected STATUS_RESULT, got ${message.type}.`);
+      result = message.body;
+      finish();
+    });
+    return result!;
+  }
+
+  /** The edit leases the peer holds (it is the acting primary of their files). */
+  async leases(): Promise<BodyOf<'LEASES_RESULT'>> {
+    let result: BodyOf<'LEASES_RESULT'> | undefined;
+    await this.#requests.request('LEASES', {}, (message, finish) => {
+      if (message.type !== 'LEASES_RESULT')
+        throw new Error(`Expected LEASES_RESULT, got ${message.type}.`);
+      result = message.body;
+      finish();
+    });
+    return result!;
+  }
+
+  /** The versions the peer keeps of a file it holds (issue 14: HTTP's /api/history). */
+  async history(name: string): Promise<BodyOf<'HISTORY_RESULT'>> {
+    return await this.#answer('HISTORY', { name }, 'HISTORY_RESULT');
+  }
+
+  /** What the peer's trash holds. */
+  async trash(): Promise<BodyOf<'TRASH_RESULT'>> {
+    return await this.#answer('TRASH', {}, 'TRASH_RESULT');
+  }
+
+  /** Brings back an entry of the peer's trash. */
+  async undelete(body: BodyOf<'UNDELETE'>): Promise<FileRecord> {
+    return (await this.#answer('UNDELETE', body, 'DONE')).record!;
+  }
+
+  /** A restore forwarded to the peer, the file's acting primary. */
+  async restore(body: BodyOf<'RESTORE'>): Promise<FileRecord> {
+    return (await this.#answer('RESTORE', body, 'DONE')).record!;
+  }
+
+  /** Tells the peer's watchers an event of this server (restores, trash moves, leases). */
+  async tellEvent(body: BodyOf<'PEER_EVENT'>): Promise<void> {
+    await this.#requests.request('PEER_EVENT', body, expectDone);
+  }
+
+  /** One request answered by one message of type `expected` (a REDIRECT rejects with Redirect). */
+  async #answer<
+    K extends 'HISTORY' | 'TRASH' | 'UNDELETE' | 'RESTORE',
+    A extends 'HISTORY_RESULT' | 'TRASH_RESULT' | 'DONE',
+  >(type: K, body: BodyOf<K>, expected: A): Promise<BodyOf<A>> {
+    let result: BodyOf<A> | undefined;
+    await this.#requests.request(type, body, (message, finish) => {
+      if (message.type !== expected) throw new Error(`Expected ${expected}, got ${message.type}.`);
+      result = (message as unknown as { body: BodyOf<A> }).body;
       finish();
     });
     return result!;

@@ -199,14 +199,20 @@ export class Replicator {
   }
 
   /** After a delete here: the other live holders drop their copies now; the rest when they return. */
-  async afterDelete(tombstone: Tombstone, holders: number[]): Promise<void> {
+  async afterDelete(
+    tombstone: Tombstone,
+    holders: number[],
+    options: { purge?: boolean } = {},
+  ): Promise<void> {
     const ref = { name: tombstone.name, fileId: tombstone.fileId, version: tombstone.version };
     await Promise.all(
       holders
         .filter((id) => this.#o.view.member(id)?.up)
         .map(async (id) => {
           try {
-            await (await this.#connection(id)).replicaDelete({ tombstone: ref });
+            await (
+              await this.#connection(id)
+            ).replicaDelete({ tombstone: ref, ...(options.purge ? { purge: true } : {}) });
           } catch (err) {
             this.#o.logger.warn(
               { peer: id, name: tombstone.name, reason: (err as Error).message },

@@ -49,6 +49,10 @@ export const MessageType = {
   LEASE_RESULT: 46,
   LEASES: 47,
   LEASES_RESULT: 48,
+  /** A restore run on the file's acting primary (HTTP's POST /api/restore, a forwarded one). */
+  RESTORE: 49,
+  /** An event of one server told to its peers (restores, trash moves, leases: see lanfsEventSchema). */
+  PEER_EVENT: 50,
   // Issue 13 (scrub): numbered apart, so the numbers other requests take meanwhile never clash.
   SCRUB: 60,
   SCRUB_RESULT: 61,
@@ -196,6 +200,31 @@ export const memberSchema = z.object({
   httpAddress: z.string().max(300).optional(),
   /** How long a down server has been down, as the reporting server saw it (status only). */
   downForMs: z.number().int().nonnegative().optional(),
+  /**
+   * Issue 14: bytes in files, kept versions and the trash on this server, and its
+   * disk's free space. A server fills its own entry; `status` asks every live one.
+   */
+  space: z
+    .object({
+      files: z.number().nonnegative(),
+      versions: z.number().nonnegative(),
+      trash: z.number().nonnegative(),
+      free: z.number().nonnegative(),
+    })
+    .optional(),
+  /** Bursts of deletes this server's delete brake caught (its own entry only), newest last. */
+  deleteBursts: z
+    .array(
+      z.object({
+        host: z.string().max(255),
+        since: z.number(),
+        lastAt: z.number(),
+        deletes: z.number().int().nonnegative(),
+        undo: z.string().max(1000),
+      }),
+    )
+    .max(100)
+    .optional(),
 });
 export type Member = z.infer<typeof memberSchema>;
 
@@ -262,6 +291,55 @@ export const lanfsEventSchema = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('watching'), ...eventBase }),
   z.object({ type: z.literal('lagged'), ...eventBase, dropped: z.number().int().nonnegative() }),
+  // Issue 14: what only the server doing it knows (a restore looks like an edit, a trash
+  // move like a delete), told by it to its peers (PEER_EVENT), so every stream has them.
+  z.object({
+    type: z.literal('restored'),
+    ...eventBase,
+    name: fileName,
+    /** The kept version whose bytes came back. */
+    from: z.number().int().positive(),
+    /** The new version they are now. */
+    version: z.number().int().positive(),
+    host: z.string().max(255).optional(),
+  }),
+  z.object({
+    type: z.literal('trashed'),
+    ...eventBase,
+    name: fileName,
+    version: z.number().int().positive(),
+    host: z.string().max(255).optional(),
+  }),
+  z.object({
+    type: z.literal('purged'),
+    ...eventBase,
+    name: fileName,
+    version: z.number().int().positive(),
+    host: z.string().max(255).optional(),
+  }),
+  z.object({
+    type: z.literal('undeleted'),
+    ...eventBase,
+    name: fileName,
+    /** The name it had when deleted, when it came back under another (--as). */
+    was: fileName.optional(),
+    version: z.number().int().positive(),
+  }),
+  z.object({
+    type: z.enum(['lease-taken', 'lease-released', 'lease-expired']),
+    ...eventBase,
+    name: fileName,
+    host: z.string().max(255),
+    since: z.number(),
+  }),
+  z.object({
+    type: z.literal('delete-burst'),
+    ...eventBase,
+    host: z.string().max(255),
+    deletes: z.number().int().nonnegative(),
+    /** The command that brings them all back. */
+    undo: z.string().max(1000),
+  }),
 ]);
 export type LanfsEvent = z.infer<typeof lanfsEventSchema>;
 
@@ -422,7 +500,11 @@ const schemas = {
   /** A version of a file from its primary, to store as a copy; then DATA…, END → DONE. */
   REPLICA_PUT: z.object({ record: replicaHeaderSchema }),
   /** Remove your copy of this file if it is at this version or older → DONE. */
-  REPLICA_DELETE: z.object({ tombstone: tombstoneSchema }),
+  REPLICA_DELETE: z.object({
+    tombstone: tombstoneSchema,
+    /** The delete skipped the trash (delete --purge): the copy skips it too. */
+    purge: z.boolean().optional(),
+  }),
   /** May I create this name? Asked of every live server before a create is acknowledged. */
   CLAIM: z.object({ claimId: z.number().int().nonnegative(), name: fileName }),
   CLAIM_REPLY: z.object({ claimId: z.number().int().nonnegative(), granted: z.boolean() }),
@@ -458,6 +540,14 @@ const schemas = {
   /** The edit leases this server holds. */
   LEASES: z.object({}),
   LEASES_RESULT: z.object({ leases: z.array(leaseSchema).max(100_000) }),
+  /** Upload a kept version's bytes as the next version (on the acting primary) → DONE. */
+  RESTORE: z.object({
+    name: fileName,
+    version: z.number().int().positive(),
+    host: z.string().min(1).max(255).optional(),
+  }),
+  /** An event of the sending server, for this one's watchers (never told further) → DONE. */
+  PEER_EVENT: z.object({ event: lanfsEventSchema }),
   /**
    * Scrub state (and, with `start`, a new pass started now). From a client: every live
    * server answers; from a peer (`local`): the answering server only. `names`: the

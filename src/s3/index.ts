@@ -32,9 +32,9 @@
  * - ETag: the record's s3ETag (MD5 hex, or `hex-N` after a multipart upload) when
  *   written through S3; otherwise (CLI, WebDAV, HTTP) `"<first 32 hex of sha256>-1"`,
  *   stable, and by its `-N` form not taken for an MD5 by aws-cli, rclone or s3cmd.
- * - versionId is the lanfs version number: the current one is served; an older one
- *   is NoSuchVersion (issue 14 will keep old versions); ListObjectVersions lists the
- *   current version of each key.
+ * - versionId is the lanfs version number: the current one is served, an older one
+ *   from the versions its holders keep (issue 14; NoSuchVersion once pruned);
+ *   ListObjectVersions lists each key's current version, then its kept ones.
  * - Multipart: the upload lives on the server that started it (uploadId
  *   `<serverId>-<hex>`); its parts under DIR/.lanfs/multipart/<uploadId>/
  *   (storage/multipart-store.ts); requests about it sent elsewhere are forwarded

@@ -22,6 +22,7 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
 import type { ClusterView } from '../cluster/cluster-view.ts';
 import { forwardRequest } from '../http/forward.ts';
 import { relayDownload } from '../http/relayed-download.ts';
@@ -241,11 +242,13 @@ export function createS3Handler(c: S3Components): S3Handler {
       requireBucket(op.bucket);
       throw noSuchKey(op.name);
     }
-    checkVersion(known, op.versionId, op.name);
     const location = files.locate(op.name, 'read');
     if (location.kind === 'down') throw unavailable(op.name);
     if (location.kind === 'none') throw noSuchKey(op.name);
     const query = new URLSearchParams((x.req.url ?? '').split('?')[1] ?? '');
+    // Issue 14: an older versionId is a kept version, served by a holder that kept it.
+    if (op.versionId !== undefined && op.versionId !== String(known.version))
+      return await getKeptVersion(x, op, location, query);
     if (location.kind === 'remote') {
       const holder = view.newestHolders(op.name).find((h) => h.id === location.serverId);
       const record = holder?.record ?? known;
@@ -290,6 +293,61 @@ export function createS3Handler(c: S3Components): S3Handler {
       return answer.status;
     } finally {
       open.release();
+    }
+  };
+
+  /** GetObject/HeadObject of a kept (older) version: whole, from here or a holder. */
+  const getKeptVersion = async (
+    x: S3Exchange,
+    op: Extract<S3Operation, { kind: 'GetObject' | 'HeadObject' }>,
+    location: ReturnType<typeof files.locate>,
+    query: URLSearchParams,
+  ): Promise<number> => {
+    const version = /^[1-9]\d{0,8}$/.test(op.versionId ?? '') ? Number(op.versionId) : NaN;
+    if (Number.isNaN(version)) throw noSuchVersion(op.name, op.versionId);
+    const headersOf = (record: FileRecord): Record<string, string | number> => ({
+      ...answerOf(x.req, record, undefined, query).headers,
+      'Content-Length': record.size,
+    });
+    if (location.kind === 'local') {
+      const open = await files.openVersion(op.name, version).catch((err: unknown) => {
+        throw notKept(err, op.name, op.versionId);
+      });
+      try {
+        x.res.writeHead(200, headersOf(open.record));
+        if (x.req.method === 'HEAD') x.res.end();
+        else if (open.bytes) x.res.end(open.bytes);
+        else await pipeline(open.handle.createReadStream({ autoClose: false }), x.res);
+        return 200;
+      } finally {
+        open.release();
+      }
+    }
+    if (location.kind !== 'remote') throw noSuchKey(op.name);
+    let started = false;
+    const sink =
+      x.req.method === 'HEAD'
+        ? new Writable({ write: (_chunk, _encoding, done) => done() })
+        : x.res;
+    try {
+      await files.readRemote(
+        op.name,
+        location.serverId,
+        sink,
+        (record) => {
+          started = true;
+          x.res.writeHead(200, headersOf(record));
+        },
+        version,
+      );
+      x.res.end();
+      return 200;
+    } catch (err) {
+      if (started) {
+        x.res.destroy();
+        return 200;
+      }
+      throw notKept(err, op.name, op.versionId);
     }
   };
 
@@ -411,7 +469,7 @@ export function createS3Handler(c: S3Components): S3Handler {
     return sendXml(x.res, 200, deleteResultXml({ deleted: request.quiet ? [] : deleted, errors }));
   };
 
-  const list = (x: S3Exchange, op: S3Operation): number => {
+  const list = async (x: S3Exchange, op: S3Operation): Promise<number> => {
     switch (op.kind) {
       case 'ListObjectsV1': {
         requireBucket(op.bucket);
@@ -425,12 +483,22 @@ export function createS3Handler(c: S3Components): S3Handler {
       }
       case 'ListObjectVersions': {
         requireBucket(op.bucket);
-        // lanfs keeps only the current version of a file for now (issue 14 keeps older ones).
-        const entries = objectsOf(op.bucket).map((r) => ({
-          ...entryOf(r, op.bucket),
-          versionId: String(r.version),
-          isLatest: true,
-        }));
+        // Each key's current version, then the versions its holders keep (issue 14), newest first.
+        const entries = (
+          await Promise.all(
+            objectsOf(op.bucket).map(async (r) => {
+              const kept = await files
+                .historyAnywhere(r.name)
+                .then((h) => h.kept.map((e) => e.record))
+                .catch(() => []);
+              return [r, ...kept].map((v, i) => ({
+                ...entryOf(v, op.bucket),
+                versionId: String(v.version),
+                isLatest: i === 0,
+              }));
+            }),
+          )
+        ).flat();
         return sendXml(x.res, 200, listVersionsXml(op, listObjectVersions(entries, op)));
       }
       default:
@@ -459,7 +527,7 @@ export function createS3Handler(c: S3Components): S3Handler {
       case 'ListObjectsV1':
       case 'ListObjectsV2':
       case 'ListObjectVersions':
-        return list(x, op);
+        return await list(x, op);
       case 'ListMultipartUploads':
         requireBucket(op.bucket);
         return sendXml(x.res, 200, await multipart.listUploads(op));
@@ -561,6 +629,21 @@ function checkWritableKey(target: ObjectTarget): void {
       `"${FOLDER_MARKER}" is reserved for lanfs's empty folders; use another key.`,
       { resource: `/${target.bucket}/${target.key}` },
     );
+}
+
+/** A versionId that is no kept version of name. */
+function noSuchVersion(name: string, versionId: string | undefined): S3Error {
+  return new S3Error(
+    'NoSuchVersion',
+    `Version ${versionId ?? ''} of "${name}" is not kept (pruned, or never was); ListObjectVersions lists the versions there are.`,
+  );
+}
+
+/** A kept version's NotFound, as S3's NoSuchVersion (other errors as they are). */
+function notKept(err: unknown, name: string, versionId: string | undefined): unknown {
+  return err instanceof LanfsError && err.code === 'LANFS_ERR_NOT_FOUND'
+    ? noSuchVersion(name, versionId)
+    : err;
 }
 
 /** versionId is a lanfs version number: the current one is served. */

@@ -188,6 +188,19 @@ export class ClientSession {
       case 'LEASES':
         this.#connection.send('LEASES_RESULT', streamId, { leases: files.leases.list() });
         return this.#end(streamId);
+      case 'RESTORE':
+        // Forwarded to the acting primary by the service when that is another server.
+        this.#connection.send('DONE', streamId, {
+          record: await files.restore(message.body.name, message.body.version, message.body.host),
+        });
+        return this.#end(streamId);
+      case 'PEER_EVENT':
+        // A peer's restore, trash move or lease, for the watchers here; never told further.
+        this.#requirePeer(message.type);
+        if (message.body.event.type !== 'watching' && message.body.event.type !== 'lagged')
+          this.#components.events?.publish(message.body.event);
+        this.#connection.send('DONE', streamId, { record: null });
+        return this.#end(streamId);
       case 'DELETE':
         if (!this.#redirected(streamId, message.body.name, 'write')) {
           const { name, requestId, purge, host } = message.body;
@@ -202,7 +215,7 @@ export class ClientSession {
       }
       case 'REPLICA_DELETE':
         this.#requirePeer(message.type);
-        await files.replicaDelete(message.body.tombstone);
+        await files.replicaDelete(message.body.tombstone, { purge: message.body.purge });
         this.#connection.send('DONE', streamId, { record: null });
         return this.#end(streamId);
       case 'SCRUB': {

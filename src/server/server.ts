@@ -22,7 +22,7 @@ import { DEFAULT_HEAL_AFTER_MS, Replicator } from '../cluster/replicator.ts';
 import { DEFAULT_SCRUB_RATE_MBPS, Scrubber } from '../cluster/scrubber.ts';
 import { newInstanceId, ServerDiscovery } from '../discovery/discovery.ts';
 import type { GroupAddress } from '../discovery/multicast-beacon.ts';
-import type { BodyOf } from '../protocol/messages.ts';
+import type { BodyOf, Member } from '../protocol/messages.ts';
 import { ConfigError, LanfsError, ProtocolError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { lockDataFolder, type DataFolderLock } from '../storage/data-lock.ts';
@@ -34,7 +34,7 @@ import { Connection } from '../transport/connection.ts';
 import { acceptHandshake, type Credentials } from '../transport/handshake.ts';
 import { FileService } from '../service/file-service.ts';
 import { attachEventSources } from '../events/event-sources.ts';
-import { EventStream } from '../events/event-stream.ts';
+import { EventStream, type ClusterEvent } from '../events/event-stream.ts';
 import { ClientSession, DEFAULT_SESSION_LIMITS, type SessionLimits } from './client-session.ts';
 
 export const DEFAULT_PORT = 7070;
@@ -48,6 +48,10 @@ export const DEFAULT_MULTIPART_EXPIRY_MS = 24 * 3600 * 1000;
 const MULTIPART_SWEEP_MAX_MS = 5 * 60 * 1000;
 /** How long dialing another server for a forwarded request may take. */
 const PEER_CONNECT_TIMEOUT_MS = 3000;
+/** A status older than this measures this server's space again (the answer has the last one). */
+const SPACE_REFRESH_MS = 1000;
+/** How often expired edit leases are looked for (a killed editor's lease ends this soon after its TTL). */
+const LEASE_SWEEP_MS = 1000;
 
 export interface ServerOptions {
   /** The exported directory (--data). */
@@ -109,6 +113,11 @@ export class LanfsServer {
   #metrics: Metrics | undefined;
   #multipart: MultipartStore | undefined;
   #multipartSweep: NodeJS.Timeout | undefined;
+  /** Drops edit leases not renewed in time, so their `lease-expired` is told at once. */
+  #leaseSweep: NodeJS.Timeout | undefined;
+  /** This server's space as last measured (status), and when it was asked for. */
+  #space: Member['space'];
+  #spaceAt = 0;
   #scrubber: Scrubber | undefined;
   readonly #connections = new Set<Connection>();
   #scan: ScanReport | undefined;
@@ -260,12 +269,26 @@ export class LanfsServer {
         maxFileBytes: this.#options.limits?.maxFileBytes ?? DEFAULT_SESSION_LIMITS.maxFileBytes,
         status: () => this.status(),
         deleteBrake: this.#options.deleteBrake,
-        onDeleteBurst: (burst) =>
+        onDeleteBurst: (burst) => {
           this.#logger.warn(
             { host: burst.host, deletes: burst.deletes },
             `a burst of deletes from ${burst.host}: none of them purges; undo with: ${burst.undo}`,
-          ),
+          );
+          this.#tellEvent({
+            type: 'delete-burst',
+            at: Date.now(),
+            serverId: catalog.serverId,
+            host: burst.host,
+            deletes: burst.deletes,
+            undo: burst.undo,
+          });
+        },
+        onEvent: (event) => this.#tellEvent(event),
       });
+      this.#space = await this.#files.space().catch(() => undefined);
+      this.#spaceAt = Date.now();
+      const leases = this.#files.leases;
+      this.#leaseSweep = setInterval(() => leases.sweep(), LEASE_SWEEP_MS).unref();
       this.#scrubber = new Scrubber({
         catalog,
         view,
@@ -305,6 +328,27 @@ export class LanfsServer {
       { serverId: catalog.serverId, address: this.address, ...scan },
       'server started',
     );
+  }
+
+  /**
+   * An event only this server knows of (a restore, a trash move, a lease, a burst of
+   * deletes): on its own stream, and told to every live peer for their watchers
+   * (best effort: a peer that misses it still sees the records change).
+   */
+  #tellEvent(event: ClusterEvent): void {
+    this.#events?.publish(event);
+    const peers = this.#peers;
+    const view = this.#view;
+    if (!peers || !view) return;
+    for (const member of view.liveMembers()) {
+      if (member.id === event.serverId) continue;
+      peers
+        .get(member.id)
+        .then(async (link) => await link.tellEvent({ event }))
+        .catch((err: unknown) =>
+          this.#logger.debug({ peer: member.id, err }, 'event not told to peer'),
+        );
+    }
   }
 
   /** The port of the HTTP side, once started (undefined without --http-port). */
@@ -394,6 +438,7 @@ export class LanfsServer {
     await this.#discovery?.stop();
     this.#discovery = undefined;
     this.#scrubber?.stop();
+    clearInterval(this.#leaseSweep);
     this.#replicator?.stop();
     this.#mesh?.stop();
     this.#peers?.close();
@@ -418,7 +463,7 @@ export class LanfsServer {
       serverId: this.catalog.serverId,
       insecure: this.#options.credentials.insecure,
       replicas: this.#options.replicas ?? DEFAULT_REPLICAS,
-      servers: this.view.servers(),
+      servers: this.#withOwnSpace(this.view.servers()),
       healAfterMs: this.#options.healAfterMs ?? DEFAULT_HEAL_AFTER_MS,
       ...this.#copyRate(),
       ...this.#health(),
@@ -429,6 +474,33 @@ export class LanfsServer {
   #copyRate(): { copyBytesPerSecond?: number } {
     const rate = this.#replicator?.copyRate.bytesPerSecond();
     return rate === undefined ? {} : { copyBytesPerSecond: rate };
+  }
+
+  /**
+   * This server's own entry gets its bytes in files, versions and trash and the
+   * disk's free space (as last measured: a statfs per status would be too many),
+   * and the bursts of deletes its brake caught.
+   */
+  #withOwnSpace(servers: Member[]): Member[] {
+    const files = this.#files;
+    if (!files) return servers;
+    if (Date.now() - this.#spaceAt > SPACE_REFRESH_MS) {
+      this.#spaceAt = Date.now();
+      files.space().then(
+        (space) => (this.#space = space),
+        () => undefined,
+      );
+    }
+    const bursts = files.deleteBursts();
+    return servers.map((m) =>
+      m.id === this.catalog.serverId
+        ? {
+            ...m,
+            ...(this.#space ? { space: this.#space } : {}),
+            ...(bursts.length > 0 ? { deleteBursts: bursts } : {}),
+          }
+        : m,
+    );
   }
 
   /** Conflicts and files below their replication factor, as `status` shows them (first 10,000). */

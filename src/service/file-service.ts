@@ -13,9 +13,9 @@
  * a request id answered with the record it already made.
  */
 import { randomBytes } from 'node:crypto';
-import { PassThrough, Readable, type Writable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import type { ClusterView, Location } from '../cluster/cluster-view.ts';
-import type { PeerLinks } from '../cluster/peer-link.ts';
+import type { PeerLink, PeerLinks } from '../cluster/peer-link.ts';
 import { Redirect } from '../transport/request-streams.ts';
 import type { PeerMesh } from '../cluster/peer-mesh.ts';
 import type { CopySet, Replicator } from '../cluster/replicator.ts';
@@ -25,6 +25,7 @@ import {
   nextLineage,
   type BodyOf,
   type FileRecord,
+  type Lease,
   type ReplicaHeader,
 } from '../protocol/messages.ts';
 import {
@@ -35,6 +36,7 @@ import {
   ProtocolError,
   NotFoundError,
   UnavailableError,
+  VersionNotKeptError,
 } from '../shared/errors.ts';
 import type { Upload } from '../storage/data-directory.ts';
 import {
@@ -44,6 +46,8 @@ import {
   type OpenedFile,
 } from '../storage/local-catalog.ts';
 import type { KeptEntry } from '../storage/state-store.ts';
+import { mergeOwnEntries } from '../protocol/listing.ts';
+import type { ClusterEvent } from '../events/event-stream.ts';
 import { DeleteBrake, type DeleteBurst } from './delete-brake.ts';
 import { LeaseTable, type LeaseAnswer } from './leases.ts';
 
@@ -53,6 +57,8 @@ const EARLY_CHECK_MIN_BYTES = 1024 * 1024;
 const READ_CHUNK_BYTES = 256 * 1024;
 /** A delete forwarded to the acting primary follows at most this many redirects. */
 const MAX_FORWARD_HOPS = 3;
+/** How long a question to every live peer waits for each (status, trash, leases for HTTP). */
+const PEER_ASK_MS = 2000;
 
 export interface FileServiceComponents {
   catalog: LocalCatalog;
@@ -70,6 +76,11 @@ export interface FileServiceComponents {
   deleteBrake?: number;
   /** Called when a burst of deletes starts (to log it and tell watchers). */
   onDeleteBurst?: (burst: DeleteBurst) => void;
+  /**
+   * Called with what only this server knows happened (issue 14: a restore, a trash
+   * move, an undelete, a lease taken or ended), for its event stream and its peers'.
+   */
+  onEvent?: (event: ClusterEvent) => void;
 }
 
 /**
@@ -131,6 +142,19 @@ export class FileService {
     this.#c = components;
     this.leases = new LeaseTable(components.catalog.serverId);
     this.#brake = new DeleteBrake(components.deleteBrake);
+    this.leases.onChange((change, lease) =>
+      this.#emit({
+        type: `lease-${change}`,
+        name: lease.name,
+        host: lease.host,
+        since: lease.since,
+      }),
+    );
+  }
+
+  /** Tells onEvent, stamped with the time and this server. */
+  #emit(event: DistributiveOmit<ClusterEvent, 'at' | 'serverId'>): void {
+    this.#c.onEvent?.({ ...event, at: Date.now(), serverId: this.serverId });
   }
 
   get serverId(): number {
@@ -175,9 +199,14 @@ export class FileService {
     serverId: number,
     sink: Writable,
     onStart: (record: FileRecord) => void,
+    /** A kept version instead of the newest (issue 14: GET /files/NAME?version=N). */
+    version?: number,
   ): Promise<FileRecord> {
     const link = await this.#c.peers.get(serverId);
-    return await link.download(validateName(name), sink, { onStart });
+    return await link.download(validateName(name), sink, {
+      onStart,
+      ...(version === undefined ? {} : { version }),
+    });
   }
 
   /**
@@ -503,7 +532,15 @@ export class FileService {
       purge,
       deletedBy: options.host,
     });
-    await this.#c.replicator.afterDelete(tombstone, holders);
+    this.#emit({
+      type: purge ? 'purged' : 'trashed',
+      name: checked,
+      version: tombstone.version,
+      ...(options.host ? { host: options.host } : {}),
+    });
+    // Live copy holders skip the trash too; one down now trashes its copy when the
+    // tombstone reaches it (the tombstone does not say purge: docs/ARCHITECTURE.md).
+    await this.#c.replicator.afterDelete(tombstone, holders, { purge });
   }
 
   #noteCopies(name: string, ids: number[]): void {
@@ -580,7 +617,17 @@ export class FileService {
     if (!entry || entry.place !== 'trash')
       throw new NotFoundError(as ?? key.replace(/^trash\//, ''));
     const name = validateName(as ?? entry.record.name);
-    if (view.has(name) || mesh.claimedElsewhere(name))
+    // Records of the very file deleted (same fileId, not newer) are only a delete that has
+    // not reached this server's view yet: no one reused the name.
+    const reused =
+      view.has(name) &&
+      !view
+        .holders(name)
+        .every(
+          (h) =>
+            h.record.fileId === entry.record.fileId && h.record.version <= entry.record.version,
+        );
+    if (reused || mesh.claimedElsewhere(name))
       throw new NameExistsError(
         name,
         'exists again (the name was used after the delete); bring the old one back under another name with --as NEW',
@@ -590,7 +637,14 @@ export class FileService {
       if (!(await mesh.claim(name)))
         throw new NameExistsError(name, 'is being created on another server');
       release();
-      return await catalog.undelete(key, as === undefined ? undefined : name);
+      const record = await catalog.undelete(key, as === undefined ? undefined : name);
+      this.#emit({
+        type: 'undeleted',
+        name: record.name,
+        version: record.version,
+        ...(record.name !== entry.record.name ? { was: entry.record.name } : {}),
+      });
+      return record;
     } catch (err) {
       mesh.releaseClaim(name);
       throw err;
@@ -613,15 +667,223 @@ export class FileService {
     return this.leases.take(name, body.host, body.holder, body.force);
   }
 
-  /** Drops this server's copy of a deleted file (the primary's REPLICA_DELETE). */
-  async replicaDelete(ref: { name: string; fileId: string; version: number }): Promise<void> {
-    await this.#c.catalog.removeCopy({
-      name: validateName(ref.name),
-      fileId: ref.fileId,
-      version: ref.version,
-      deletedAt: Date.now(),
-      pending: [],
+  /**
+   * The status, with every live server's space and bursts of deletes (each server
+   * knows only its own: the others are asked over the peer links; one that does
+   * not answer is shown without them).
+   */
+  async statusEverywhere(): Promise<BodyOf<'STATUS_RESULT'>> {
+    return mergeOwnEntries(
+      this.status(),
+      await this.#askLivePeers(async (link) => await link.status()),
+    );
+  }
+
+  /** The edit leases held anywhere: here, and on every live peer that answers. */
+  async leasesEverywhere(): Promise<Lease[]> {
+    const theirs = await this.#askLivePeers(async (link) => (await link.leases()).leases);
+    return [...this.leases.list(), ...theirs.flat()];
+  }
+
+  /**
+   * Asks every live peer; those that fail, or do not answer within PEER_ASK_MS
+   * (a frozen one would hold a page for the link's silence timeout), are left out.
+   */
+  async #askLivePeers<T>(ask: (link: PeerLink) => Promise<T>): Promise<T[]> {
+    const others = this.#c.view.liveMembers().filter((m) => m.id !== this.serverId);
+    const answers = await Promise.allSettled(
+      others.map(async (m) => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('no answer in time')), PEER_ASK_MS);
+        });
+        try {
+          return await Promise.race([ask(await this.#c.peers.get(m.id)), late]);
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
+    return answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+  }
+
+  /**
+   * The versions a live holder of name keeps: this server's when it holds the
+   * newest version, else asked of one that does (HTTP's /api/history).
+   */
+  async historyAnywhere(name: string): Promise<BodyOf<'HISTORY_RESULT'>> {
+    const checked = validateName(name);
+    const location = this.locate(checked, 'read');
+    if (location.kind === 'none') throw new NotFoundError(checked);
+    if (location.kind === 'down') throw new UnavailableError(checked, location.holders);
+    if (location.kind === 'local') return this.history(checked);
+    return await (await this.#c.peers.get(location.serverId)).history(checked);
+  }
+
+  /**
+   * Every live server's trash, one entry per deleted version with the servers
+   * keeping it, newest delete first (a server that does not answer is left out).
+   */
+  async trashEverywhere(): Promise<(KeptEntry & { servers: number[] })[]> {
+    const merged = new Map<string, KeptEntry & { servers: number[] }>();
+    const add = (serverId: number, items: KeptEntry[]): void => {
+      for (const item of items) {
+        const known = merged.get(item.key);
+        if (known) known.servers.push(serverId);
+        else merged.set(item.key, { ...item, servers: [serverId] });
+      }
+    };
+    add(this.serverId, this.trash());
+    for (const answer of await this.#askLivePeers(async (link) => await link.trash()))
+      add(answer.serverId, answer.items);
+    return [...merged.values()].sort((a, b) => b.keptAt - a.keptAt);
+  }
+
+  /**
+   * Brings back the newest trash entry deleted under name (as `as`, or its name),
+   * from this server's trash or a live server keeping it (HTTP's /api/undelete).
+   */
+  async undeleteByName(name: string, as?: string): Promise<FileRecord> {
+    const checked = validateName(name);
+    const entry = (await this.trashEverywhere()).find((e) => e.record.name === checked);
+    if (!entry) throw new NotFoundError(checked);
+    // The file's last primary first: the name's claim from its create is its own there
+    // (a peer may still hold that claim for a while: CLAIM_HOLD_MS in cluster/peer-mesh.ts).
+    const order = [...entry.servers].sort(
+      (a, b) =>
+        Number(b === entry.record.primary) - Number(a === entry.record.primary) ||
+        Number(b === this.serverId) - Number(a === this.serverId),
+    );
+    let last: unknown;
+    for (const id of order) {
+      if (id === this.serverId) {
+        try {
+          return await this.undelete(entry.key, as);
+        } catch (err) {
+          if (!notFound(err)) throw err;
+          last = err;
+          continue;
+        }
+      }
+      try {
+        const link = await this.#c.peers.get(id);
+        return await link.undelete({
+          key: entry.key,
+          requestId: randomBytes(12).toString('hex'),
+          ...(as === undefined ? {} : { as }),
+        });
+      } catch (err) {
+        if (err instanceof LanfsError && err.code !== 'LANFS_ERR_NOT_FOUND') throw err;
+        last = err;
+      }
+    }
+    throw last instanceof Error ? last : new NotFoundError(checked);
+  }
+
+  /**
+   * Uploads version `version` of name as its next version (history is never
+   * rewritten, so a restore can be undone). Runs on the acting primary: forwarded
+   * there over the peer link when that is another server. The bytes come from this
+   * server's kept versions, or from a live holder that kept that version.
+   */
+  async restore(name: string, version: number, host?: string): Promise<FileRecord> {
+    const checked = validateName(name);
+    let location = this.#requireKnown(checked);
+    for (let hop = 0; location.kind === 'remote'; hop++) {
+      if (hop >= MAX_FORWARD_HOPS) throw new UnavailableError(checked, [location.serverId]);
+      try {
+        const link = await this.#c.peers.get(location.serverId);
+        return await link.restore({ name: checked, version, ...(host ? { host } : {}) });
+      } catch (err) {
+        if (!(err instanceof Redirect)) throw err;
+        location = { kind: 'remote', serverId: err.serverId, address: err.address };
+      }
+    }
+    const current = this.#c.catalog.get(checked);
+    if (!current) throw new NotFoundError(checked);
+    const handle = await this.beginEdit({
+      name: checked,
+      size: null,
+      baseVersion: current.version,
+      writtenBy: host,
     });
+    try {
+      await this.#readVersionInto(checked, version, handle);
+      const record = await handle.finish({ size: handle.received });
+      this.#emit({
+        type: 'restored',
+        name: checked,
+        from: version,
+        version: record.version,
+        ...(host ? { host } : {}),
+      });
+      return record;
+    } catch (err) {
+      await handle.abort();
+      throw err;
+    }
+  }
+
+  /** Feeds version `version` of name into handle: from this disk, else a live holder's. */
+  async #readVersionInto(name: string, version: number, handle: WriteHandle): Promise<void> {
+    let open: OpenForRead | undefined;
+    try {
+      open = await this.openVersion(name, version);
+    } catch (err) {
+      if (!notFound(err)) throw err;
+    }
+    if (open) {
+      try {
+        if (open.bytes) return await handle.write(open.bytes);
+        for (let position = 0; position < open.record.size;) {
+          const buffer = Buffer.allocUnsafe(
+            Math.min(READ_CHUNK_BYTES, open.record.size - position),
+          );
+          const { bytesRead } = await open.handle.read(buffer, 0, buffer.length, position);
+          if (bytesRead === 0) break;
+          position += bytesRead;
+          await handle.write(buffer.subarray(0, bytesRead));
+        }
+        return;
+      } finally {
+        open.release();
+      }
+    }
+    // A copy holder may have seen versions this server did not (e.g. after a failover).
+    const others = this.#c.view
+      .newestHolders(name)
+      .filter((h) => h.up && h.id !== this.serverId)
+      .map((h) => h.id);
+    for (const id of others) {
+      const sink = new Writable({
+        write: (chunk: Buffer, _encoding, done) =>
+          void handle.write(chunk).then(() => done(), done),
+      });
+      try {
+        await (await this.#c.peers.get(id)).download(name, sink, { version });
+        return;
+      } catch (err) {
+        if (handle.received > 0 || !notFound(err)) throw err;
+      }
+    }
+    throw new VersionNotKeptError(name, version);
+  }
+
+  /** Drops this server's copy of a deleted file (the primary's REPLICA_DELETE). */
+  async replicaDelete(
+    ref: { name: string; fileId: string; version: number },
+    options: { purge?: boolean } = {},
+  ): Promise<void> {
+    await this.#c.catalog.removeCopy(
+      {
+        name: validateName(ref.name),
+        fileId: ref.fileId,
+        version: ref.version,
+        deletedAt: Date.now(),
+        pending: [],
+      },
+      options,
+    );
   }
 
   #tooLarge(): LanfsError {
@@ -723,4 +985,12 @@ function checkDescription(description: FileDescription | undefined): void {
       `${issue?.path.join('.') || 'metadata'}: ${issue?.message ?? 'invalid'}`,
     );
   }
+}
+
+/** Omit over each member of a union (a plain Omit merges the union's members). */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** NotFound, as thrown here or as it came over the wire. */
+function notFound(err: unknown): boolean {
+  return err instanceof LanfsError && err.code === 'LANFS_ERR_NOT_FOUND';
 }

@@ -10,20 +10,25 @@
 import { LEASE_TTL_MS, type Lease } from '../protocol/messages.ts';
 
 export type LeaseAnswer = { lease: Lease | null; other?: Lease };
+/** `expired`: not renewed within the TTL (the editing client died or lost the server). */
+export type LeaseChange = 'taken' | 'released' | 'expired';
 
 export class LeaseTable {
   readonly #serverId: number;
   readonly #ttlMs: number;
   readonly #leases = new Map<string, Lease>();
-  readonly #listeners: ((change: 'taken' | 'released', lease: Lease) => void)[] = [];
+  readonly #listeners: ((change: LeaseChange, lease: Lease) => void)[] = [];
 
   constructor(serverId: number, ttlMs = LEASE_TTL_MS) {
     this.#serverId = serverId;
     this.#ttlMs = ttlMs;
   }
 
-  /** Called when a lease is taken (not renewed) or ends (released or expired). */
-  onChange(listener: (change: 'taken' | 'released', lease: Lease) => void): void {
+  /**
+   * Called when a lease is taken (not renewed) or ends (released, or expired: seen
+   * by the next look at it, which sweep() makes at least every second or so).
+   */
+  onChange(listener: (change: LeaseChange, lease: Lease) => void): void {
     this.#listeners.push(listener);
   }
 
@@ -61,7 +66,7 @@ export class LeaseTable {
     const held = this.#leases.get(name);
     if (held && held.expiresAt <= now) {
       this.#leases.delete(name);
-      this.#emit('released', held);
+      this.#emit('expired', held);
       return undefined;
     }
     return held;
@@ -72,7 +77,12 @@ export class LeaseTable {
     return [...this.#leases.values()];
   }
 
-  #emit(change: 'taken' | 'released', lease: Lease): void {
+  /** Drops the expired leases now (their `expired` is told); the server calls it on a timer. */
+  sweep(now = Date.now()): void {
+    this.list(now);
+  }
+
+  #emit(change: LeaseChange, lease: Lease): void {
     for (const listener of this.#listeners) listener(change, lease);
   }
 }

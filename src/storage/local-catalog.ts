@@ -775,15 +775,19 @@ export class LocalCatalog {
    * local copy if it is the same file at the tombstone's version or older.
    * Returns true if a copy was removed.
    */
-  async removeCopy(tombstone: Tombstone): Promise<boolean> {
+  async removeCopy(tombstone: Tombstone, options: { purge?: boolean } = {}): Promise<boolean> {
     return await this.#withLock(tombstone.name, async () => {
       const current = this.#records.get(tombstone.name);
       if (!current || current.fileId !== tombstone.fileId || current.version > tombstone.version)
         return false;
-      // A copy holder keeps the deleted file in its trash too (undelete with the primary down).
-      const kept = await this.#trashBefore(current);
+      // A copy holder keeps the deleted file in its trash too (undelete with the primary
+      // down), unless the delete was a purge.
+      const kept = options.purge ? undefined : await this.#trashBefore(current);
       await this.#keeping(kept, () =>
-        this.#removeDurably(tombstone.name, { deleted: [tombstone.name], kept: [kept] }),
+        this.#removeDurably(tombstone.name, {
+          deleted: [tombstone.name],
+          ...(kept ? { kept: [kept] } : {}),
+        }),
       );
       return true;
     });

@@ -40,6 +40,8 @@ type AskType =
   | 'UNDELETE'
   | 'LEASE'
   | 'LEASES'
+  | 'RESTORE'
+  | 'PEER_EVENT'
   | 'SCRUB';
 
 /** Feeds the answers of one request; the request ends when finish() is called. */

@@ -19,6 +19,7 @@ import { drained } from '../http/drained.ts';
 import { serveEventFeed } from './event-feed.ts';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Writable } from 'node:stream';
 import type { ClusterView } from '../cluster/cluster-view.ts';
 import { validateName } from '../protocol/file-name.ts';
 import type { FileRecord } from '../protocol/messages.ts';
@@ -26,7 +27,7 @@ import type { FileService, OpenForRead } from '../service/file-service.ts';
 import { AuthError, InvalidNameError, LanfsError, type ErrorCode } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Credentials } from '../transport/handshake.ts';
-import { fileJson, statusJson } from '../protocol/listing.ts';
+import { fileJson, historyJson, statusJson, trashJson } from '../protocol/listing.ts';
 import { DASHBOARD_HTML } from './dashboard-page.ts';
 import { answerFor } from '../http/file-response.ts';
 import type { Metrics } from './metrics.ts';
@@ -82,7 +83,15 @@ const ROUTES: ReadonlyMap<string, readonly string[]> = new Map([
   ['/api/files', ['GET', 'HEAD']],
   ['/api/events', ['GET']],
   ['/files/:name', ['GET', 'HEAD', 'PUT', 'DELETE']],
+  // Issue 14: kept versions and the trash.
+  ['/api/history/:name', ['GET', 'HEAD']],
+  ['/api/restore/:name', ['POST']],
+  ['/api/trash', ['GET', 'HEAD']],
+  ['/api/undelete/:name', ['POST']],
 ]);
+
+/** Routes whose path ends with a file name (`/api/history/notes.txt`). */
+const NAMED_ROUTES = ['/api/history/', '/api/restore/', '/api/undelete/'] as const;
 
 /** Every path under /dav/ (WebDAV, webdav/webdav-handler.ts), one label in /metrics. */
 const DAV_ROUTE = '/dav/';
@@ -142,7 +151,10 @@ export function createWebServer(c: WebComponents): Server {
   const snapshot = (): string =>
     JSON.stringify({
       status: statusJson(c.files.status()),
-      files: c.files.list().sort(byName).map(fileJson),
+      files: c.files
+        .list()
+        .sort(byName)
+        .map((r) => fileJson(r)),
     });
 
   const dav = createDavHandler({ files: c.files, view: c.view, logger: c.logger });
@@ -185,7 +197,7 @@ export function createWebServer(c: WebComponents): Server {
     if (!allowed.includes(method)) {
       res.setHeader('Allow', allowed.join(', '));
       return sendJson(res, 405, {
-        error: `${method} is not allowed on ${route === '/files/:name' ? url.pathname : route}: use ${allowed.join(', ')}.`,
+        error: `${method} is not allowed on ${route.endsWith(':name') ? url.pathname : route}: use ${allowed.join(', ')}.`,
       });
     }
     if (route === '/') return send(res, 200, DASHBOARD_HTML, 'text/html; charset=utf-8');
@@ -196,18 +208,24 @@ export function createWebServer(c: WebComponents): Server {
       res.setHeader('WWW-Authenticate', 'Bearer realm="lanfs"');
       return sendJson(res, 401, { error: refused.message, code: refused.code });
     }
-    if (route === '/api/status') return sendJson(res, 200, statusJson(c.files.status()));
+    if (route === '/api/status')
+      return sendJson(res, 200, statusJson(await c.files.statusEverywhere()));
+    if (route === '/api/trash')
+      return sendJson(res, 200, (await c.files.trashEverywhere()).map(trashJson));
     if (route === '/api/files') {
+      // Issue 14: a file open in `lanfs edit` says who edits it (`editing`).
+      const leases = new Map((await c.files.leasesEverywhere()).map((l) => [l.name, l]));
       const listed = c.files.list().sort(byName);
       const verified = await verifiedOf(c, listed);
       return sendJson(
         res,
         200,
-        listed.map((r) => ({ ...fileJson(r), verified: verified.get(r.name) })),
+        listed.map((r) => ({ ...fileJson(r, leases.get(r.name)), verified: verified.get(r.name) })),
       );
     }
     if (route === '/api/events')
       return await serveEventFeed(req, res, { stream: c.events, snapshot });
+    if (route !== '/files/:name') return await keptRoute(req, res, url, route, c);
     const name = validateName(nameIn(url));
     try {
       if (method === 'PUT') return await putFile(req, res, name, c);
@@ -257,6 +275,8 @@ export function createWebServer(c: WebComponents): Server {
 function routeOf(pathname: string): string | undefined {
   if (pathname === '/dav' || pathname.startsWith('/dav/')) return DAV_ROUTE;
   if (pathname.startsWith('/files/')) return '/files/:name';
+  const named = NAMED_ROUTES.find((prefix) => pathname.startsWith(prefix));
+  if (named) return `${named}:name`;
   return ROUTES.has(pathname) ? pathname : undefined;
 }
 
@@ -266,7 +286,9 @@ function routeOf(pathname: string): string | undefined {
  */
 function inHttpWords(err: unknown, name: string): unknown {
   if (!(err instanceof LanfsError)) return err;
-  if (err.code === 'LANFS_ERR_NOT_FOUND') return notFound(name);
+  // A sentence already in HTTP words (a version not kept: it points at /api/history) stays.
+  if (err.code === 'LANFS_ERR_NOT_FOUND' && !err.message.includes('GET /api/'))
+    return notFound(name);
   if (err.code === 'LANFS_ERR_UNAVAILABLE' && err.message.includes('lanfs status'))
     return new LanfsError(
       err.code,
@@ -275,7 +297,87 @@ function inHttpWords(err: unknown, name: string): unknown {
   return err;
 }
 
-/** The file name of a /files/NAME URL, percent-decoded. */
+/**
+ * Issue 14: GET /api/history/NAME (the versions a live holder keeps, as `lanfs
+ * history --json`), POST /api/restore/NAME with `{"version": N}` (that version's
+ * bytes become the next version) and POST /api/undelete/NAME (the newest delete of
+ * NAME back from the trash; `{"as": "NEW"}` brings it back under another name).
+ */
+async function keptRoute(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  route: string,
+  c: WebComponents,
+): Promise<number> {
+  const name = validateName(nameIn(url, route.slice(0, -':name'.length)));
+  try {
+    if (route === '/api/history/:name')
+      return sendJson(res, 200, historyJson(await c.files.historyAnywhere(name)));
+    const body = await jsonBody(req);
+    const host = req.socket.remoteAddress ?? 'http';
+    if (route === '/api/restore/:name') {
+      const version = body.version;
+      if (typeof version !== 'number' || !Number.isInteger(version) || version < 1)
+        throw new LanfsError(
+          'LANFS_ERR_USAGE',
+          `Send the version to restore as JSON, like {"version": 3}; GET /api/history/${name} lists them.`,
+        );
+      return sendJson(res, 200, fileJson(await c.files.restore(name, version, host)));
+    }
+    const as = body.as;
+    if (as !== undefined && typeof as !== 'string')
+      throw new LanfsError(
+        'LANFS_ERR_USAGE',
+        'Send the new name as JSON, like {"as": "notes-old.txt"}.',
+      );
+    return sendJson(res, 201, fileJson(await c.files.undeleteByName(name, as)));
+  } catch (err) {
+    if (
+      err instanceof LanfsError &&
+      err.code === 'LANFS_ERR_NOT_FOUND' &&
+      route !== '/api/history/:name'
+    )
+      // Say it in HTTP words, but keep which thing was missing (a version, the trash).
+      return sendJson(res, 404, {
+        error: err.message.replace(
+          /run "lanfs (history|trash|show)[^"]*" to list/,
+          (_m, what: string) =>
+            `GET /api/${what === 'show' ? 'files' : what === 'trash' ? 'trash' : `history/${name}`} lists`,
+        ),
+        code: err.code,
+      });
+    throw inHttpWords(err, name);
+  }
+}
+
+/** A small JSON object body (an empty body is `{}`). */
+async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > 64 * 1024)
+      throw new LanfsError('LANFS_ERR_USAGE', 'The JSON body is too large; send a small object.');
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (text === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new LanfsError(
+      'LANFS_ERR_USAGE',
+      'The body is not valid JSON; send an object like {"version": 3}.',
+    );
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new LanfsError('LANFS_ERR_USAGE', 'The body must be a JSON object, like {"version": 3}.');
+  return parsed as Record<string, unknown>;
+}
+
+/** The file name of a /files/NAME (or /api/history/NAME...) URL, percent-decoded. */
 /** What every server's scrub found of each file (issue 13), a page of names at a time. */
 async function verifiedOf(
   c: WebComponents,
@@ -295,9 +397,9 @@ async function verifiedOf(
   return out;
 }
 
-function nameIn(url: URL): string {
+function nameIn(url: URL, prefix = '/files/'): string {
   try {
-    return decodeURIComponent(url.pathname.slice('/files/'.length));
+    return decodeURIComponent(url.pathname.slice(prefix.length));
   } catch {
     throw new InvalidNameError('The file name in the URL is not valid percent-encoded UTF-8.');
   }
@@ -391,7 +493,10 @@ async function getFile(
   name: string,
   c: WebComponents,
 ): Promise<number> {
+  const version = versionIn(url);
   const location = c.files.locate(name, 'read');
+  if (location.kind === 'remote' && version !== undefined)
+    return await getRemoteVersion(req, res, url, { name, version, serverId: location.serverId }, c);
   if (location.kind === 'remote') {
     const http = c.view.httpAddressOf(location.serverId);
     const known = c.view.newestHolders(name).find((h) => h.id === location.serverId)?.record;
@@ -421,7 +526,12 @@ async function getFile(
     );
   }
   if (location.kind === 'none') throw notFound(name);
-  const open = await c.files.openForRead(name);
+  const open =
+    version === undefined
+      ? await c.files.openForRead(name)
+      : await c.files.openVersion(name, version).catch((err: unknown) => {
+          throw notKept(err, name, version);
+        });
   try {
     const answer = answerFor(open.record, {
       ifNoneMatch: req.headers['if-none-match'],
@@ -438,6 +548,75 @@ async function getFile(
     return answer.status;
   } finally {
     open.release();
+  }
+}
+
+/** `?version=N` of a /files/NAME URL (issue 14: a kept version), if given. */
+function versionIn(url: URL): number | undefined {
+  const text = url.searchParams.get('version');
+  if (text === null) return undefined;
+  if (!/^[1-9]\d{0,8}$/.test(text))
+    throw new LanfsError(
+      'LANFS_ERR_USAGE',
+      `?version= takes a version number like 3, not "${text.slice(0, 40)}".`,
+    );
+  return Number(text);
+}
+
+/** A version that is not kept, said in HTTP words (other errors as they are). */
+function notKept(err: unknown, name: string, version: number): unknown {
+  if (!(err instanceof LanfsError) || err.code !== 'LANFS_ERR_NOT_FOUND') return err;
+  return new LanfsError(
+    'LANFS_ERR_NOT_FOUND',
+    `Version ${version} of "${name}" is not kept; GET /api/history/${name} lists the versions there are.`,
+  );
+}
+
+/**
+ * A kept version of a file whose newest version is held elsewhere: a 307 to that
+ * holder (which keeps the versions it saw), or streamed through with `?proxy=1`.
+ */
+async function getRemoteVersion(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  target: { name: string; version: number; serverId: number },
+  c: WebComponents,
+): Promise<number> {
+  const { name, version, serverId } = target;
+  const http = c.view.httpAddressOf(serverId);
+  if (http && url.searchParams.get('proxy') !== '1') {
+    const path = `/files/${name.split('/').map(encodeURIComponent).join('/')}`;
+    const ticket = ticketQuery(name, c.credentials);
+    const query = `${ticket === '' ? '?' : `${ticket}&`}version=${version}`;
+    res.writeHead(307, { Location: `http://${http}${path}${query}` }).end();
+    return 307;
+  }
+  let started = false;
+  try {
+    const record = await c.files.readRemote(
+      name,
+      serverId,
+      req.method === 'HEAD' ? new Writable({ write: (_chunk, _encoding, done) => done() }) : res,
+      (record) => {
+        started = true;
+        res.writeHead(200, {
+          'Content-Type': 'application/octet-stream',
+          'Content-Length': record.size,
+          ETag: `"${record.sha256}"`,
+        });
+      },
+      version,
+    );
+    res.end();
+    if (req.method !== 'HEAD') c.metrics.bytesOut.inc({ via: 'http' }, record.size);
+    return 200;
+  } catch (err) {
+    if (started) {
+      res.destroy();
+      return 200;
+    }
+    throw notKept(err, name, version);
   }
 }
 

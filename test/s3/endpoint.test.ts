@@ -56,7 +56,7 @@ test('s3 endpoint - SigV4 requests are S3 on any path, others are not; /metrics 
   assert.match(page, /access key id <code>lanfs<\/code>/);
 });
 
-test('s3 endpoint - versionId is the lanfs version: ListObjectVersions shows the current one, an older one is NoSuchVersion; under --insecure any secret is taken', async (t) => {
+test('s3 endpoint - versionId is the lanfs version: ListObjectVersions shows the current one and the kept ones (issue 14), a kept older one is served, one never kept is NoSuchVersion; under --insecure any secret is taken', async (t) => {
   const { servers } = await startCluster(t, 1, { insecure: true, args: ['--http-port', '0'] });
   const port = servers[0]!.httpPort!;
   const as = (secret: string, o: Omit<Parameters<typeof signedRequest>[1], 'secret'>) =>
@@ -70,9 +70,13 @@ test('s3 endpoint - versionId is the lanfs version: ListObjectVersions shows the
   assert.match(versions.text, /<Key>k<\/Key><VersionId>2<\/VersionId><IsLatest>true<\/IsLatest>/);
   const current = await as('x', { method: 'GET', path: '/vers/k', query: { versionId: '2' } });
   assert.equal(current.text, 'two');
+  assert.match(versions.text, /<Key>k<\/Key><VersionId>1<\/VersionId><IsLatest>false<\/IsLatest>/);
   const older = await as('x', { method: 'GET', path: '/vers/k', query: { versionId: '1' } });
-  assert.equal(older.status, 404);
-  assert.match(older.text, /<Code>NoSuchVersion<\/Code>/);
+  assert.equal(older.status, 200, older.text);
+  assert.equal(older.text, 'one');
+  const never = await as('x', { method: 'GET', path: '/vers/k', query: { versionId: '9' } });
+  assert.equal(never.status, 404);
+  assert.match(never.text, /<Code>NoSuchVersion<\/Code>/);
 });
 
 test('s3 endpoint - a bucket whose last object is deleted through another server stays a bucket (S3 semantics)', async (t) => {

@@ -67,17 +67,6 @@ export async function restore(ctx: CliContext, target: string): Promise<void> {
     throw new UsageError(
       `Say which version to restore, like ${name}@3; "lanfs history ${name}" lists them.`,
     );
-  const client = await ctx.client();
-  const chunks: Buffer[] = [];
-  const sink = new (await import('node:stream')).Writable({
-    write(chunk: Buffer, _encoding, done) {
-      chunks.push(chunk);
-      done();
-    },
-  });
-  await client.download(name, sink, { version });
-  const current = (await client.history(name)).current;
-  const bytes = Buffer.concat(chunks);
-  const record = await client.edit(name, current.version, () => [bytes], { size: bytes.length });
+  const record = await (await ctx.client()).restore(name, version);
   print(ctx, `Restored ${name} version ${version} as version ${record.version}.`);
 }

@@ -16,10 +16,16 @@ export async function show(ctx: CliContext, options: { json?: boolean }): Promis
   const records = await client.list();
   const verified = await verifications(client, records);
   if (options.json) {
+    const leases = new Map(
+      (records.length > 0 ? await client.leases().catch(() => []) : []).map((l) => [l.name, l]),
+    );
     print(
       ctx,
       JSON.stringify(
-        records.map((r) => ({ ...fileJson(r), verified: verified.get(r.name) })),
+        records.map((r) => ({
+          ...fileJson(r, leases.get(r.name)),
+          verified: verified.get(r.name),
+        })),
         null,
         2,
       ),

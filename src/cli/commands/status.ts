@@ -1,11 +1,14 @@
-/** `lanfs status`: every server with its address, up/down and file count. */
+/**
+ * `lanfs status`: every server with its address, up/down and file count, and
+ * (issue 14) its bytes in files, versions and trash, free disk, and bursts of deletes.
+ */
 import { print, type CliContext } from '../context.ts';
 import { statusJson } from '../../protocol/listing.ts';
 import { formatStatus } from '../format.ts';
 
 export async function status(ctx: CliContext, options: { json?: boolean }): Promise<void> {
   const client = await ctx.client();
-  const result = await client.status();
+  const result = await client.statusEverywhere();
   if (options.json) {
     print(ctx, JSON.stringify(statusJson(result), null, 2));
   } else {

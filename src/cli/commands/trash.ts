@@ -9,26 +9,12 @@ import { NotInTrashError, UsageError } from '../../shared/errors.ts';
 import { validateName } from '../../protocol/file-name.ts';
 import { print, type CliContext } from '../context.ts';
 import { formatBytes, table } from '../format.ts';
+import { trashJson } from '../../protocol/listing.ts';
 
 export async function trash(ctx: CliContext, options: { json?: boolean }): Promise<void> {
   const items = await (await ctx.client()).trash();
   if (options.json) {
-    print(
-      ctx,
-      JSON.stringify(
-        items.map((i) => ({
-          name: i.record.name,
-          version: i.record.version,
-          size: i.record.size,
-          sha256: i.record.sha256,
-          deletedAt: i.keptAt,
-          ...(i.deletedBy ? { deletedBy: i.deletedBy } : {}),
-          servers: i.servers,
-        })),
-        null,
-        2,
-      ),
-    );
+    print(ctx, JSON.stringify(items.map(trashJson), null, 2));
     return;
   }
   if (items.length === 0) {

@@ -64,6 +64,34 @@ export function formatEvent(event: LanfsEvent): string {
           `via ${event.via}${bytes}`,
         ];
       }
+      case 'restored':
+        return [
+          'restored',
+          event.name,
+          `version ${event.from} as v${event.version}${by(event.host)}`,
+        ];
+      case 'trashed':
+        return ['trashed', event.name, `v${event.version} to the trash${by(event.host)}`];
+      case 'purged':
+        return ['purged', event.name, `v${event.version}, skipping the trash${by(event.host)}`];
+      case 'undeleted':
+        return [
+          'undeleted',
+          event.name,
+          `v${event.version}${event.was ? ` (deleted as ${event.was})` : ''}`,
+        ];
+      case 'lease-taken':
+        return ['editing', event.name, `on ${event.host}`];
+      case 'lease-released':
+        return ['edited', event.name, `on ${event.host} (editor closed)`];
+      case 'lease-expired':
+        return ['lease expired', event.name, `on ${event.host} (the editor stopped renewing it)`];
+      case 'delete-burst':
+        return [
+          'delete burst',
+          `${event.deletes} deletes from ${event.host} (none purges)`,
+          `undo: ${event.undo}`,
+        ];
       case 'lagged':
         return ['lagged', `${event.dropped} events skipped (this watch read too slowly)`];
       case 'watching':
@@ -71,4 +99,8 @@ export function formatEvent(event: LanfsEvent): string {
     }
   })();
   return [time, ...columns].join('  ');
+}
+
+function by(host: string | undefined): string {
+  return host ? ` by ${host}` : '';
 }
