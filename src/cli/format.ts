@@ -127,6 +127,16 @@ export function formatStatus(status: BodyOf<'STATUS_RESULT'>, connectedTo: strin
         '',
         `A burst of ${burst.deletes} deletes from ${burst.host} (server ${s.id}, ${new Date(burst.since).toLocaleString()}): all kept in the trash; undo with: ${burst.undo}`,
       );
+  // Issue 15: faults made with lanfs fault (or lanfs up's shell), until heal.
+  const faults = status.servers.flatMap((s) => {
+    const parts = [
+      ...(s.faults?.cut.length ? [`cut from ${s.faults.cut.join(', ')}`] : []),
+      ...(s.faults?.slowDiskMs ? [`slow disk ${s.faults.slowDiskMs} ms`] : []),
+    ];
+    return parts.length > 0 ? [`server ${s.id}: ${parts.join(', ')}`] : [];
+  });
+  if (faults.length > 0)
+    lines.push('', `Faults in force: ${faults.join('; ')} ("heal" removes them).`);
   if (status.insecure)
     lines.push(
       'WARNING: this cluster runs without a key (--insecure): anyone on the LAN can read and change its files.',

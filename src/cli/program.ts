@@ -25,6 +25,7 @@ import type { CliContext } from './context.ts';
 import { create } from './commands/create.ts';
 import { deleteFile } from './commands/delete.ts';
 import { download } from './commands/download.ts';
+import { fault } from './commands/fault.ts';
 import { plan } from './commands/plan.ts';
 import { why } from './commands/why.ts';
 import { doctor, DEFAULT_LISTEN_SECONDS } from './commands/doctor.ts';
@@ -192,6 +193,22 @@ export function buildProgram(hooks: ProgramHooks): Command {
         await why(hooks.context(options as ConnectOptions), name, options),
     );
 
+  fileCommand(
+    'fault',
+    'a fault on servers started with --allow-faults: kill, stop, cont, slow-disk MS, cut A B, heal',
+  )
+    .argument('<fault>', 'kill | stop | cont | slow-disk | cut | heal')
+    .argument('[args...]', 'slow-disk: the delay in ms; cut: the two servers')
+    .option(
+      '--on <id>',
+      'the server for kill, stop, cont, slow-disk (default: the one connected to)',
+    )
+    .option('--for <ms>', 'stop: resume by itself after this long')
+    .action(
+      async (action: string, args: string[], options: { on?: string; for?: string }) =>
+        await fault(hooks.context(options as ConnectOptions), action, args, options),
+    );
+
   fileCommand('plan', 'what losing a server for good would do: files to heal, where, bytes, time')
     .requiredOption('--without <id>', 'the server to plan without')
     .option('--json', 'print one JSON object')
@@ -309,6 +326,10 @@ export function buildProgram(hooks: ProgramHooks): Command {
           '--delete-brake <n>',
           'deletes from one client within a minute past which none purges (a burst)',
         ).default(String(DEFAULT_DELETE_BRAKE)),
+      )
+      .option(
+        '--allow-faults',
+        'take lanfs fault requests (kill, stop, slow-disk, cut, heal) from key holders: demos and tests only',
       )
       .addOption(
         new Option(

@@ -23,7 +23,7 @@ import type {
   Lease,
   Member,
 } from '../protocol/messages.ts';
-import { LanfsError, NoServerError, ProtocolError } from '../shared/errors.ts';
+import { LanfsError, NoServerError, ProtocolError, UsageError } from '../shared/errors.ts';
 import type { Credentials } from '../transport/handshake.ts';
 import {
   newDownloadProgress,
@@ -137,6 +137,22 @@ export class LanfsClient {
           names: options.names ?? [],
         }),
     );
+  }
+
+  /**
+   * A fault (issue 15) on server `serverId` (reached at its address from the status),
+   * or on the connected server when undefined. Never failed over: a fault is for one
+   * server, and a kill or stop ends its connection.
+   */
+  async fault(
+    serverId: number | undefined,
+    body: BodyOf<'FAULT'>,
+  ): Promise<BodyOf<'FAULT_RESULT'>> {
+    if (serverId === undefined || serverId === this.serverId) return await this.#home.fault(body);
+    const member = (await this.status()).servers.find((m) => m.id === serverId);
+    if (!member)
+      throw new UsageError(`There is no server ${serverId}; "lanfs status" lists the servers.`);
+    return await (await this.#connectTo(member.address)).fault(body);
   }
 
   async status(): Promise<BodyOf<'STATUS_RESULT'>> {

@@ -119,6 +119,18 @@ export class ServerConnection {
     return records;
   }
 
+  /** A fault on this server (--allow-faults): lanfs fault, lanfs up's shell. */
+  async fault(body: BodyOf<'FAULT'>): Promise<BodyOf<'FAULT_RESULT'>> {
+    let result: BodyOf<'FAULT_RESULT'> | undefined;
+    await this.#requests.request('FAULT', body, (message, finish) => {
+      if (message.type !== 'FAULT_RESULT')
+        throw new ProtocolError(`Expected FAULT_RESULT, got ${message.type}.`);
+      result = message.body;
+      finish();
+    });
+    return result!;
+  }
+
   async status(): Promise<BodyOf<'STATUS_RESULT'>> {
     let result: BodyOf<'STATUS_RESULT'> | undefined;
     await this.#requests.request('STATUS', {}, (message, finish) => {

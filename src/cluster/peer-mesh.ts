@@ -92,6 +92,8 @@ export class PeerMesh {
   #timer: NodeJS.Timeout | undefined;
   #redialTimer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** Peers this server keeps no link with: a fault in force (lanfs fault cut, --allow-faults). */
+  readonly #cut = new Set<number>();
   /** Version of this server's catalog as its peers see it: +1 per delta sent. */
   #version = 0;
   readonly #pendingChanges = new Set<string>();
@@ -352,7 +354,32 @@ export class PeerMesh {
     }
   }
 
+  /**
+   * A fault (lanfs fault cut): drops the links with these peers and refuses new ones
+   * until heal(), so both sides see each other down, as across a cut cable.
+   */
+  cut(peerIds: number[]): void {
+    for (const id of peerIds) {
+      this.#cut.add(id);
+      this.#links.get(id)?.connection.close();
+    }
+  }
+
+  /** Removes every cut; the peers are dialed again within REDIAL_INTERVAL_MS. */
+  heal(): void {
+    this.#cut.clear();
+  }
+
+  /** The peers cut off (lanfs fault cut), lowest first. */
+  get cutPeers(): number[] {
+    return [...this.#cut].sort((a, b) => a - b);
+  }
+
   #attach(link: Link): void {
+    if (this.#cut.has(link.peerId)) {
+      link.connection.close();
+      return;
+    }
     const existing = this.#links.get(link.peerId);
     if (existing) {
       // Both dialed at once: keep the link dialed by the lower id, on both sides alike.

@@ -53,6 +53,7 @@ export function mergeOwnEntries(
         ...m,
         ...(theirs.space ? { space: theirs.space } : {}),
         ...(theirs.deleteBursts ? { deleteBursts: theirs.deleteBursts } : {}),
+        ...(theirs.faults ? { faults: theirs.faults } : {}),
       };
     }),
   };

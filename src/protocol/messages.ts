@@ -56,6 +56,9 @@ export const MessageType = {
   // Issue 13 (scrub): numbered apart, so the numbers other requests take meanwhile never clash.
   SCRUB: 60,
   SCRUB_RESULT: 61,
+  // Issue 15 (faults built in, --allow-faults): numbered apart, so they never clash.
+  FAULT: 70,
+  FAULT_RESULT: 71,
 } as const;
 export type MessageTypeName = keyof typeof MessageType;
 
@@ -191,6 +194,14 @@ export const tombstoneSchema = z.object({
 });
 export type TombstoneRef = z.infer<typeof tombstoneSchema>;
 
+/** The faults in force on one server (--allow-faults; lanfs fault). */
+export const faultsSchema = z.object({
+  slowDiskMs: z.number().int().nonnegative(),
+  /** Servers whose links this one drops (cut A B sets each on the other). */
+  cut: z.array(serverId).max(1000),
+});
+export type Faults = z.infer<typeof faultsSchema>;
+
 export const memberSchema = z.object({
   id: serverId,
   address: z.string().max(300),
@@ -200,6 +211,8 @@ export const memberSchema = z.object({
   httpAddress: z.string().max(300).optional(),
   /** How long a down server has been down, as the reporting server saw it (status only). */
   downForMs: z.number().int().nonnegative().optional(),
+  /** Issue 15: the faults in force on this server (its own entry only; absent: none). */
+  faults: faultsSchema.optional(),
   /**
    * Issue 14: bytes in files, kept versions and the trash on this server, and its
    * disk's free space. A server fills its own entry; `status` asks every live one.
@@ -561,6 +574,22 @@ const schemas = {
   SCRUB_RESULT: z.object({
     servers: z.array(scrubServerSchema).max(10_000),
     files: z.array(scrubFileSchema).max(100_000),
+  }),
+  /**
+   * A fault for demos and tests, on a server started with --allow-faults: kill (exit at
+   * once), stop (SIGSTOP itself; `ms` sets a helper process to SIGCONT it after that
+   * long), cont (a running server has nothing to do), slow-disk (`ms` before every disk
+   * read and write), cut (drop every link with server `peer`), heal (remove them all).
+   */
+  FAULT: z.object({
+    action: z.enum(['kill', 'stop', 'cont', 'slow-disk', 'cut', 'heal']),
+    ms: z.number().int().nonnegative().max(3_600_000).optional(),
+    peer: serverId.optional(),
+  }),
+  FAULT_RESULT: z.object({
+    serverId,
+    pid: z.number().int().positive(),
+    faults: faultsSchema,
   }),
 } as const;
 

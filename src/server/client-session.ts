@@ -19,10 +19,12 @@ import {
   NotFoundError,
   ProtocolError,
   UnavailableError,
+  UsageError,
 } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { FileService, WriteHandle } from '../service/file-service.ts';
 import type { Scrubber } from '../cluster/scrubber.ts';
+import type { FaultControl } from './fault-control.ts';
 import type { Metrics } from '../web/metrics.ts';
 import type { Connection } from '../transport/connection.ts';
 
@@ -61,6 +63,8 @@ export interface SessionComponents {
   peerId?: number;
   /** The server's scrubber (SCRUB requests; a failed read makes a copy suspect). */
   scrubber?: Scrubber;
+  /** Set with --allow-faults: FAULT requests (issue 15). */
+  faults?: FaultControl;
   logger: Logger;
 }
 
@@ -227,6 +231,15 @@ export class ClientSession {
           local: message.body.local || this.#components.peerId !== undefined,
         };
         this.#connection.send('SCRUB_RESULT', streamId, await scrubber.clusterReport(body));
+        return this.#end(streamId);
+      }
+      case 'FAULT': {
+        const faults = this.#components.faults;
+        if (!faults)
+          throw new UsageError(
+            `Server ${files.serverId} takes no faults: start it with --allow-faults to use lanfs fault.`,
+          );
+        this.#connection.send('FAULT_RESULT', streamId, faults.apply(message.body));
         return this.#end(streamId);
       }
       case 'WATCH':

@@ -36,6 +36,7 @@ import { FileService } from '../service/file-service.ts';
 import { attachEventSources } from '../events/event-sources.ts';
 import { EventStream, type ClusterEvent } from '../events/event-stream.ts';
 import { ClientSession, DEFAULT_SESSION_LIMITS, type SessionLimits } from './client-session.ts';
+import { FaultControl } from './fault-control.ts';
 
 export const DEFAULT_PORT = 7070;
 export const DEFAULT_CLUSTER = 'lanfs';
@@ -83,6 +84,8 @@ export interface ServerOptions {
   keep?: KeepPolicy;
   /** --delete-brake: deletes from one client within a minute past which none purges. */
   deleteBrake?: number;
+  /** --allow-faults: take FAULT requests (kill, stop, slow-disk, cut, heal) from key holders. */
+  allowFaults?: boolean;
   /** Limits on what connections may do (see SessionLimits) and how many there may be. */
   limits?: Partial<SessionLimits> & { maxConnections?: number };
   /** Called if the server must stop on its own (another live server has its id). */
@@ -95,6 +98,8 @@ export class LanfsServer {
   readonly #logger: Logger;
   readonly #instance = newInstanceId();
   readonly #startedAt = performance.now();
+  /** What a client's handshake waits for after a start (#heardFromKnown). */
+  #clientsWait: Promise<void> = Promise.resolve();
   #lock: DataFolderLock | undefined;
   #catalog: LocalCatalog | undefined;
   /** Where the listener was, kept after stop: a stopped server still says which it was. */
@@ -102,6 +107,8 @@ export class LanfsServer {
   #view: ClusterView | undefined;
   #kept: KeptView | undefined;
   #mesh: PeerMesh | undefined;
+  /** Set with --allow-faults (issue 15). */
+  #faultControl: FaultControl | undefined;
   #replicator: Replicator | undefined;
   #discovery: ServerDiscovery | undefined;
   #listener: NetServer | undefined;
@@ -243,6 +250,13 @@ export class LanfsServer {
         httpPort: () => this.httpPort,
       });
       this.#mesh = mesh;
+      if (this.#options.allowFaults)
+        this.#faultControl = new FaultControl({
+          serverId: catalog.serverId,
+          disk: catalog.directory.faults,
+          mesh: () => this.#mesh,
+          logger: this.#logger.child({ component: 'faults' }),
+        });
       this.#replicator = new Replicator({
         serverId: catalog.serverId,
         replicas: this.#options.replicas ?? DEFAULT_REPLICAS,
@@ -315,6 +329,7 @@ export class LanfsServer {
           ).unref();
       });
       mesh.start();
+      this.#clientsWait = this.#heardFromKnown(view, this.#options.peerTimeoutMs ?? DOWN_AFTER_MS);
       replicator.start();
       this.#scrubber.start();
       if (this.#options.httpPort !== undefined) await this.#startHttp(this.#options.httpPort);
@@ -463,11 +478,20 @@ export class LanfsServer {
       serverId: this.catalog.serverId,
       insecure: this.#options.credentials.insecure,
       replicas: this.#options.replicas ?? DEFAULT_REPLICAS,
-      servers: this.#withOwnSpace(this.view.servers()),
+      servers: this.#withOwnFaults(this.#withOwnSpace(this.view.servers())),
       healAfterMs: this.#options.healAfterMs ?? DEFAULT_HEAL_AFTER_MS,
       ...this.#copyRate(),
       ...this.#health(),
     };
+  }
+
+  /** This server's own entry gets the faults in force, when there are (--allow-faults). */
+  #withOwnFaults(servers: Member[]): Member[] {
+    const control = this.#faultControl;
+    if (!control?.any) return servers;
+    return servers.map((m) =>
+      m.id === this.catalog.serverId ? { ...m, faults: control.inForce() } : m,
+    );
   }
 
   /** The rate copies moved at lately, when some were measured (lanfs plan). */
@@ -598,6 +622,27 @@ export class LanfsServer {
     void this.stop().then(() => this.#options.onFatal?.(err));
   }
 
+  /**
+   * Resolves once this server holds the records of every server it knew before it
+   * started, or after withinMs: a restarted server would otherwise answer clients
+   * from its own copies alone, old versions and files the others replaced or deleted
+   * while it was down (the torture run read them for a second after a kill -9).
+   */
+  #heardFromKnown(view: ClusterView, withinMs: number): Promise<void> {
+    const known = view.members().map((m) => m.id);
+    if (known.length === 0) return Promise.resolve();
+    const until = Date.now() + withinMs;
+    return new Promise((resolve) => {
+      const timer = setInterval(() => {
+        if (Date.now() < until && known.some((id) => view.member(id)?.instance === undefined))
+          return;
+        clearInterval(timer);
+        resolve();
+      }, 50);
+      timer.unref();
+    });
+  }
+
   #accept(socket: Socket): void {
     const connection = new Connection(socket);
     this.#connections.add(connection);
@@ -629,6 +674,13 @@ export class LanfsServer {
       connection.close(new ProtocolError('A replicator must say its server id.'));
       return;
     }
+    // A cut (lanfs fault cut) drops the byte-moving links with that peer too.
+    if (hello.role === 'replicator' && this.#mesh?.cutPeers.includes(hello.serverId!)) {
+      connection.close();
+      return;
+    }
+    // A client waits until this server knows what the others hold (see #heardFromKnown).
+    if (hello.role !== 'replicator') await this.#clientsWait;
     connection.send('WELCOME', 0, {
       serverId: catalog.serverId,
       members: this.view.servers(),
@@ -639,6 +691,7 @@ export class LanfsServer {
       events: this.#events,
       peerId: hello.role === 'replicator' ? hello.serverId : undefined,
       scrubber: this.#scrubber,
+      faults: this.#faultControl,
       metrics: this.#metrics,
       limits: { ...DEFAULT_SESSION_LIMITS, ...this.#options.limits },
       logger: this.#logger,

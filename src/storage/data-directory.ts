@@ -305,7 +305,13 @@ export class DataDirectory {
    * more than writing 4 KiB to it and a small create should not wait for that.
    */
   async beginUpload(): Promise<Upload> {
+    if (this.#faults.active) await this.#faults.beforeWrite();
     return await Promise.resolve(new Upload(() => this.#takeTemp(), this.#inlineBudget));
+  }
+
+  /** The disk faults of this folder (tests; lanfs fault slow-disk on --allow-faults). */
+  get faults(): DiskFaultInjector {
+    return this.#faults;
   }
 
   /** Closes and removes the spare temp files (the server is stopping). */

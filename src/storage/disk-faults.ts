@@ -7,6 +7,9 @@
  *       bytes written again (a repair) read fine.
  *   LANFS_FAULT_SLOW_DISK_MS=N  every open for reading (downloads, copies, scrub) waits
  *       N ms first, as a dying or overloaded disk does.
+ *
+ * A server started with --allow-faults also changes the slow disk while it runs
+ * (`lanfs fault slow-disk MS`, issue 15): then every new upload waits as well.
  */
 export interface DiskFaults {
   /** Names whose bytes fail to read; the bad inodes are learned at first read. */
@@ -34,6 +37,21 @@ export class DiskFaultInjector {
 
   get active(): boolean {
     return this.#faults.readErrors.size > 0 || this.#faults.slowMs > 0;
+  }
+
+  get slowMs(): number {
+    return this.#faults.slowMs;
+  }
+
+  /** lanfs fault slow-disk: reads and writes wait this long from now on (0: no more). */
+  set slowMs(ms: number) {
+    this.#faults.slowMs = ms;
+  }
+
+  /** Before a new upload is written: the slow disk makes it wait too. */
+  async beforeWrite(): Promise<void> {
+    if (this.#faults.slowMs > 0)
+      await new Promise((resolve) => setTimeout(resolve, this.#faults.slowMs));
   }
 
   async beforeRead(name: string, ino: number): Promise<void> {

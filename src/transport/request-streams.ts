@@ -42,7 +42,8 @@ type AskType =
   | 'LEASES'
   | 'RESTORE'
   | 'PEER_EVENT'
-  | 'SCRUB';
+  | 'SCRUB'
+  | 'FAULT';
 
 /** Feeds the answers of one request; the request ends when finish() is called. */
 export type AnswerHandler = (message: Message, finish: () => void) => void;

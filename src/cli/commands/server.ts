@@ -36,6 +36,7 @@ export interface ServerCommandOptions extends KeyOptions {
   versionsBudget: string;
   trashDays: string;
   deleteBrake: string;
+  allowFaults?: boolean;
 }
 
 /** A duration like `90s`, `30m`, `24h` or `2d` (a bare number is seconds), in ms. */
@@ -101,6 +102,7 @@ export function serverOptionsFrom(options: ServerCommandOptions): Omit<ServerOpt
       trashMs: parsePositiveInt(options.trashDays, '--trash-days', true) * 86_400_000,
     },
     deleteBrake: parsePositiveInt(options.deleteBrake, '--delete-brake'),
+    allowFaults: options.allowFaults === true,
     limits: {
       maxFileBytes:
         options.maxFileSize === undefined

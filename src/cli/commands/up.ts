@@ -21,6 +21,8 @@ import { table } from '../format.ts';
 import { runShell, type ShellCommand, type ShellHooks } from '../shell.ts';
 import { parseGroup } from '../../discovery/multicast-beacon.ts';
 import { parsePositiveInt } from './server.ts';
+import { cutServers, healAll, slowSentence } from './fault.ts';
+import { LanfsClient } from '../../client/client.ts';
 
 export const UP_BASE_PORT = 7070;
 export const UP_HTTP_BASE_PORT = 8070;
@@ -59,6 +61,8 @@ interface UpServer {
   httpAddress?: string;
   /** Said in the banner when a port asked for was taken ("port 7070 was in use; ..."). */
   moved?: string;
+  /** SIGSTOPped by "freeze N" (or lanfs fault stop): "cont N" resumes it. */
+  frozen?: boolean;
 }
 
 async function loadOrMakeKey(dataRoot: string): Promise<string> {
@@ -130,6 +134,9 @@ export async function up(
     if (!child || !running(server)) return;
     server.ended = signal === 'SIGTERM' ? 'stopped (SIGTERM)' : 'killed (SIGKILL)';
     child.kill(signal);
+    // A frozen process acts on SIGTERM only once it runs again.
+    if (server.frozen) child.kill('SIGCONT');
+    server.frozen = false;
     const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
     await server.exited;
     clearTimeout(timer);
@@ -179,6 +186,8 @@ export async function up(
               keyFile,
               '--cluster',
               'lanfs',
+              // A cluster on one machine for trying things: the shell's cut, heal and slow-disk.
+              '--allow-faults',
             ],
             {
               // Its own process group: a Ctrl-C typed at the shell is not for the servers.
@@ -268,6 +277,22 @@ export async function up(
         );
       return server;
     };
+    /** A client of its own for one fault command (the shell's may be on a frozen server). */
+    const withClient = async (run: (client: LanfsClient) => Promise<string>): Promise<void> => {
+      const client = await LanfsClient.connect({
+        servers: servers.filter((s) => running(s) && !s.frozen).map((s) => s.address!),
+        credentials: { key, insecure: false, cluster: 'lanfs' },
+      });
+      try {
+        print(ctx, await run(client));
+      } finally {
+        client.close();
+      }
+    };
+    const twoServers = (args: string[], command: string): [UpServer, UpServer] => {
+      if (args.length !== 2) throw new UsageError(`Give two servers: ${command} A B.`);
+      return [serverOf([args[0]!], command), serverOf([args[1]!], command)];
+    };
     const commands: Record<string, ShellCommand> = {
       servers: {
         usage: 'servers',
@@ -307,6 +332,58 @@ export async function up(
           await shell?.checkServer();
         },
       },
+      freeze: {
+        usage: 'freeze N',
+        description:
+          'freeze server N (SIGSTOP): alive but silent, as a hung machine; "cont N" resumes it',
+        run: (args) => {
+          const server = serverOf(args, 'freeze');
+          if (!running(server)) throw new UsageError(`Server ${server.id} is not running.`);
+          server.child!.kill('SIGSTOP');
+          server.frozen = true;
+          print(
+            ctx,
+            `Server ${server.id} is frozen (SIGSTOP): the others mark it down within seconds. "cont ${server.id}" resumes it.`,
+          );
+        },
+      },
+      cont: {
+        usage: 'cont N',
+        description: 'resume server N after "freeze N" or "lanfs fault stop" (SIGCONT)',
+        run: (args) => {
+          const server = serverOf(args, 'cont');
+          if (!running(server)) throw new UsageError(`Server ${server.id} is not running.`);
+          server.child!.kill('SIGCONT');
+          server.frozen = false;
+          print(ctx, `Server ${server.id} runs again; the others see it up within seconds.`);
+        },
+      },
+      cut: {
+        usage: 'cut A B',
+        description:
+          'cut servers A and B apart: each drops its links with the other ("heal" joins them)',
+        run: async (args) => {
+          const [a, b] = twoServers(args, 'cut');
+          await withClient((client) => cutServers(client, a.id, b.id));
+        },
+      },
+      heal: {
+        usage: 'heal',
+        description: 'remove every cut and slow disk',
+        run: async () => await withClient((client) => healAll(client)),
+      },
+      'slow-disk': {
+        usage: 'slow-disk N MS',
+        description: "make server N's disk slow: every read and new upload waits MS (0: normal)",
+        run: async (args) => {
+          if (args.length !== 2) throw new UsageError('Write it as: slow-disk N MS.');
+          const server = serverOf([args[0]!], 'slow-disk');
+          const ms = parsePositiveInt(args[1]!, 'The delay (ms)', true);
+          await withClient(async (client) =>
+            slowSentence(await client.fault(server.id, { action: 'slow-disk', ms }), ms),
+          );
+        },
+      },
       start: {
         usage: 'start N',
         description: 'start server N again (it catches up with what changed meanwhile)',
@@ -338,7 +415,8 @@ export async function up(
           `  server ${s.id}  ${s.address}  pid ${s.child!.pid}  dashboard http://${s.httpAddress}/  data in ${s.dir}`,
       ),
       ...servers.flatMap((s) => (s.moved ? [`  (${s.moved})`] : [])),
-      `Server output: ${join(dataRoot, 'server-N.log')}. Here, "stop N", "kill N" and "start N" stop and start one server.`,
+      `Server output: ${join(dataRoot, 'server-N.log')}. Here, "stop N", "kill N" and "start N" stop and start one server;`,
+      '"freeze N"/"cont N", "cut A B", "slow-disk N MS" and "heal" make faults ("help" lists them).',
       '',
       'To use this cluster from another terminal, in any folder, while this one runs:',
       `  alias lanfs='"${process.execPath}" "${LANFS_BIN}"'`,
