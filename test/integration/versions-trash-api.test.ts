@@ -48,11 +48,13 @@ async function edit(c: TestCluster, name: string, text: string, scratch: string,
 function background(t: Parameters<typeof onCleanup>[0], env: NodeJS.ProcessEnv, args: string[]) {
   const child = spawn(process.execPath, [LANFS_BIN, ...args], {
     env: cleanEnv(env),
-    stdio: ['ignore', 'pipe', 'ignore'],
+    stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
   let out = '';
+  let err = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const kill = async (): Promise<void> => {
     try {
@@ -63,7 +65,7 @@ function background(t: Parameters<typeof onCleanup>[0], env: NodeJS.ProcessEnv, 
     await exited;
   };
   onCleanup(t, kill);
-  return { output: () => out, kill };
+  return { output: () => out, errors: () => err, kill };
 }
 
 test('events: lanfs watch on another server shows restores, trash moves, undeletes, purges and leases', async (t) => {
@@ -79,13 +81,14 @@ test('events: lanfs watch on another server shows restores, trash moves, undelet
       .split('\n')
       .filter((line) => line.startsWith('{'))
       .map((line) => JSON.parse(line) as { type: string });
-  // The watch listens once it printed anything; a create tells it so.
-  await lanfs(c, ['create', 'ping.txt'], 0, 'x');
+  // The watch says on stderr once it listens.
   await waitFor(
     'the watch to listen',
-    () => events(),
-    (e) => e.some((x) => x.name === 'ping.txt'),
+    () => watch.errors(),
+    (text) => /Watching the cluster through server 2/.test(text),
+    { timeoutMs: 20_000 },
   );
+  await lanfs(c, ['create', 'ping.txt'], 0, 'x');
 
   await lanfs(c, ['restore', 'notes.txt@1'], 0);
   await lanfs(c, ['delete', 'notes.txt'], 0);

@@ -189,13 +189,12 @@ test('trash: delete, trash, undelete bring back the same bytes; after a restart,
 
   // --purge skips the trash.
   await lanfs(c, ['delete', '--purge', 'old.txt'], 0);
-  // --purge skips the primary's trash (copy holders still trash their copy: REPLICA_DELETE
-  // carries no purge flag yet, see docs/ARCHITECTURE.md).
+  // --purge skips the trash of the primary and of the live copy holders (REPLICA_DELETE purge).
   const left = JSON.parse(await lanfs(c, ['trash', '--json'], 0)) as {
     sha256: string;
     servers: number[];
   }[];
-  assert.ok(!left.some((i) => i.sha256 === sha('second') && i.servers.includes(1)));
+  assert.ok(!left.some((i) => i.sha256 === sha('second')));
 });
 
 test('budget: versions beyond --keep-versions and past --versions-budget go oldest first', async (t) => {
