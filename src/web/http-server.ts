@@ -17,6 +17,7 @@
 import type { EventStream } from '../events/event-stream.ts';
 import { drained } from '../http/drained.ts';
 import { serveEventFeed } from './event-feed.ts';
+import { putEdit } from './file-edit.ts';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
@@ -462,6 +463,9 @@ async function putFile(
   name: string,
   c: WebComponents,
 ): Promise<number> {
+  // Issue 15: with If-Match, an edit of the version that ETag names (file-edit.ts).
+  const ifMatch = req.headers['if-match'];
+  if (ifMatch !== undefined) return await putEdit(req, res, name, ifMatch, c);
   const length = req.headers['content-length'];
   const size = length === undefined ? null : Number(length);
   const handle = await c.files.beginCreate({ name, size });
