@@ -5,6 +5,17 @@
  * Pure, so a unit test can feed it histories by hand. An operation is `ok`
  * (acknowledged), `fail` (refused: it had no effect) or `info` (no answer: it may
  * or may not have happened, now or later).
+ *
+ * What lanfs promises under a partition is weaker, and so is the check there
+ * (docs/ARCHITECTURE.md "Partitions": both sides keep serving and writing; one
+ * name written on both sides ends as a conflict, the loser kept under its
+ * conflict name; an edit beats a delete). An operation that overlaps a partition
+ * (from the cut to a few seconds after the heal) is checked for what was written
+ * only: a read must return bytes some write of that name made before it ended, and
+ * the end state of a name whose last change overlaps a partition is not judged (the
+ * conflict rule decides it; `invented` still catches bytes nobody wrote). Outside
+ * partitions a write whose bytes ended under a conflict name of its name is kept,
+ * not lost, and did not replace the version the name kept.
  */
 export type OpKind = 'create' | 'edit' | 'delete' | 'read';
 
@@ -36,11 +47,40 @@ export interface Verdict {
 
 const mutates = (op: Op): boolean => op.kind !== 'read' && op.outcome !== 'fail';
 
+/** After a heal, how long the two sides may take to meet (peer redial, sync, conflict rule). */
+export const HEAL_GRACE_MS = 5000;
+
+/** A span during which some servers could not reach others (ms, the history's clock). */
+export interface Cut {
+  from: number;
+  to: number;
+}
+
+/** The sha256 of every copy kept under a conflict name of name (conflict-rule.ts's naming). */
+function conflictCopies(name: string, image: Image): Set<string> {
+  const slash = name.lastIndexOf('/');
+  const dot = name.lastIndexOf('.');
+  const [stem, ext] = dot > slash + 1 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
+  const pattern = new RegExp(`^${escapeRegExp(stem)}\\.conflict-[0-9a-f]{8}${escapeRegExp(ext)}$`);
+  const found = new Set<string>();
+  for (const [other, sha] of image) if (pattern.test(other)) found.add(sha);
+  return found;
+}
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 /**
  * names: the names the workers used (others in the image, like conflict copies,
  * are checked only for invented content).
  */
-export function checkHistory(ops: Op[], images: Map<number, Image>, names: string[]): Verdict {
+export function checkHistory(
+  ops: Op[],
+  images: Map<number, Image>,
+  names: string[],
+  cuts: Cut[] = [],
+): Verdict {
+  const duringCut = (op: Op): boolean =>
+    cuts.some((c) => op.start <= c.to + HEAL_GRACE_MS && op.end >= c.from);
   const verdict: Verdict = {
     lost: [],
     resurrected: [],
@@ -61,17 +101,23 @@ export function checkHistory(ops: Op[], images: Map<number, Image>, names: strin
 
   for (const name of names) {
     const onName = ops.filter((o) => o.name === name);
+    const kept = conflictCopies(name, first);
     const changes = onName.filter(mutates).sort((a, b) => a.start - b.start);
     const last = changes.at(-1);
     // The last change decides the end state only if it was acknowledged and nothing
     // else that may have taken effect overlaps it.
-    if (last && last.outcome === 'ok' && changes.every((o) => o === last || o.end < last.start)) {
+    if (
+      last &&
+      last.outcome === 'ok' &&
+      !duringCut(last) &&
+      changes.every((o) => o === last || o.end < last.start)
+    ) {
       const now = first.get(name);
       if (last.kind === 'delete' && now !== undefined)
         verdict.resurrected.push(
           `${name}: deleted at ${last.end} ms but back (${now.slice(0, 12)})`,
         );
-      if (last.kind !== 'delete' && now !== last.sha256)
+      if (last.kind !== 'delete' && now !== last.sha256 && !kept.has(last.sha256 ?? ''))
         verdict.lost.push(
           `${name}: ${last.kind} of ${last.sha256?.slice(0, 12)} acknowledged at ${last.end} ms, final ${now?.slice(0, 12) ?? 'absent'}`,
         );
@@ -82,12 +128,20 @@ export function checkHistory(ops: Op[], images: Map<number, Image>, names: strin
       const sources = changes.filter(
         (w) => w.kind !== 'delete' && w.sha256 === read.sha256 && w.start < read.end,
       );
-      const fine = sources.some(
-        (w) =>
-          !changes.some(
-            (x) => x !== w && x.outcome === 'ok' && x.start > w.end && x.end < read.start,
-          ),
-      );
+      // A change whose bytes lost the name to a conflict replaced nothing under it.
+      const fine =
+        (duringCut(read) && sources.length > 0) ||
+        sources.some(
+          (w) =>
+            !changes.some(
+              (x) =>
+                x !== w &&
+                x.outcome === 'ok' &&
+                x.start > w.end &&
+                x.end < read.start &&
+                !kept.has(x.sha256 ?? ''),
+            ),
+        );
       if (!fine)
         verdict.wrongReads.push(
           `${name}: read at ${read.start}-${read.end} ms returned ${read.sha256?.slice(0, 12)}`,

@@ -3,10 +3,12 @@
  * cluster of `lanfs server` processes on loopback (multicast on 127.0.0.1, a group
  * of its own), workers that create, edit, delete and read through the client
  * library and write down what happened, and a nemesis that kills -9 and restarts,
- * or freezes (SIGSTOP) and thaws (SIGCONT), one server at a time, on a schedule
- * drawn from the seed (the same seed, the same schedule; the workers' timing
- * still varies). Partitions are not in it yet: the namespace helpers of issue 13
- * part 1 can be added as a third fault. At the end every server is thawed and
+ * or freezes (SIGSTOP) and thaws (SIGCONT), one server at a time, and, when the
+ * servers take faults (`--allow-faults`, issue 15), partitions a minority of them
+ * from the rest (`lanfs fault cut`: the server-to-server links; the workers still
+ * reach every server, as a client on a switch both halves hang off would), on a
+ * schedule drawn from the seed (the same seed, the same schedule; the workers'
+ * timing still varies). At the end every server is thawed and
  * restarted, the cluster left to settle, and bench/torture-history.ts checks the
  * history against what every server shows. Prints one screen; exit 1 if anything
  * was lost, came back, or was read wrong.
@@ -40,6 +42,8 @@ export interface TortureOptions {
   nemesis?: boolean;
   /** Keep every server's log (JSON lines) in DIR/sN.log, for a closer look at a run. */
   logDir?: string;
+  /** Partitions too; default: when the servers take faults (--allow-faults). */
+  partitions?: boolean;
   log?: (line: string) => void;
 }
 
@@ -75,19 +79,68 @@ export function faultSchedule(
   seed: number,
   seconds: number,
   servers: number,
-): { at: number; server: number; fault: 'kill' | 'freeze'; forMs: number }[] {
+  partitions = false,
+): { at: number; server: number; fault: Fault; forMs: number }[] {
   const random = seeded(seed);
   const plan = [];
   // Faults stop 20% before the end, so the last writes meet a whole cluster.
   for (let at = 2000 + random() * 2000; at < seconds * 800; at += 3000 + random() * 3000) {
-    plan.push({
-      at: Math.round(at),
-      server: Math.floor(random() * servers),
-      fault: random() < 0.5 ? ('kill' as const) : ('freeze' as const),
-      forMs: Math.round(1000 + random() * 2500),
-    });
+    const server = Math.floor(random() * servers);
+    const pick = random();
+    const fault: Fault = partitions
+      ? pick < 1 / 3
+        ? 'kill'
+        : pick < 2 / 3
+          ? 'freeze'
+          : 'partition'
+      : pick < 0.5
+        ? 'kill'
+        : 'freeze';
+    // A partition lasts longer than a peer timeout, so both sides see the other down.
+    const forMs = Math.round((fault === 'partition' ? 3000 : 1000) + random() * 2500);
+    plan.push({ at: Math.round(at), server, fault, forMs });
   }
   return plan;
+}
+
+export type Fault = 'kill' | 'freeze' | 'partition';
+
+/** The minority a partition starting at `server` cuts off: it and the next ones, at most half. */
+export function minority(server: number, servers: number, seed: number): number[] {
+  const size = 1 + (Math.abs(seed + server) % Math.max(1, Math.floor((servers - 1) / 2)));
+  return Array.from({ length: size }, (_, i) => (server + i) % servers);
+}
+
+/** What the issue-15 fault request needs of the client (absent before it). */
+interface FaultClient {
+  fault?: (
+    serverId: number | undefined,
+    body: { action: string; peer?: number },
+  ) => Promise<unknown>;
+}
+
+async function faultOn(node: Node, body: { action: string; peer?: number }): Promise<void> {
+  const client = await LanfsClient.connect({ servers: [`127.0.0.1:${node.port}`], credentials });
+  try {
+    const faulty = client as unknown as FaultClient;
+    if (!faulty.fault) throw new Error('this client library has no fault request (issue 15)');
+    await faulty.fault(undefined, body);
+  } finally {
+    client.close();
+  }
+}
+
+/** Whether `lanfs server` takes --allow-faults here (issue 15's fault requests). */
+async function serversTakeFaults(): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const child = spawn(process.execPath, [LANFS_BIN, 'server', '--help'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.once('close', () => resolve(out.includes('--allow-faults')));
+    child.once('error', () => resolve(false));
+  });
 }
 
 async function freePort(): Promise<number> {
@@ -109,7 +162,13 @@ interface Node {
   frozen: boolean;
 }
 
-function startNode(node: Node, group: string, first: boolean, logDir?: string): Promise<void> {
+function startNode(
+  node: Node,
+  group: string,
+  first: boolean,
+  logDir?: string,
+  faults = false,
+): Promise<void> {
   const child = spawn(
     process.execPath,
     [
@@ -136,6 +195,7 @@ function startNode(node: Node, group: string, first: boolean, logDir?: string): 
       '1500',
       '--scrub-rate',
       '0',
+      ...(faults ? ['--allow-faults'] : []),
     ],
     { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, LANFS_LOG_FORMAT: 'json' } },
   );
@@ -254,8 +314,11 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
   const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
   const ops: Op[] = [];
   const faults: string[] = [];
+  const partitions = options.partitions ?? (await serversTakeFaults());
+  /** When partitions were in force (from the first cut to the heal), for the checker. */
+  const cuts: { from: number; to: number }[] = [];
   try {
-    await Promise.all(nodes.map((n) => startNode(n, group, true, options.logDir)));
+    await Promise.all(nodes.map((n) => startNode(n, group, true, options.logDir, partitions)));
     await new Promise((resolve) => setTimeout(resolve, 2500)); // the mesh forms
     const deadline = t0 + options.seconds * 1000;
 
@@ -288,11 +351,31 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
 
     const nemesis = async (): Promise<void> => {
       if (options.nemesis === false) return;
-      for (const step of faultSchedule(options.seed, options.seconds, options.servers)) {
+      const plan = faultSchedule(options.seed, options.seconds, options.servers, partitions);
+      for (const step of plan) {
         const wait = step.at - now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         if (performance.now() > deadline) return;
         const node = nodes[step.server]!;
+        if (step.fault === 'partition') {
+          const side = minority(step.server, nodes.length, options.seed).map((i) => nodes[i]!);
+          const rest = nodes.filter((n) => !side.includes(n));
+          faults.push(
+            `${(step.at / 1000).toFixed(1)}s partition servers ${side.map((n) => n.id).join(',')} | ${rest.map((n) => n.id).join(',')} ${step.forMs} ms`,
+          );
+          log(faults.at(-1)!);
+          const from = now();
+          // Each side refuses the other's links (a cut on one side would leave the other dialing).
+          for (const a of side)
+            for (const b of rest) {
+              await faultOn(a, { action: 'cut', peer: b.id });
+              await faultOn(b, { action: 'cut', peer: a.id });
+            }
+          await new Promise((resolve) => setTimeout(resolve, step.forMs));
+          for (const n of nodes) await faultOn(n, { action: 'heal' });
+          cuts.push({ from, to: now() });
+          continue;
+        }
         faults.push(
           `${(step.at / 1000).toFixed(1)}s ${step.fault} server ${node.id} ${step.forMs} ms`,
         );
@@ -300,7 +383,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
         if (step.fault === 'kill') {
           await killNode(node);
           await new Promise((resolve) => setTimeout(resolve, step.forMs));
-          await startNode(node, group, false, options.logDir);
+          await startNode(node, group, false, options.logDir, partitions);
         } else {
           node.frozen = true;
           node.child?.kill('SIGSTOP');
@@ -318,7 +401,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
     // at its copies.
     for (const node of nodes) {
       if (node.frozen) node.child?.kill('SIGCONT');
-      if (!node.child) await startNode(node, group, false, options.logDir);
+      if (!node.child) await startNode(node, group, false, options.logDir, partitions);
     }
     const settleStart = performance.now();
     let images = new Map<number, Image>();
@@ -340,7 +423,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
         new Set([...images.values()].map((i) => JSON.stringify([...i].sort()))).size === 1;
       if (same && underReplicated.length === 0) break;
     }
-    const verdict = checkHistory(ops, images, names);
+    const verdict = checkHistory(ops, images, names, cuts);
     const count = (kind: OpKind) => ({
       ok: ops.filter((o) => o.kind === kind && o.outcome === 'ok').length,
       fail: ops.filter((o) => o.kind === kind && o.outcome === 'fail').length,
@@ -386,7 +469,7 @@ export function formatReport(report: TortureReport): string {
     line('edit'),
     line('delete'),
     line('read'),
-    `faults: ${report.faults.length} (${report.faults.filter((f) => f.includes('kill')).length} kill -9, ${report.faults.filter((f) => f.includes('freeze')).length} SIGSTOP)`,
+    `faults: ${report.faults.length} (${report.faults.filter((f) => f.includes('kill')).length} kill -9, ${report.faults.filter((f) => f.includes('freeze')).length} SIGSTOP, ${report.faults.filter((f) => f.includes('partition')).length} partitions)`,
     `settled in ${(report.settledMs / 1000).toFixed(1)} s; ${report.files} files; below their copies: ${report.underReplicated.length}`,
     `lost ${v.lost.length}, resurrected ${v.resurrected.length}, wrong reads ${v.wrongReads.length}, servers differing ${v.diverged.length}, invented ${v.invented.length}`,
     ...problems.slice(0, 10).map((p) => `  ! ${p}`),

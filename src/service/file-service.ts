@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable, Writable } from 'node:stream';
-import type { ClusterView, Location } from '../cluster/cluster-view.ts';
+import { covers, type ClusterView, type Location } from '../cluster/cluster-view.ts';
 import type { PeerLink, PeerLinks } from '../cluster/peer-link.ts';
 import { Redirect } from '../transport/request-streams.ts';
 import type { PeerMesh } from '../cluster/peer-mesh.ts';
@@ -466,6 +466,18 @@ export class FileService {
       commit: async (received, end) => {
         // A copy is always checked: the primary's END carries the sha256 it sent.
         if (end.sha256 === undefined) throw new ProtocolError('A copy must end with its sha256.');
+        // A copy of a version deleted while it was on its way (a heal racing a delete)
+        // would outlive the delete: the tombstone says it is gone.
+        if (
+          covers(this.#c.view.tombstone(record.name), {
+            ...record,
+            size: end.size,
+            sha256: end.sha256,
+          })
+        ) {
+          await received.abort();
+          throw new NotFoundError(record.name);
+        }
         return await catalog.storeCopy(
           {
             ...record,
