@@ -100,8 +100,6 @@ export class LanfsServer {
   readonly #startedAt = performance.now();
   /** What a client's handshake waits for after a start (#heardFromKnown). */
   #clientsWait: Promise<void> = Promise.resolve();
-  /** What a client's handshake waits for after a start (#heardFromKnown). */
-  #clientsWait: Promise<void> = Promise.resolve();
   #lock: DataFolderLock | undefined;
   #catalog: LocalCatalog | undefined;
   /** Where the listener was, kept after stop: a stopped server still says which it was. */
@@ -331,7 +329,6 @@ export class LanfsServer {
           ).unref();
       });
       mesh.start();
-      this.#clientsWait = this.#heardFromKnown(view, this.#options.peerTimeoutMs ?? DOWN_AFTER_MS);
       this.#clientsWait = this.#heardFromKnown(view, this.#options.peerTimeoutMs ?? DOWN_AFTER_MS);
       replicator.start();
       this.#scrubber.start();
@@ -646,27 +643,6 @@ export class LanfsServer {
     });
   }
 
-  /**
-   * Resolves once this server holds the records of every server it knew before it
-   * started, or after withinMs: a restarted server would otherwise answer clients
-   * from its own copies alone, old versions and files the others replaced or deleted
-   * while it was down (the torture run read them for a second after a kill -9).
-   */
-  #heardFromKnown(view: ClusterView, withinMs: number): Promise<void> {
-    const known = view.members().map((m) => m.id);
-    if (known.length === 0) return Promise.resolve();
-    const until = Date.now() + withinMs;
-    return new Promise((resolve) => {
-      const timer = setInterval(() => {
-        if (Date.now() < until && known.some((id) => view.member(id)?.instance === undefined))
-          return;
-        clearInterval(timer);
-        resolve();
-      }, 50);
-      timer.unref();
-    });
-  }
-
   #accept(socket: Socket): void {
     const connection = new Connection(socket);
     this.#connections.add(connection);
@@ -703,8 +679,6 @@ export class LanfsServer {
       connection.close();
       return;
     }
-    // A client waits until this server knows what the others hold (see #heardFromKnown).
-    if (hello.role !== 'replicator') await this.#clientsWait;
     // A client waits until this server knows what the others hold (see #heardFromKnown).
     if (hello.role !== 'replicator') await this.#clientsWait;
     connection.send('WELCOME', 0, {
