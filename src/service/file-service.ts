@@ -603,7 +603,19 @@ export class FileService {
 
   /** What this server's trash holds, newest delete first. */
   trash(): KeptEntry[] {
-    return this.#c.catalog.versions.trash();
+    // An entry whose file is back (undeleted from another server's trash: the same file at
+    // a newer version) is no longer a deleted file; its bytes go with --trash-days or the budget.
+    const view = this.#c.view;
+    return this.#c.catalog.versions
+      .trash()
+      .filter(
+        (e) =>
+          !view
+            .holders(e.record.name)
+            .some(
+              (h) => h.record.fileId === e.record.fileId && h.record.version > e.record.version,
+            ),
+      );
   }
 
   /** Bytes in files, kept versions and trash here, and the disk's free space. */

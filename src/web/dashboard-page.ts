@@ -11,6 +11,8 @@
  * server holds it; every action that fails says why on the page. At phone width
  * each file is a card and no word or button is broken.
  */
+import { KEPT_PANES_HTML, KEPT_PANES_SCRIPT } from './dashboard-kept.ts';
+
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
 <head>
@@ -63,7 +65,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <main id="main" hidden>
   <div id="insecure" class="warn" hidden>This cluster runs without a key: anyone on the LAN can read and change its files.</div>
   <h2>Servers</h2>
-  <table><thead><tr><th>Id</th><th>Address</th><th>State</th><th>Files</th></tr></thead><tbody id="servers" data-testid="servers"></tbody></table>
+  <table><thead><tr><th>Id</th><th>Address</th><th>State</th><th>Files</th><th>Space</th></tr></thead><tbody id="servers" data-testid="servers"></tbody></table>
   <h2>Files</h2>
   <form id="upload">
     <input id="file" type="file" data-testid="file">
@@ -73,6 +75,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   <table id="files-table"><thead><tr><th>Name</th><th>Size</th><th>Version</th><th>Primary</th><th>Copies</th><th>Verified</th><th class="wide">sha256</th><th></th></tr></thead>
   <tbody id="files" data-testid="files"></tbody></table>
   <div id="health"></div>
+  ${KEPT_PANES_HTML}
   <h2>Connect</h2>
   <p class="muted" data-testid="connect">Network drive (WebDAV, any user name, the cluster key as password): <code id="dav-address"></code><br>
   S3 endpoint (path style; access key id <code>lanfs</code>, the cluster key as secret): <code id="s3-address"></code></p>
@@ -96,6 +99,7 @@ let state = { status: null, files: new Map() };
 function applySnapshot(snapshot) {
   state = { status: snapshot.status, files: new Map(snapshot.files.map((f) => [f.name, f])) };
   render();
+  keptStart();
 }
 
 // Files per server, from the list (a record-changed event carries no server counts).
@@ -107,6 +111,7 @@ function recount() {
 }
 
 function applyEvent(type, event) {
+  keptEvent(type, event);
   const status = state.status;
   if (!status) return;
   if (type === 'record-changed') {
@@ -167,7 +172,9 @@ function render() {
       fact('Verified', verifiedText(f.verified)),
       el('td', f.sha256.slice(0, 16) + '…', 'wide muted'), actions);
     body.append(tr);
+    keptRow(f, tr, actions);
   }
+  keptRender(status);
   const health = $('health'); health.replaceChildren();
   if (status.underReplicated.length) {
     health.append(el('h2', 'Below ' + status.replicas + ' copies'));
@@ -266,6 +273,7 @@ function showLogin(message) { $('main').hidden = true; $('login').hidden = false
 // The addresses other tools use on this same port: WebDAV under /dav/, S3 at the root.
 $('dav-address').textContent = location.origin + '/dav/';
 $('s3-address').textContent = location.origin;
+${KEPT_PANES_SCRIPT}
 $('login').onsubmit = (event) => { event.preventDefault(); key = $('key').value; sessionStorage.setItem('lanfs-key', key); void follow(); };
 void act('reach the server', async () => {
   const res = await fetch('/api/status', { headers: auth() });
