@@ -197,15 +197,23 @@ function startNode(
       '0',
       ...(faults ? ['--allow-faults'] : []),
     ],
-    { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, LANFS_LOG_FORMAT: 'json' } },
+    {
+      stdio: ['ignore', 'pipe', logDir ? 'pipe' : 'ignore'],
+      env: { ...process.env, LANFS_LOG_FORMAT: 'json' },
+    },
   );
   node.child = child;
   node.frozen = false;
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`server ${node.id} did not start`)), 30_000);
-    if (logDir)
-      child.stdout?.pipe(createWriteStream(join(logDir, `s${node.id}.log`), { flags: 'a' }));
+    if (logDir) {
+      const file = createWriteStream(join(logDir, `s${node.id}.log`), { flags: 'a' });
+      // Two streams into one file: neither ends it (the process's exit closes it).
+      child.stdout?.pipe(file, { end: false });
+      child.stderr?.pipe(file, { end: false });
+      child.once('close', () => file.end());
+    }
     child.stdout?.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       if (/ on [\d.]+:\d+/.test(out)) {
@@ -491,6 +499,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     seed: argument('seed', Date.now() % 100_000),
     servers: argument('servers', 5),
     log: (line) => process.stderr.write(`${line}\n`),
+    // --log-dir DIR keeps every server's log there (DIR/sN.log).
+    ...(process.argv.includes('--log-dir')
+      ? { logDir: process.argv[process.argv.indexOf('--log-dir') + 1] }
+      : {}),
   });
   process.stdout.write(`${formatReport(report)}\n`);
   process.exitCode = formatReport(report).endsWith('OK') ? 0 : 1;
