@@ -30,6 +30,8 @@ export function statusJson(status: BodyOf<'STATUS_RESULT'>): Record<string, unkn
     insecure: status.insecure,
     conflicts: status.conflicts,
     underReplicated: status.underReplicated,
+    // Issue 15: when copies of a down server are made elsewhere (the dashboard's summary).
+    ...(status.healAfterMs === undefined ? {} : { healAfterMs: status.healAfterMs }),
   };
 }
 

@@ -13,6 +13,14 @@
  */
 import { KEPT_PANES_HTML, KEPT_PANES_SCRIPT } from './dashboard-kept.ts';
 
+import {
+  SECOND_BROWSE_HTML,
+  SECOND_SCRIPT,
+  SECOND_SECTIONS_HTML,
+  SECOND_STYLE,
+  SECOND_SUMMARY_HTML,
+} from './dashboard-second.ts';
+
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
 <head>
@@ -52,6 +60,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     #upload label { flex: 1 1 100%; flex-wrap: nowrap; }
     #upload label input { flex: 1 1 auto; }
   }
+${SECOND_STYLE}
 </style>
 </head>
 <body>
@@ -64,6 +73,8 @@ export const DASHBOARD_HTML = `<!doctype html>
 <div id="error" role="alert"></div>
 <main id="main" hidden>
   <div id="insecure" class="warn" hidden>This cluster runs without a key: anyone on the LAN can read and change its files.</div>
+${SECOND_SUMMARY_HTML}
+${SECOND_BROWSE_HTML}
   <h2>Servers</h2>
   <table><thead><tr><th>Id</th><th>Address</th><th>State</th><th>Files</th><th>Space</th></tr></thead><tbody id="servers" data-testid="servers"></tbody></table>
   <h2>Files</h2>
@@ -76,6 +87,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   <tbody id="files" data-testid="files"></tbody></table>
   <div id="health"></div>
   ${KEPT_PANES_HTML}
+${SECOND_SECTIONS_HTML}
   <h2>Connect</h2>
   <p class="muted" data-testid="connect">Network drive (WebDAV, any user name, the cluster key as password): <code id="dav-address"></code><br>
   S3 endpoint (path style; access key id <code>lanfs</code>, the cluster key as secret): <code id="s3-address"></code></p>
@@ -111,6 +123,7 @@ function recount() {
 }
 
 function applyEvent(type, event) {
+  noteActivity(type, event);
   keptEvent(type, event);
   const status = state.status;
   if (!status) return;
@@ -184,6 +197,7 @@ function render() {
     health.append(el('h2', 'Conflicts (kept under another name)'));
     const ul = el('ul'); for (const c of status.conflicts) ul.append(el('li', c.name + ' — lost the name ' + c.conflictOf)); health.append(ul);
   }
+  renderSecond();
 }
 
 // One server-sent event (lines up to a blank line): its type and parsed data.
@@ -269,6 +283,7 @@ $('upload').onsubmit = (event) => {
   });
 };
 
+${SECOND_SCRIPT}
 function showLogin(message) { $('main').hidden = true; $('login').hidden = false; say(message); }
 // The addresses other tools use on this same port: WebDAV under /dav/, S3 at the root.
 $('dav-address').textContent = location.origin + '/dav/';
