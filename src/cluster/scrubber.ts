@@ -29,6 +29,8 @@ export const DEFAULT_SCRUB_RATE_MBPS = 20;
 export const SCRUB_INTERVAL_MS = 24 * 3600 * 1000;
 /** The first pass waits this long after start, so a starting cluster first settles. */
 export const FIRST_PASS_AFTER_MS = 10 * 60 * 1000;
+/** How long to wait before looking again for a copy missing from its path. */
+const RECHECK_MISSING_MS = 250;
 const CHUNK_BYTES = 1024 * 1024;
 /** How far the limiter lets reading run ahead of the rate (a burst, then the rate holds). */
 const BURST_MS = 100;
@@ -240,11 +242,22 @@ export class Scrubber {
     if (!record) return;
     let sha256: string | undefined;
     let reason: string | undefined;
-    try {
-      sha256 = await this.#hash(name, pass);
-    } catch (err) {
-      if (!this.#o.catalog.has(name)) return; // deleted meanwhile
-      reason = (err as Error).message;
+    // A copy being removed or replaced can be missing from its path for a moment while
+    // its record is still there (seen under heavy create/edit/delete): look once more
+    // before calling it damaged.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        sha256 = await this.#hash(name, pass);
+        reason = undefined;
+        break;
+      } catch (err) {
+        if (!this.#o.catalog.has(name)) return; // deleted meanwhile
+        reason = (err as Error).message;
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') break;
+        await new Promise((resolve) => setTimeout(resolve, RECHECK_MISSING_MS));
+        const now = this.#o.catalog.get(name);
+        if (!now || now.version !== record.version || now.sha256 !== record.sha256) return;
+      }
     }
     const current = this.#o.catalog.get(name);
     // Changed while being read: the new version was hashed on arrival; check it next pass.
