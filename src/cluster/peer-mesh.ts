@@ -436,6 +436,11 @@ export class PeerMesh {
       case 'PEER_RECORDS': {
         link.instance = message.body.instance;
         const applied = this.#o.view.applyRecords(link.peerId, message.body);
+        // A claimant's record (or its removal) ends its claim: let it go now, not when next
+        // asked, or a delete that follows at once would leave the name claimed until it expires.
+        const settled = [...message.body.records.map((r) => r.name), ...message.body.removed];
+        for (const name of settled)
+          if (this.#claimedBy.get(name)?.claimant === link.peerId) this.#claimedBy.delete(name);
         // A full copy, or a delta that applied, brings us up to the version it names.
         if (message.body.done && (message.body.full || applied)) link.syncing = undefined;
         if (!applied && !this.#syncing(link)) this.#requestSync(link);
