@@ -80,7 +80,11 @@ export async function startCluster(
       startServer(t, ['--data', dirs[i]!, '--id', String(id), ...common(i)], options.env?.(i)),
     ),
   );
+  // What the CLI keeps in the temp folder (an edit's copy, when its upload is refused or
+  // its process killed) goes to a folder of this test's, removed with it.
+  const cliTemp = await tempDir(t);
   const cliEnv = (i?: number, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+    TMPDIR: cliTemp,
     ...(key === undefined ? {} : { LANFS_KEY: key }),
     ...options.clientEnv,
     LANFS_SERVER: i === undefined ? servers.map((s) => s.address).join(',') : servers[i]!.address,

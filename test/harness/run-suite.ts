@@ -30,15 +30,19 @@ const exitCode = await new Promise<number>((resolve) => {
 
 // tsx keeps its compile cache in the temp folder (tsx-UID); that is the runner's, not a test's.
 const leftovers = (await readdir(suiteTemp)).filter((name) => !/^tsx-\d+$/.test(name));
+// What a leftover folder holds says which test made it.
+const described = await Promise.all(
+  leftovers.sort().map(async (name) => {
+    const inside = await readdir(join(suiteTemp, name)).catch(() => undefined);
+    return inside ? `${name}/ (${inside.slice(0, 4).join(', ') || 'empty'})` : name;
+  }),
+);
 await rm(suiteTemp, { recursive: true, force: true });
 if (leftovers.length > 0) {
   console.error(
     `\nThe tests left ${leftovers.length} item(s) in the temp folder (${suiteTemp}); ` +
       `each test must remove what it makes, also on failure:\n` +
-      leftovers
-        .sort()
-        .map((name) => `  ${name}`)
-        .join('\n'),
+      described.map((name) => `  ${name}`).join('\n'),
   );
   process.exit(exitCode === 0 ? 1 : exitCode);
 }
