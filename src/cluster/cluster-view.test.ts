@@ -118,3 +118,22 @@ test('cluster view - where a file is: here, on a live server, only on servers th
     ],
   );
 });
+
+test('cluster view - a stray copy of a deleted file stays hidden when another server deletes a later file of that name', async (t) => {
+  const v = await view(t);
+  for (const id of [2, 3]) {
+    v.upsertMember(id, `127.0.0.1:707${id}`);
+    v.setUp(id, true);
+  }
+  const first = { ...record('doc.txt', 2), fileId: 'aaaaaaaaaaaaaaaa' };
+  // Server 2 still holds a copy of the first file; server 3 deleted it (its tombstone)...
+  v.applyRecords(2, page([first], {}));
+  const deletedFirst = { name: 'doc.txt', fileId: first.fileId, version: 1 };
+  v.applyRecords(3, { ...page([], {}), tombstones: [deletedFirst] });
+  assert.deepEqual(v.holders('doc.txt'), []);
+  // ...and server 2 itself deleted a later file of the name, at a higher version.
+  const deletedLater = { name: 'doc.txt', fileId: 'bbbbbbbbbbbbbbbb', version: 3 };
+  v.applyRecords(2, { ...page([first], {}), tombstones: [deletedLater] });
+  assert.deepEqual(v.holders('doc.txt'), [], 'the first file is still deleted');
+  assert.equal(v.has('doc.txt'), false);
+});

@@ -197,16 +197,31 @@ export class ClusterView {
     return newest;
   }
 
+  /**
+   * A tombstone of any server that covers record (the same file, at its version or
+   * later), the newest if several. Not only the newest tombstone of the name: each
+   * server keeps one per name, and the delete of a later file of that name elsewhere
+   * must not uncover a stray copy of an earlier one (found by the torture run).
+   */
+  coveringTombstone(name: string, record: FileRecord): TombstoneRef | undefined {
+    const local = this.#local.tombstones().find((t) => t.name === name);
+    let found: TombstoneRef | undefined = covers(local, record) ? local : undefined;
+    for (const member of this.#members.values()) {
+      const t = member.tombstones.get(name);
+      if (t && covers(t, record) && (!found || t.version > found.version)) found = t;
+    }
+    return found;
+  }
+
   /** Every server holding name (that no tombstone covers), this one first. */
   holders(name: string): Holder[] {
-    const tombstone = this.tombstone(name);
     const holders: Holder[] = [];
     const local = this.#local.get(name);
-    if (local && !covers(tombstone, local))
+    if (local && !this.coveringTombstone(name, local))
       holders.push({ id: this.selfId, up: true, record: local });
     for (const member of this.#members.values()) {
       const record = member.records.get(name);
-      if (record && !covers(tombstone, record))
+      if (record && !this.coveringTombstone(name, record))
         holders.push({ id: member.id, up: member.up, record });
     }
     return holders;

@@ -302,7 +302,7 @@ export class Replicator {
   #catchUpSource(name: string): boolean {
     const view = this.#o.view;
     const record = this.#o.catalog.get(name);
-    if (!record || covers(view.tombstone(name), record)) return false;
+    if (!record || view.coveringTombstone(name, record)) return false;
     const holders = view.holders(name);
     // A newer version from another history is a conflict, never a catch-up: fetching it
     // would replace bytes that the other side never saw.
@@ -319,8 +319,8 @@ export class Replicator {
   async #repair(record: FileRecord): Promise<boolean> {
     const view = this.#o.view;
     // Deleted elsewhere (a tombstone covering our copy): the copy goes.
-    const tombstone = view.tombstone(record.name);
-    if (tombstone && covers(tombstone, record)) {
+    const tombstone = view.coveringTombstone(record.name, record);
+    if (tombstone) {
       await this.#o.catalog.removeCopy({ ...tombstone, deletedAt: Date.now(), pending: [] });
       return true;
     }

@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable, Writable } from 'node:stream';
-import { covers, type ClusterView, type Location } from '../cluster/cluster-view.ts';
+import type { ClusterView, Location } from '../cluster/cluster-view.ts';
 import type { PeerLink, PeerLinks } from '../cluster/peer-link.ts';
 import { Redirect } from '../transport/request-streams.ts';
 import type { PeerMesh } from '../cluster/peer-mesh.ts';
@@ -469,7 +469,7 @@ export class FileService {
         // A copy of a version deleted while it was on its way (a heal racing a delete)
         // would outlive the delete: the tombstone says it is gone.
         if (
-          covers(this.#c.view.tombstone(record.name), {
+          this.#c.view.coveringTombstone(record.name, {
             ...record,
             size: end.size,
             sha256: end.sha256,

@@ -177,3 +177,24 @@ test('catalog - small files are read from memory, always the bytes of the curren
   const large = await read('big.txt');
   assert.equal(large.bytes, undefined, 'a large file is streamed from its descriptor');
 });
+
+test('catalog - a new file of a name keeps the old one`s tombstone while a former holder has not let go', async (t) => {
+  const { catalog } = await open(t, await dataDir(t), 1);
+  let { u, check } = await upload(catalog, 'old');
+  const old = await catalog.create('doc.txt', u, check);
+  await catalog.delete('doc.txt', [2]); // server 2 held a copy and was down
+  ({ u, check } = await upload(catalog, 'new'));
+  await catalog.create('doc.txt', u, check);
+  assert.deepEqual(
+    catalog.tombstones().map((d) => [d.fileId, d.pending]),
+    [[old.fileId, [2]]],
+    'still waiting for server 2 to drop its copy',
+  );
+  await catalog.settleTombstone('doc.txt', [2]);
+  assert.deepEqual(catalog.tombstones(), []);
+  // With nobody waiting, a new file buries the tombstone as before.
+  ({ u, check } = await upload(catalog, 'newer'));
+  await catalog.delete('doc.txt');
+  await catalog.create('doc.txt', u, check);
+  assert.deepEqual(catalog.tombstones(), []);
+});

@@ -342,7 +342,7 @@ export class LocalCatalog {
         ...described(identity.description),
       });
       const record = await this.#store_(name, upload, received, 'new', make, {
-        buried: this.#tombstones.has(name) ? [name] : [],
+        buried: this.#buriedBy(name),
       });
       crashPoint('create-after-record');
       return record;
@@ -595,7 +595,7 @@ export class LocalCatalog {
           return stored;
         },
         {
-          buried: this.#tombstones.has(record.name) ? [record.name] : [],
+          buried: this.#buriedBy(record.name),
           ...(kept ? { kept: [kept] } : {}),
         },
       );
@@ -847,6 +847,16 @@ export class LocalCatalog {
     this.#store.apply(change);
     this.#changed(name);
     this.#changed(newName);
+  }
+
+  /**
+   * The tombstone a new file of name buries: only one no former holder still waits
+   * for. One still pending stays next to the new record, or a holder down during the
+   * delete would bring its copy of the deleted file back (found by the torture run).
+   */
+  #buriedBy(name: string): string[] {
+    const tombstone = this.#tombstones.get(name);
+    return tombstone && tombstone.pending.length === 0 ? [name] : [];
   }
 
   /** The tombstones this server keeps (deletes it decided that some holder has not yet seen). */
