@@ -126,7 +126,13 @@ test(
       }
       await exited;
     });
-    await row.filter({ hasText: /being edited on laptop-b since/ }).waitFor({ timeout: 10_000 });
+    // A CLI process starting up on a busy machine: allow it time, but not if it exited.
+    await Promise.race([
+      row.filter({ hasText: /being edited on laptop-b since/ }).waitFor({ timeout: 45_000 }),
+      exited.then((code) => {
+        throw new Error(`lanfs edit exited (${String(code)}) before its lease showed`);
+      }),
+    ]);
     await activity.filter({ hasText: /notes\.txt is being edited on laptop-b/ }).waitFor();
   },
 );

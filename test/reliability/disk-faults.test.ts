@@ -13,7 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { runCli } from '../harness/cli.ts';
 import { startCluster, type TestCluster } from '../harness/cluster.ts';
@@ -37,8 +37,14 @@ async function listed(cluster: TestCluster, i = 0): Promise<Listed[]> {
   return JSON.parse(result.stdout) as Listed[];
 }
 
-async function createFrom(cluster: TestCluster, i: number, name: string, bytes: Buffer) {
-  const source = join(await tempDir({ after: () => undefined }), 'source.bin');
+async function createFrom(
+  t: TestContext,
+  cluster: TestCluster,
+  i: number,
+  name: string,
+  bytes: Buffer,
+) {
+  const source = join(await tempDir(t), 'source.bin');
   await writeFile(source, bytes);
   return await runCli(['create', name, '--from', source], { env: cluster.env(i) });
 }
@@ -58,7 +64,7 @@ test('the copy holder’s disk fills during a create: the create succeeds, heali
     args: (i) => ['--replicas', '2', ...(i === 1 ? ['--data', full] : [])],
   });
   const bytes = randomBytes(5 * 1024 * 1024);
-  const created = await createFrom(cluster, 0, 'big.bin', bytes);
+  const created = await createFrom(t, cluster, 0, 'big.bin', bytes);
   assert.equal(created.code, 0, created.stderr);
   const healed = await waitFor(
     'a copy of big.bin made on server 3',
@@ -80,7 +86,7 @@ test('the copy holder’s disk fills during a create: the create succeeds, heali
 test('a copy whose bytes cannot be read sends the reader to the other holder, and is repaired', async (t) => {
   const cluster = await startCluster(t, 3, { args: ['--replicas', '2', '--scrub-rate', '0'] });
   const bytes = randomBytes(256 * 1024);
-  assert.equal((await createFrom(cluster, 0, 'disk/bad.bin', bytes)).code, 0);
+  assert.equal((await createFrom(t, cluster, 0, 'disk/bad.bin', bytes)).code, 0);
   const [file] = await listed(cluster);
   const sick = cluster.ids.indexOf(file!.replicas[0]!);
   // The holder comes back with a bad sector under the file.
@@ -116,7 +122,7 @@ test('a copy whose bytes cannot be read sends the reader to the other holder, an
 test('a slow disk on one holder does not hold up reads served by the other', async (t) => {
   const cluster = await startCluster(t, 2, { args: ['--replicas', '2'] });
   const bytes = randomBytes(256 * 1024);
-  assert.equal((await createFrom(cluster, 0, 'slow.bin', bytes)).code, 0);
+  assert.equal((await createFrom(t, cluster, 0, 'slow.bin', bytes)).code, 0);
   await waitFor(
     'two copies',
     () => listed(cluster),
