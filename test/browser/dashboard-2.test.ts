@@ -18,6 +18,13 @@ import { tempDir } from '../harness/tmp-dir.ts';
 const KEY = 'browser-second-key';
 const CHROMIUM = '/usr/bin/chromium';
 const DOCS = new URL('../../docs/', import.meta.url).pathname;
+/**
+ * Screenshots go to docs/ when asked (LANFS_SCREENSHOTS=1 npm test), else to a temp
+ * folder: a plain test run leaves the tracked files alone.
+ */
+async function shotsDir(t: TestContext): Promise<string> {
+  return process.env.LANFS_SCREENSHOTS === '1' ? DOCS : await tempDir(t);
+}
 
 async function openPage(
   t: TestContext,
@@ -139,7 +146,10 @@ test(
     await page.getByTestId('conflict').waitFor();
     assert.equal(await page.getByTestId('theirs').textContent(), 'their version\n');
     assert.equal(await page.getByTestId('yours').textContent(), 'my version\n');
-    await page.screenshot({ path: join(DOCS, 'dashboard-conflict.png'), fullPage: false });
+    await page.screenshot({
+      path: join(await shotsDir(t), 'dashboard-conflict.png'),
+      fullPage: false,
+    });
     assert.equal(await page.getByTestId('mine-as').inputValue(), 'docs/notes.mine.txt');
     await page.getByTestId('keep-mine').click();
     await page
@@ -183,7 +193,7 @@ test(
       .waitFor({ timeout: 20_000 });
     assert.ok(await summary.isVisible());
     await page.locator('[data-crumb=""]').click();
-    await page.screenshot({ path: join(DOCS, 'dashboard.png'), fullPage: true });
+    await page.screenshot({ path: join(await shotsDir(t), 'dashboard.png'), fullPage: true });
 
     // Phone width: nothing scrolls sideways; the summary and tree are there.
     const phone = await openPage(t, { width: 420, height: 900 });
@@ -193,6 +203,9 @@ test(
       'document.documentElement.scrollWidth - document.documentElement.clientWidth',
     );
     assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow} px at 420 px`);
-    await phone.screenshot({ path: join(DOCS, 'dashboard-phone.png'), fullPage: true });
+    await phone.screenshot({
+      path: join(await shotsDir(t), 'dashboard-phone.png'),
+      fullPage: true,
+    });
   },
 );
