@@ -9,14 +9,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { logIn as openDashboard, openPage } from '../harness/browser.ts';
 import { runCli, type ServerProcess } from '../harness/cli.ts';
 import { startCluster } from '../harness/cluster.ts';
-import { onCleanup } from '../harness/cleanup.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 
 const KEY = 'browser-second-key';
-const CHROMIUM = '/usr/bin/chromium';
 const DOCS = new URL('../../docs/', import.meta.url).pathname;
 /**
  * Screenshots go to docs/ when asked (LANFS_SCREENSHOTS=1 npm test), else to a temp
@@ -26,34 +25,8 @@ async function shotsDir(t: TestContext): Promise<string> {
   return process.env.LANFS_SCREENSHOTS === '1' ? DOCS : await tempDir(t);
 }
 
-async function openPage(
-  t: TestContext,
-  viewport: { width: number; height: number },
-): Promise<Page> {
-  const context = await chromium.launchPersistentContext(await tempDir(t), {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  onCleanup(t, () => context.close());
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.on('dialog', (dialog) => void dialog.accept());
-  return page;
-}
-
 async function logIn(page: Page, server: ServerProcess): Promise<void> {
-  await page.goto(`http://127.0.0.1:${server.httpPort}/`);
-  await page.getByTestId('key').fill(KEY);
-  await page.getByTestId('key').press('Enter');
+  await openDashboard(page, server.httpPort, KEY);
   await page.getByTestId('servers-up').waitFor();
 }
 

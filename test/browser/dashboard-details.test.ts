@@ -7,46 +7,17 @@
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { test, type TestContext } from 'node:test';
-import { chromium, type Page } from 'playwright-core';
+import { test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { logIn as openDashboard, openPage } from '../harness/browser.ts';
 import { runCli, type ServerProcess } from '../harness/cli.ts';
 import { startCluster } from '../harness/cluster.ts';
-import { onCleanup } from '../harness/cleanup.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 
 const KEY = 'browser-details-key';
-const CHROMIUM = '/usr/bin/chromium';
-
-/** A fresh Chromium profile and page, closed when the test ends. */
-async function openPage(
-  t: TestContext,
-  viewport?: { width: number; height: number },
-): Promise<Page> {
-  const context = await chromium.launchPersistentContext(await tempDir(t), {
-    executablePath: CHROMIUM,
-    headless: true,
-    acceptDownloads: true,
-    ...(viewport ? { viewport } : {}),
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  onCleanup(t, () => context.close());
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.on('dialog', (dialog) => void dialog.accept());
-  return page;
-}
 
 async function logIn(page: Page, server: ServerProcess): Promise<void> {
-  await page.goto(`http://127.0.0.1:${server.httpPort}/`);
-  await page.getByTestId('key').fill(KEY);
-  await page.getByTestId('key').press('Enter');
+  await openDashboard(page, server.httpPort, KEY);
   await page.locator('[data-testid=servers] tr').first().waitFor();
 }
 

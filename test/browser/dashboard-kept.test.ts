@@ -8,36 +8,14 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
-import { chromium, type Page } from 'playwright-core';
+import { test } from 'node:test';
+import { logIn as openDashboard, openPage } from '../harness/browser.ts';
 import { cleanEnv, LANFS_BIN, runCli, type ServerProcess } from '../harness/cli.ts';
 import { startCluster, type TestCluster } from '../harness/cluster.ts';
 import { onCleanup } from '../harness/cleanup.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 
 const KEY = 'browser-kept-key';
-const CHROMIUM = '/usr/bin/chromium';
-
-async function openPage(t: TestContext): Promise<Page> {
-  const context = await chromium.launchPersistentContext(await tempDir(t), {
-    executablePath: CHROMIUM,
-    headless: true,
-    acceptDownloads: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  onCleanup(t, () => context.close());
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.on('dialog', (dialog) => void dialog.accept());
-  return page;
-}
 
 async function lanfs(c: TestCluster, args: string[], i: number, extra: NodeJS.ProcessEnv = {}) {
   const r = await runCli(args, { env: c.env(i, { LANFS_CLIENT_HOST: 'laptop-a', ...extra }) });
@@ -65,9 +43,7 @@ test(
 
     const page = await openPage(t);
     const two = c.servers[1] as ServerProcess;
-    await page.goto(`http://127.0.0.1:${two.httpPort}/`);
-    await page.getByTestId('key').fill(KEY);
-    await page.getByTestId('key').press('Enter');
+    await openDashboard(page, two.httpPort, KEY);
     const row = page.locator('tr[data-file="notes.txt"]');
     await row.waitFor();
     // Each server's space, in its row.

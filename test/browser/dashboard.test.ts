@@ -9,14 +9,12 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { chromium } from 'playwright-core';
+import { logIn, openPage } from '../harness/browser.ts';
 import { runCli } from '../harness/cli.ts';
-import { onCleanup } from '../harness/cleanup.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 import { startCluster } from '../harness/cluster.ts';
 
 const KEY = 'browser-test-key';
-const CHROMIUM = '/usr/bin/chromium';
 
 test(
   'dashboard - three servers, a file with its copy, upload, download and delete in Chromium',
@@ -30,29 +28,9 @@ test(
     });
     assert.equal(made.code, 0, made.stderr);
 
-    const profile = await tempDir(t);
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      acceptDownloads: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    onCleanup(t, () => context.close());
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.on('dialog', (dialog) => void dialog.accept());
-    await page.goto(`http://127.0.0.1:${one.httpPort}/`);
-
+    const page = await openPage(t);
     // The page asks for the key once.
-    await page.getByTestId('key').fill(KEY);
-    await page.getByTestId('key').press('Enter');
+    await logIn(page, one.httpPort, KEY);
     await page.locator('[data-testid=servers] tr').nth(2).waitFor();
     assert.equal(await page.locator('[data-testid=servers] tr').count(), 3);
     assert.equal(await page.locator('[data-testid=servers] td.up').count(), 3);
