@@ -121,37 +121,16 @@ export class ServerConnection {
 
   /** A fault on this server (--allow-faults): lanfs fault, lanfs up's shell. */
   async fault(body: BodyOf<'FAULT'>): Promise<BodyOf<'FAULT_RESULT'>> {
-    let result: BodyOf<'FAULT_RESULT'> | undefined;
-    await this.#requests.request('FAULT', body, (message, finish) => {
-      if (message.type !== 'FAULT_RESULT')
-        throw new ProtocolError(`Expected FAULT_RESULT, got ${message.type}.`);
-      result = message.body;
-      finish();
-    });
-    return result!;
+    return await this.#requests.ask('FAULT', body, 'FAULT_RESULT');
   }
 
   async status(): Promise<BodyOf<'STATUS_RESULT'>> {
-    let result: BodyOf<'STATUS_RESULT'> | undefined;
-    await this.#requests.request('STATUS', {}, (message, finish) => {
-      if (message.type !== 'STATUS_RESULT')
-        throw new ProtocolError(`Expected STATUS_RESULT, got ${message.type}.`);
-      result = message.body;
-      finish();
-    });
-    return result!;
+    return await this.#requests.ask('STATUS', {}, 'STATUS_RESULT');
   }
 
   /** Scrub state of every live server (issue 13); `start` starts a pass on each. */
   async scrub(body: BodyOf<'SCRUB'>): Promise<BodyOf<'SCRUB_RESULT'>> {
-    let result: BodyOf<'SCRUB_RESULT'> | undefined;
-    await this.#requests.request('SCRUB', body, (message, finish) => {
-      if (message.type !== 'SCRUB_RESULT')
-        throw new ProtocolError(`Expected SCRUB_RESULT, got ${message.type}.`);
-      result = message.body;
-      finish();
-    });
-    return result!;
+    return await this.#requests.ask('SCRUB', body, 'SCRUB_RESULT');
   }
 
   /** Asks a server to drop its copy of a file (server to server). */
@@ -172,14 +151,7 @@ export class ServerConnection {
       | BodyOf<'RESTORE'>,
     answer: A,
   ): Promise<BodyOf<A>> {
-    let result: BodyOf<A> | undefined;
-    await this.#requests.request(type, body, (message, finish) => {
-      if (message.type !== answer)
-        throw new ProtocolError(`Expected ${answer}, got ${message.type}.`);
-      result = message.body as BodyOf<A>;
-      finish();
-    });
-    return result!;
+    return await this.#requests.ask(type, body, answer);
   }
 
   async delete(body: BodyOf<'DELETE'>): Promise<void> {

@@ -92,38 +92,17 @@ export class PeerLink {
 
   /** What the peer's scrubber found (issue 13): its own report only (`local`). */
   async scrub(body: BodyOf<'SCRUB'>): Promise<BodyOf<'SCRUB_RESULT'>> {
-    let result: BodyOf<'SCRUB_RESULT'> | undefined;
-    await this.#requests.request('SCRUB', body, (message, finish) => {
-      if (message.type !== 'SCRUB_RESULT')
-        throw new Error(`Expected SCRUB_RESULT, got ${message.type}.`);
-      result = message.body;
-      finish();
-    });
-    return result!;
+    return await this.#requests.ask('SCRUB', body, 'SCRUB_RESULT');
   }
 
   /** The peer's status: its own entry says its space and bursts of deletes (issue 14). */
   async status(): Promise<BodyOf<'STATUS_RESULT'>> {
-    let result: BodyOf<'STATUS_RESULT'> | undefined;
-    await this.#requests.request('STATUS', {}, (message, finish) => {
-      if (message.type !== 'STATUS_RESULT')
-        throw new Error(`Expected STATUS_RESULT, got ${message.type}.`);
-      result = message.body;
-      finish();
-    });
-    return result!;
+    return await this.#requests.ask('STATUS', {}, 'STATUS_RESULT');
   }
 
   /** The edit leases the peer holds (it is the acting primary of their files). */
   async leases(): Promise<BodyOf<'LEASES_RESULT'>> {
-    let result: BodyOf<'LEASES_RESULT'> | undefined;
-    await this.#requests.request('LEASES', {}, (message, finish) => {
-      if (message.type !== 'LEASES_RESULT')
-        throw new Error(`Expected LEASES_RESULT, got ${message.type}.`);
-      result = message.body;
-      finish();
-    });
-    return result!;
+    return await this.#requests.ask('LEASES', {}, 'LEASES_RESULT');
   }
 
   /** The versions the peer keeps of a file it holds (issue 14: HTTP's /api/history). */

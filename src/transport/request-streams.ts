@@ -13,7 +13,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
-import type { BodyOf, FileRecord, Message } from '../protocol/messages.ts';
+import type { BodyOf, ControlMessageName, FileRecord, Message } from '../protocol/messages.ts';
 import {
   ChecksumMismatchError,
   ConnectionClosedError,
@@ -145,6 +145,22 @@ export class RequestStreams {
    * A `quiet` request (a WATCH) is exempt from the silence watchdog; when `signal`
    * aborts, the request ends from this side, rejecting with RequestStopped.
    */
+  /** A request answered by one message of type answer: its body. */
+  async ask<K extends AskType, A extends ControlMessageName>(
+    type: K,
+    body: BodyOf<K>,
+    answer: A,
+  ): Promise<BodyOf<A>> {
+    let result: BodyOf<A> | undefined;
+    await this.request(type, body, (message, finish) => {
+      if (message.type !== answer)
+        throw new ProtocolError(`Expected ${answer}, got ${message.type}.`);
+      result = message.body as BodyOf<A>;
+      finish();
+    });
+    return result!;
+  }
+
   async request<K extends AskType>(
     type: K,
     body: BodyOf<K>,
