@@ -156,7 +156,10 @@ export class PeerMesh {
    * Asks every live server whether this server may create name (SPEC: create-if-
    * absent across the cluster). Resolves true when all granted. Of two servers
    * claiming one name at once, the lower id wins on both sides. A server that
-   * goes down meanwhile is not waited for.
+   * goes down meanwhile is not waited for, and one that has not answered within
+   * CLAIM_TIMEOUT_MS is taken as cut off: by the partition rule both sides write,
+   * and a name created on both is settled by the conflict rule with no bytes lost
+   * (refusing would tell the user another server creates a name nobody creates).
    */
   async claim(name: string): Promise<boolean> {
     const links = [...this.#links.values()];
@@ -191,10 +194,8 @@ export class PeerMesh {
         }
         if (waiting.size === 0) finish();
       }, 100);
-      const timer = setTimeout(() => {
-        granted = waiting.size === 0 && granted;
-        finish();
-      }, CLAIM_TIMEOUT_MS);
+      // Only a refusal refuses; silence past the timeout is a cut-off server (see above).
+      const timer = setTimeout(finish, CLAIM_TIMEOUT_MS);
       for (const link of links) link.connection.send('CLAIM', 0, { claimId, name });
     });
   }
