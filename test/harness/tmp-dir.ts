@@ -1,5 +1,6 @@
 /** A fresh temporary folder per test, removed when the test ends (pass or fail). */
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Cleanup } from './cli.ts';
@@ -30,4 +31,23 @@ export async function exportedFiles(dataDir: string): Promise<string[]> {
     .filter((e) => e.isFile() && !join(e.parentPath, e.name).includes('/.lanfs'))
     .map((e) => join(e.parentPath, e.name).slice(dataDir.length + 1))
     .sort();
+}
+
+/**
+ * 200 files of random bytes in three folders under root (a, b/deep, c): mostly small,
+ * some of hundreds of KiB, two of a few MiB; the tree the rclone tests copy in.
+ * Returns their names, relative to root.
+ */
+export async function makeFileTree(root: string): Promise<string[]> {
+  const names: string[] = [];
+  for (let i = 0; i < 200; i++) {
+    const folder = ['a', 'b/deep', 'c'][i % 3]!;
+    const size =
+      i < 2 ? 3 * 1024 * 1024 + i : i < 10 ? 200_000 + i * 30_000 : 3 + ((i * 7919) % 40_000);
+    const name = `${folder}/file-${i}.bin`;
+    await mkdir(join(root, folder), { recursive: true });
+    await writeFile(join(root, name), randomBytes(size));
+    names.push(name);
+  }
+  return names;
 }

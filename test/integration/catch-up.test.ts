@@ -9,35 +9,22 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { LanfsServer } from '../../src/server/server.ts';
-import { silentLogger } from '../../src/shared/logger.ts';
+import type { LanfsServer } from '../../src/server/server.ts';
 import { runCli } from '../harness/cli.ts';
-import { onCleanup } from '../harness/cleanup.ts';
+import { startInProcess } from '../harness/in-process.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
 const KEY = 'catch-up-test-key';
 
-async function startServer(
+function startServer(
   t: TestContext,
   dataDir: string,
   id: number,
   peers: string[],
 ): Promise<LanfsServer> {
-  const server = new LanfsServer({
-    dataDir,
-    serverId: id,
-    host: '127.0.0.1',
-    port: 0,
-    credentials: { key: KEY, insecure: false, cluster: 'lanfs' },
-    peers,
-    // Only a closed link marks a server down here: the frozen one sends no heartbeats.
-    peerTimeoutMs: 120_000,
-    logger: silentLogger(),
-  });
-  onCleanup(t, () => server.stop());
-  await server.start();
-  return server;
+  // Only a closed link marks a server down here: the frozen one sends no heartbeats.
+  return startInProcess(t, { dataDir, id, key: KEY, peers, peerTimeoutMs: 120_000 });
 }
 
 const lanfs = (

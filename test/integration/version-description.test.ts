@@ -8,33 +8,21 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
-import { LanfsServer } from '../../src/server/server.ts';
+import type { LanfsServer } from '../../src/server/server.ts';
 import type { FileDescription } from '../../src/service/file-service.ts';
-import { silentLogger } from '../../src/shared/logger.ts';
-import { onCleanup } from '../harness/cleanup.ts';
+import { startInProcess } from '../harness/in-process.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
 const KEY = 'description-test-key';
 
-async function startServer(
+function startServer(
   t: TestContext,
   dataDir: string,
   id: number,
   peers: string[],
 ): Promise<LanfsServer> {
-  const server = new LanfsServer({
-    dataDir,
-    serverId: id,
-    host: '127.0.0.1',
-    port: 0,
-    credentials: { key: KEY, insecure: false, cluster: 'lanfs' },
-    peers,
-    logger: silentLogger(),
-  });
-  onCleanup(t, () => server.stop());
-  await server.start();
-  return server;
+  return startInProcess(t, { dataDir, id, key: KEY, peers });
 }
 
 async function write(

@@ -9,26 +9,12 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startCluster, TEST_KEY } from '../harness/cluster.ts';
-import { tempDir } from '../harness/tmp-dir.ts';
+import { makeFileTree, tempDir } from '../harness/tmp-dir.ts';
 import { rclone, rcloneEnv } from './s3-clients.ts';
-
-/** 200 files in three folders: mostly small, some of hundreds of KiB, two of a few MiB. */
-async function makeTree(root: string): Promise<string[]> {
-  const names: string[] = [];
-  for (let i = 0; i < 200; i++) {
-    const folder = ['a', 'b/deep', 'c'][i % 3]!;
-    const size = i < 2 ? 3 * 1024 * 1024 + i : i < 10 ? 200_000 + i * 30_000 : (i * 7919) % 40_000;
-    const name = `${folder}/file-${i}.bin`;
-    await mkdir(join(root, folder), { recursive: true });
-    await writeFile(join(root, name), randomBytes(size));
-    names.push(name);
-  }
-  return names;
-}
 
 test('s3 - rclone copies 200 files in, checks them byte for byte through a server holding some, syncs a change and a deletion, lists, purges', async (t) => {
   const { servers } = await startCluster(t, 3, { args: ['--http-port', '0', '--replicas', '1'] });
@@ -38,7 +24,7 @@ test('s3 - rclone copies 200 files in, checks them byte for byte through a serve
     servers.map((s) => s.httpPort!),
   );
   const src = await tempDir(t, 'lanfs-rclone-s3-');
-  const names = await makeTree(src);
+  const names = await makeFileTree(src);
 
   await rclone(env, 'mkdir', 's1:tree');
   // Folders b and c arrive through servers 2 and 3 first: server 1 holds only folder a.

@@ -16,7 +16,7 @@ import { test } from 'node:test';
 import type { ServerProcess } from '../harness/cli.ts';
 import { onCleanup } from '../harness/cleanup.ts';
 import { startCluster, TEST_KEY } from '../harness/cluster.ts';
-import { tempDir } from '../harness/tmp-dir.ts';
+import { makeFileTree, tempDir } from '../harness/tmp-dir.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
 interface Run {
@@ -75,26 +75,11 @@ async function rclone(env: NodeJS.ProcessEnv, ...args: string[]): Promise<Run> {
   return result;
 }
 
-/** 200 files in three folders: mostly small, some of hundreds of KiB, two of a few MiB. */
-async function makeTree(root: string): Promise<string[]> {
-  const names: string[] = [];
-  for (let i = 0; i < 200; i++) {
-    const folder = ['a', 'b/deep', 'c'][i % 3]!;
-    const size =
-      i < 2 ? 3 * 1024 * 1024 + i : i < 10 ? 200_000 + i * 30_000 : 3 + ((i * 7919) % 40_000);
-    const name = `${folder}/file-${i}.bin`;
-    await mkdir(join(root, folder), { recursive: true });
-    await writeFile(join(root, name), randomBytes(size));
-    names.push(name);
-  }
-  return names;
-}
-
 test('webdav - rclone copies 200 files in, checks them byte for byte, syncs a change and a deletion, lists', async (t) => {
   const { servers } = await startCluster(t, 3, { args: ['--http-port', '0', '--replicas', '1'] });
   const env = await rcloneEnv(servers);
   const src = await tempDir(t, 'lanfs-rclone-');
-  const names = await makeTree(src);
+  const names = await makeFileTree(src);
 
   // Folders b and c arrive through servers 2 and 3 first: server 1 holds only folder a.
   await rclone(env, 'copy', join(src, 'b'), 's2:tree/b');
