@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { Cleanup } from './cli.ts';
+import { startServer, type Cleanup, type ServerProcess } from './cli.ts';
 
 const exec = promisify(execFile);
 
@@ -156,4 +156,34 @@ export async function heal(a?: Host, b?: Host): Promise<void> {
   const entries = [...dropped.values()];
   dropped.clear();
   for (const entry of entries) await writeRules(entry.host).catch(() => undefined);
+}
+
+/**
+ * `lanfs server` inside host's namespace: on every address at port, multicast on
+ * the host's own interface and group (never the machine's interfaces).
+ */
+export async function startServerOn(
+  t: Cleanup,
+  host: Host,
+  options: {
+    data: string;
+    id: number;
+    key: string;
+    group: string;
+    port: number;
+    args?: string[];
+    env?: NodeJS.ProcessEnv;
+  },
+): Promise<ServerProcess> {
+  return await startServer(
+    t,
+    [
+      ...['--data', options.data, '--id', String(options.id), '--key', options.key],
+      ...['--host', '0.0.0.0', '--port', String(options.port)],
+      ...['--interface', host.address, '--group', options.group],
+      ...(options.args ?? []),
+    ],
+    options.env ?? {},
+    host.netns,
+  );
 }

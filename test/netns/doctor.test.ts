@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
-import { runCli, startServer, uniqueGroup } from '../harness/cli.ts';
-import { makeHosts, type Host } from '../harness/netns.ts';
+import { runCli, uniqueGroup } from '../harness/cli.ts';
+import { makeHosts, startServerOn, type Host } from '../harness/netns.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
@@ -45,27 +45,13 @@ test(
     const hosts = await makeHosts(t, 3);
     const group = uniqueGroup();
     for (const [i, host] of hosts.slice(0, 2).entries()) {
-      await startServer(
-        t,
-        [
-          '--data',
-          await tempDir(t),
-          '--id',
-          String(i + 1),
-          '--key',
-          KEY,
-          '--host',
-          '0.0.0.0',
-          '--port',
-          String(PORT),
-          '--interface',
-          host.address,
-          '--group',
-          group,
-        ],
-        {},
-        host.netns,
-      );
+      await startServerOn(t, host, {
+        data: await tempDir(t),
+        id: i + 1,
+        key: KEY,
+        group,
+        port: PORT,
+      });
     }
     const client = hosts[2]!;
     const doctor = (args: string[], key = KEY) =>

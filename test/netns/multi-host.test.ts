@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runCli, startServer, uniqueGroup, type ServerProcess } from '../harness/cli.ts';
-import { makeHosts, setLink, type Host } from '../harness/netns.ts';
+import { runCli, uniqueGroup, type ServerProcess } from '../harness/cli.ts';
+import { makeHosts, setLink, startServerOn, type Host } from '../harness/netns.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
@@ -28,29 +28,14 @@ test(
       await mkdir(join(data, `host-${i + 1}`));
       await writeFile(join(data, `host-${i + 1}`, 'file.txt'), `on host ${i + 1}\n`);
       servers.push(
-        await startServer(
-          t,
-          [
-            '--data',
-            data,
-            '--id',
-            String(i + 1),
-            '--key',
-            KEY,
-            '--host',
-            '0.0.0.0',
-            '--port',
-            String(PORT),
-            '--interface',
-            host.address,
-            '--group',
-            group,
-            '--replicas',
-            '1',
-          ],
-          {},
-          host.netns,
-        ),
+        await startServerOn(t, host, {
+          data,
+          id: i + 1,
+          key: KEY,
+          group,
+          port: PORT,
+          args: ['--replicas', '1'],
+        }),
       );
     }
     const cli = (host: Host, args: string[]) =>

@@ -7,15 +7,9 @@
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  runCli,
-  startServer,
-  uniqueGroup,
-  type CliResult,
-  type ServerProcess,
-} from '../harness/cli.ts';
+import { runCli, uniqueGroup, type CliResult, type ServerProcess } from '../harness/cli.ts';
 import type { Cleanup } from '../harness/cli.ts';
-import { makeHosts, type Host } from '../harness/netns.ts';
+import { makeHosts, startServerOn, type Host } from '../harness/netns.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
@@ -78,31 +72,16 @@ export async function startNetnsCluster(
     hosts.map(async (host, i) => {
       const data = await tempDir(t);
       await prepare?.(data, i);
-      return await startServer(
-        t,
-        [
-          '--data',
-          data,
-          '--id',
-          String(i + 1),
-          '--key',
-          KEY,
-          '--host',
-          '0.0.0.0',
-          '--port',
-          String(PORT),
-          '--interface',
-          host.address,
-          '--group',
-          group,
-          '--replicas',
-          String(replicas),
-          ...extraArgs,
-        ],
+      return await startServerOn(t, host, {
+        data,
+        id: i + 1,
+        key: KEY,
+        group,
+        port: PORT,
+        args: ['--replicas', String(replicas), ...extraArgs],
         // Info: the tests count what servers did (heals, catch-ups, peers lost).
-        { LANFS_LOG_LEVEL: 'info' },
-        host.netns,
-      );
+        env: { LANFS_LOG_LEVEL: 'info' },
+      });
     }),
   );
   let edits = 0;
