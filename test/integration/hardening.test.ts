@@ -129,7 +129,12 @@ test('hardening - a full disk refuses the upload with a clear error, keeps nothi
   const refused = await runCli(['create', 'big.bin', '--from', source], { env: env(server) });
   assert.equal(refused.code, 1, refused.stderr);
   assert.match(refused.stderr, /disk is full/);
-  assert.deepEqual(await leftoverUploads(data), []);
+  // The refusal can reach the client while the server still removes the temp file.
+  await waitFor(
+    'the refused upload removed',
+    () => leftoverUploads(data),
+    (left) => left.length === 0,
+  );
   const shown = await runCli(['show', '--json'], { env: env(server) });
   assert.deepEqual(
     (JSON.parse(shown.stdout) as { name: string }[]).map((r) => r.name),
