@@ -605,16 +605,15 @@ export class FileService {
   trash(): KeptEntry[] {
     // An entry whose file is back (undeleted from another server's trash: the same file at
     // a newer version) is no longer a deleted file; its bytes go with --trash-days or the budget.
-    const view = this.#c.view;
-    return this.#c.catalog.versions
-      .trash()
-      .filter(
-        (e) =>
-          !view
-            .holders(e.record.name)
-            .some(
-              (h) => h.record.fileId === e.record.fileId && h.record.version > e.record.version,
-            ),
+    return this.#c.catalog.versions.trash().filter((e) => !this.#isBack(e));
+  }
+
+  /** Whether a trash entry's file is known here at a newer version (it was undeleted). */
+  #isBack(entry: KeptEntry): boolean {
+    return this.#c.view
+      .holders(entry.record.name)
+      .some(
+        (h) => h.record.fileId === entry.record.fileId && h.record.version > entry.record.version,
       );
   }
 
@@ -760,7 +759,8 @@ export class FileService {
     add(this.serverId, this.trash());
     for (const answer of await this.#askLivePeers(async (link) => await link.trash()))
       add(answer.serverId, answer.items);
-    return [...merged.values()].sort((a, b) => b.keptAt - a.keptAt);
+    // A peer that has not heard yet that a file is back still lists it: this view decides too.
+    return [...merged.values()].filter((e) => !this.#isBack(e)).sort((a, b) => b.keptAt - a.keptAt);
   }
 
   /**

@@ -111,8 +111,12 @@ function restore(name, version) {
   });
 }
 
+// Loads overlap (an event and an undelete both ask): only the newest one's answer is shown.
+let trashAsked = 0;
 async function loadTrash() {
+  const asked = ++trashAsked;
   const items = await getJson('/api/trash');
+  if (asked !== trashAsked) return;
   const body = $('trash'); body.replaceChildren();
   if (!items.length) { const tr = el('tr'); const td = el('td', 'The trash is empty.', 'muted'); td.colSpan = 6; tr.append(td); body.append(tr); }
   for (const i of items) {
@@ -157,6 +161,10 @@ function keptEvent(type, event) {
   feed.prepend(el('li', new Date(event.at).toLocaleTimeString() + '  ' + line(event)));
   while (feed.children.length > 50) feed.lastChild.remove();
   if (type === 'trashed' || type === 'purged' || type === 'undeleted') void loadTrash().catch(() => undefined);
+  // A file back under a name in the trash: the server that kept it may have answered
+  // before it heard (its entry is hidden once the file is back), so ask again now.
+  if (type === 'record-changed' && event.record && document.querySelector('tr[data-trash="' + CSS.escape(event.name) + '"]'))
+    void loadTrash().catch(() => undefined);
   if (type === 'restored' && historyOf === event.name) void showHistory(event.name);
   // Leases and bursts are in /api/files and /api/status: read them once.
   if (type.startsWith('lease-') || type === 'delete-burst') keptStart();
