@@ -7,6 +7,7 @@ import type { FileRecord } from '../protocol/messages.ts';
 import { silentLogger } from '../shared/logger.ts';
 import { LocalCatalog } from '../storage/local-catalog.ts';
 import { ClusterView } from './cluster-view.ts';
+import { SortedNames } from './sorted-names.ts';
 
 async function view(t: TestContext): Promise<ClusterView> {
   const root = await mkdtemp(join(tmpdir(), 'lanfs-view-'));
@@ -136,4 +137,103 @@ test('cluster view - a stray copy of a deleted file stays hidden when another se
   v.applyRecords(2, { ...page([first], {}), tombstones: [deletedLater] });
   assert.deepEqual(v.holders('doc.txt'), [], 'the first file is still deleted');
   assert.equal(v.has('doc.txt'), false);
+});
+
+test('sorted names - a random run of adds and deletes keeps the order, and pages seek after a name and stop at the prefix', () => {
+  // A seeded generator: the same run every time, and enough names to split and merge chunks.
+  let seed = 16;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const index = new SortedNames();
+  const model = new Set<string>();
+  for (let step = 0; step < 20_000; step++) {
+    const name = `${'abc'[random(3)]}/${random(3000).toString(36)}`;
+    if (random(3) === 0) assert.equal(index.delete(name), model.delete(name), `delete ${name}`);
+    else assert.equal(index.add(name), !model.has(name) && !!model.add(name), `add ${name}`);
+  }
+  const sorted = [...model].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  assert.equal(index.size, sorted.length);
+  assert.deepEqual([...index], sorted);
+  // Paging through by 97 after the last name seen gives every name once, in order.
+  const seen: string[] = [];
+  for (let after: string | undefined, i = 0; i < 1000; i++) {
+    const page = index.page(97, after);
+    seen.push(...page);
+    if (page.length < 97) break;
+    after = page[page.length - 1];
+  }
+  assert.deepEqual(seen, sorted);
+  // A prefix: only its names, from the first; after a name not in the index: the next one.
+  assert.deepEqual(
+    index.page(1_000_000, undefined, 'b/'),
+    sorted.filter((n) => n.startsWith('b/')),
+  );
+  assert.deepEqual(index.page(3, 'b/'), sorted.filter((n) => n > 'b/').slice(0, 3));
+  assert.deepEqual(
+    index.page(5, 'a/zzz', 'b/'),
+    sorted.filter((n) => n.startsWith('b/')).slice(0, 5),
+  );
+  assert.deepEqual(index.page(5, 'c/zzzz', 'b/'), []);
+  assert.equal(index.has(sorted[10]!), true);
+  assert.equal(index.has('d/none'), false);
+  assert.deepEqual([...SortedNames.from([...sorted].reverse())], sorted);
+});
+
+test('cluster view - listPage pages every file once in name order across members; health is kept as records and members change', async (t) => {
+  const v = await view(t);
+  v.upsertMember(2, '127.0.0.1:7071');
+  v.upsertMember(3, '127.0.0.1:7072');
+  v.setUp(2, true);
+  v.setUp(3, true);
+  const names = Array.from({ length: 3000 }, (_, i) => `d${i % 7}/f${i}`);
+  // Server 2 holds the even ones, 3 the odd ones and every third name too (two copies).
+  const two = names.filter((_, i) => i % 2 === 0).map((n) => record(n, 2));
+  const three = names.filter((_, i) => i % 2 === 1 || i % 3 === 0).map((n) => record(n, 3));
+  assert.equal(v.applyRecords(2, page(two, {})), true);
+  assert.equal(v.applyRecords(3, page(three, { version: 1 })), true);
+  const all = [...names, 'mine.txt'].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  assert.deepEqual(
+    v.list().map((r) => r.name),
+    all,
+  );
+  const paged: string[] = [];
+  let after: string | undefined;
+  for (let i = 0; i < 100; i++) {
+    const { records, more } = v.listPage(250, after);
+    paged.push(...records.map((r) => r.name));
+    if (!more) break;
+    after = records[records.length - 1]!.name;
+  }
+  assert.deepEqual(paged, all);
+  const d3 = v.listPage(10_000, undefined, 'd3/');
+  assert.deepEqual(
+    d3.records.map((r) => r.name),
+    all.filter((n) => n.startsWith('d3/')),
+  );
+  assert.equal(d3.more, false);
+
+  // Health with 2 copies wanted: the names only one server holds.
+  const single = (list: string[]): string[] => list.filter((n) => n !== 'mine.txt').sort();
+  const held = new Map<string, number>();
+  for (const r of [...two, ...three]) held.set(r.name, (held.get(r.name) ?? 0) + 1);
+  const expected = [...names.filter((n) => held.get(n) === 1), 'mine.txt'].sort();
+  assert.deepEqual(v.health(2).underReplicated.sort(), expected);
+  // A delta removing names from 2 and a member going down are seen at the next call.
+  assert.equal(
+    v.applyRecords(2, page([], { full: false, version: 1, removed: [names[0]!] })),
+    true,
+  );
+  assert.equal(v.health(2).underReplicated.includes(names[0]!), true, 'one copy left on 3');
+  v.setUp(3, false);
+  assert.deepEqual(single(v.health(2).underReplicated), single(v.list().map((r) => r.name)));
+  v.setUp(3, true);
+  assert.equal(
+    v.applyRecords(3, page([], { full: false, baseVersion: 1, version: 2, removed: [names[0]!] })),
+    true,
+  );
+  assert.equal(v.listPage(1).records[0]!.name, names.filter((n) => n !== names[0]).sort()[0]);
+  assert.equal(v.health(2).underReplicated.includes(names[0]!), false, 'gone everywhere');
+  assert.equal(v.nameCount, all.length - 1, 'the index forgets a name nobody holds');
 });

@@ -9,6 +9,7 @@
 import type { FileRecord, Member, TombstoneRef } from '../protocol/messages.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
 import type { SavedMember } from '../storage/peer-records-snapshot.ts';
+import { SortedNames } from './sorted-names.ts';
 
 export interface MemberState {
   id: number;
@@ -59,6 +60,24 @@ export function covers(tombstone: TombstoneRef | undefined, record: FileRecord):
   );
 }
 
+/** One page of a listing: the files in name order, and whether names may follow. */
+export interface ListedPage {
+  records: FileRecord[];
+  more: boolean;
+}
+
+/** What `status` reports of the files' health (the first HEALTH_NAMES_MAX of each). */
+export interface FilesHealth {
+  conflicts: { name: string; conflictOf: string }[];
+  underReplicated: string[];
+}
+
+/** How many names of each kind `status` carries (its message bounds them so). */
+export const HEALTH_NAMES_MAX = 10_000;
+
+/** Names looked up per step of a listing (each may turn out deleted and be skipped). */
+const LIST_STEP_NAMES = 1024;
+
 export class ClusterView {
   readonly selfId: number;
   readonly #local: LocalCatalog;
@@ -68,11 +87,66 @@ export class ClusterView {
   readonly #members = new Map<number, MemberState>();
   readonly #nameListeners: ((name: string) => void)[] = [];
   readonly #memberListeners: ((id: number, up: boolean) => void)[] = [];
+  /** Every name held here or by any member, in order: a listing page is a seek. */
+  readonly #names: SortedNames;
+  /**
+   * This server's tombstones by name, rebuilt after a local change (the catalog gives
+   * them as one array; looking one up per listed name would copy it a million times).
+   * Undefined when stale, or always for a catalog that tells no changes.
+   */
+  #localTombstones: Map<string, TombstoneRef> | undefined;
+  readonly #tellsChanges: boolean;
+  /**
+   * Files' health kept between status calls (see health()): the names below `wanted`
+   * copies and those listed as a conflict's loser, and what changed since: names, and
+   * members whose every name must be looked at again (went up or down, or a full copy).
+   */
+  #healthWanted: number | undefined;
+  readonly #below = new Set<string>();
+  readonly #conflicts = new Map<string, string>();
+  readonly #dirtyNames = new Set<string>();
+  readonly #dirtyMembers = new Set<number>();
 
   constructor(local: LocalCatalog, selfAddress: () => string) {
     this.selfId = local.serverId;
     this.#local = local;
     this.#selfAddress = selfAddress;
+    // A test's in-memory catalog may offer neither names() nor onChange: then its list.
+    const catalog = local as Partial<Pick<LocalCatalog, 'names' | 'onChange'>>;
+    this.#names = SortedNames.from(
+      catalog.names ? catalog.names() : local.list().map((r) => r.name),
+    );
+    this.#tellsChanges = catalog.onChange !== undefined;
+    catalog.onChange?.call(local, (name) => this.#localChanged(name));
+  }
+
+  /** Names held here or by any member (deleted ones not yet forgotten included). */
+  get nameCount(): number {
+    return this.#names.size;
+  }
+
+  #localChanged(name: string): void {
+    this.#localTombstones = undefined;
+    if (this.#local.has(name)) this.#names.add(name);
+    else this.#forgetIfUnheld(name);
+    this.#healthChanged(name);
+  }
+
+  /** Drops name from the index once neither this server nor any member holds it. */
+  #forgetIfUnheld(name: string): void {
+    if (this.#local.get(name)) return;
+    for (const member of this.#members.values()) if (member.records.has(name)) return;
+    this.#names.delete(name);
+  }
+
+  #healthChanged(name: string): void {
+    if (this.#healthWanted !== undefined) this.#dirtyNames.add(name);
+  }
+
+  #localTombstone(name: string): TombstoneRef | undefined {
+    if (!this.#tellsChanges) return this.#local.tombstones().find((t) => t.name === name);
+    this.#localTombstones ??= new Map(this.#local.tombstones().map((t) => [t.name, t]));
+    return this.#localTombstones.get(name);
   }
 
   /** Called with every name whose records or tombstones from a peer changed. */
@@ -140,6 +214,8 @@ export class ClusterView {
       records: new Map(saved.records.map((r) => [r.name, r])),
       tombstones: new Map(saved.tombstones.map((t) => [t.name, t])),
     });
+    for (const record of saved.records) this.#names.add(record.name);
+    if (this.#healthWanted !== undefined) this.#dirtyMembers.add(saved.id);
   }
 
   setUp(id: number, up: boolean): void {
@@ -147,6 +223,7 @@ export class ClusterView {
     if (!member || member.up === up) return;
     member.up = up;
     member.downSince = up ? undefined : Date.now();
+    if (this.#healthWanted !== undefined) this.#dirtyMembers.add(id);
     for (const listener of this.#memberListeners) listener(id, up);
   }
 
@@ -157,25 +234,41 @@ export class ClusterView {
   applyRecords(id: number, page: RecordsPage): boolean {
     const member = this.#members.get(id);
     if (!member) return false;
+    let dropped: Map<string, FileRecord> | undefined;
     if (page.full) {
       if (page.reset) {
         for (const name of member.records.keys()) this.#nameChanged(name);
         for (const name of member.tombstones.keys()) this.#nameChanged(name);
+        dropped = member.records;
         member.records = new Map();
         member.tombstones = new Map();
       }
     } else if (member.instance !== page.instance || member.version !== page.baseVersion) {
       return false;
     }
-    for (const record of page.records) member.records.set(record.name, record);
+    for (const record of page.records) {
+      member.records.set(record.name, record);
+      this.#names.add(record.name);
+    }
     for (const name of page.removed) {
       member.records.delete(name);
       if (!page.full) member.tombstones.delete(name);
+      this.#forgetIfUnheld(name);
     }
+    // Names only the old list had: gone from the index unless another holds them.
+    if (dropped) for (const name of dropped.keys()) this.#forgetIfUnheld(name);
     for (const tombstone of page.tombstones) member.tombstones.set(tombstone.name, tombstone);
     for (const record of page.records) this.#nameChanged(record.name);
     for (const name of page.removed) this.#nameChanged(name);
     for (const tombstone of page.tombstones) this.#nameChanged(tombstone.name);
+    if (this.#healthWanted !== undefined) {
+      // A full copy looks at the member's every name at the next status, not each page's.
+      if (page.full) this.#dirtyMembers.add(id);
+      else for (const record of page.records) this.#dirtyNames.add(record.name);
+      for (const name of page.removed) this.#dirtyNames.add(name);
+      for (const tombstone of page.tombstones) this.#dirtyNames.add(tombstone.name);
+      if (dropped) for (const name of dropped.keys()) this.#dirtyNames.add(name);
+    }
     member.instance = page.instance;
     member.version = page.version;
     return true;
@@ -189,7 +282,7 @@ export class ClusterView {
 
   /** The newest tombstone any server keeps for name (this one included). */
   tombstone(name: string): TombstoneRef | undefined {
-    let newest: TombstoneRef | undefined = this.#local.tombstones().find((t) => t.name === name);
+    let newest: TombstoneRef | undefined = this.#localTombstone(name);
     for (const member of this.#members.values()) {
       const t = member.tombstones.get(name);
       if (t && (!newest || t.version > newest.version)) newest = t;
@@ -204,7 +297,7 @@ export class ClusterView {
    * must not uncover a stray copy of an earlier one (found by the torture run).
    */
   coveringTombstone(name: string, record: FileRecord): TombstoneRef | undefined {
-    const local = this.#local.tombstones().find((t) => t.name === name);
+    const local = this.#localTombstone(name);
     let found: TombstoneRef | undefined = covers(local, record) ? local : undefined;
     for (const member of this.#members.values()) {
       const t = member.tombstones.get(name);
@@ -246,11 +339,7 @@ export class ClusterView {
    * the newest version. Every server computes the same from the same records.
    */
   actingPrimary(name: string): number | undefined {
-    const live = this.newestHolders(name).filter((h) => h.up);
-    if (live.length === 0) return undefined;
-    const named = live[0]!.record.primary;
-    if (live.some((h) => h.id === named)) return named;
-    return Math.min(...live.map((h) => h.id));
+    return actingPrimaryOf(this.newestHolders(name));
   }
 
   /** Whether any server, up or down, holds a file of this name. */
@@ -264,11 +353,14 @@ export class ClusterView {
    * every PUT); a prefix nothing starts with still costs one pass over the names.
    */
   hasNameUnder(prefix: string): boolean {
-    for (const name of this.#local.names()) if (name.startsWith(prefix)) return true;
-    for (const member of this.#members.values())
-      for (const name of member.records.keys())
-        if (name.startsWith(prefix) && this.has(name)) return true;
-    return false;
+    let after: string | undefined;
+    for (;;) {
+      const names = this.#names.page(LIST_STEP_NAMES, after, prefix);
+      // A name held here counts as it always did, even while its delete goes round.
+      for (const name of names) if (this.#local.get(name) || this.has(name)) return true;
+      if (names.length < LIST_STEP_NAMES) return false;
+      after = names[names.length - 1];
+    }
   }
 
   /** Where a download of name goes: here if this server has the newest version, else a live holder of it. */
@@ -291,29 +383,97 @@ export class ClusterView {
     return { kind: 'remote', serverId: primary, address: this.#addressOf(primary) };
   }
 
-  /** Every file of every server, one entry per name, with where it is and whether it can be read now. */
+  /** Every file of every server, one entry per name, in name order (see listPage). */
   list(): FileRecord[] {
-    const names = new Set<string>(this.#local.list().map((r) => r.name));
-    for (const member of this.#members.values())
-      for (const name of member.records.keys()) names.add(name);
-    const listed: FileRecord[] = [];
-    for (const name of names) {
-      const newest = this.newestHolders(name);
-      if (newest.length === 0) continue;
-      const primary = this.actingPrimary(name) ?? newest[0]!.record.primary;
-      const record = (newest.find((h) => h.id === primary) ?? newest[0]!).record;
-      listed.push({
-        ...record,
-        primary,
-        // Holders seen, and those the primary's saved placement names (a server restarted
-        // alone still knows where its copies are).
-        replicas: [...new Set([...newest.map((h) => h.id), ...record.replicas])]
-          .filter((id) => id !== primary)
-          .sort((a, b) => a - b),
-        available: newest.some((h) => h.up),
-      });
+    return this.listPage(Infinity).records;
+  }
+
+  /**
+   * Up to `limit` files after the name `after` (from the first when absent) whose
+   * names start with `prefix`, in name order, one entry per name with where it is
+   * and whether it can be read now. A seek in the sorted index: a page costs what
+   * it lists, however many names come before it. `more` is true when a name
+   * follows the page (it may turn out deleted).
+   */
+  listPage(limit: number, after?: string, prefix = ''): ListedPage {
+    const records: FileRecord[] = [];
+    let cursor = after;
+    for (;;) {
+      const names = this.#names.page(Math.min(LIST_STEP_NAMES, limit), cursor, prefix);
+      for (const name of names) {
+        const listed = this.listed(name);
+        if (listed) records.push(listed);
+        cursor = name;
+        if (records.length >= limit)
+          return { records, more: this.#names.page(1, cursor, prefix).length > 0 };
+      }
+      if (names.length < Math.min(LIST_STEP_NAMES, limit)) return { records, more: false };
     }
-    return listed;
+  }
+
+  /** The one entry a listing shows for name: the acting primary's record, every holder seen. */
+  listed(name: string): FileRecord | undefined {
+    const newest = this.newestHolders(name);
+    if (newest.length === 0) return undefined;
+    const primary = actingPrimaryOf(newest) ?? newest[0]!.record.primary;
+    const record = (newest.find((h) => h.id === primary) ?? newest[0]!).record;
+    // Holders seen, and those the primary's saved placement names (a server restarted
+    // alone still knows where its copies are).
+    const replicas = newest.map((h) => h.id);
+    for (const id of record.replicas) if (!replicas.includes(id)) replicas.push(id);
+    return {
+      ...record,
+      primary,
+      replicas: replicas.filter((id) => id !== primary).sort((a, b) => a - b),
+      available: newest.some((h) => h.up),
+    };
+  }
+
+  /**
+   * The files below `wanted` live copies and those kept under a conflict name, as
+   * `status` shows them (the first HEALTH_NAMES_MAX of each). Kept between calls: a
+   * call looks again only at names that changed since the last and at the names of
+   * members that went up or down or sent a full copy, not at every record. The
+   * first call (or one with another `wanted`) looks at every name once.
+   */
+  health(wanted: number): FilesHealth {
+    if (this.#healthWanted !== wanted) {
+      this.#healthWanted = wanted;
+      this.#below.clear();
+      this.#conflicts.clear();
+      this.#dirtyNames.clear();
+      this.#dirtyMembers.clear();
+      for (const name of this.#names) this.#checkHealth(name, wanted);
+    }
+    for (const id of this.#dirtyMembers) {
+      const member = this.#members.get(id);
+      if (member) for (const name of member.records.keys()) this.#checkHealth(name, wanted);
+    }
+    this.#dirtyMembers.clear();
+    for (const name of this.#dirtyNames) this.#checkHealth(name, wanted);
+    this.#dirtyNames.clear();
+    const underReplicated: string[] = [];
+    for (const name of this.#below) {
+      if (underReplicated.length >= HEALTH_NAMES_MAX) break;
+      underReplicated.push(name);
+    }
+    const conflicts: FilesHealth['conflicts'] = [];
+    for (const [name, conflictOf] of this.#conflicts) {
+      if (conflicts.length >= HEALTH_NAMES_MAX) break;
+      conflicts.push({ name, conflictOf });
+    }
+    return { conflicts, underReplicated };
+  }
+
+  #checkHealth(name: string, wanted: number): void {
+    const newest = this.newestHolders(name);
+    let live = 0;
+    for (const h of newest) if (h.up) live++;
+    if (newest.length > 0 && live < wanted) this.#below.add(name);
+    else this.#below.delete(name);
+    const conflictOf = newest.length > 0 ? this.listed(name)?.conflictOf : undefined;
+    if (conflictOf) this.#conflicts.set(name, conflictOf);
+    else this.#conflicts.delete(name);
   }
 
   /** Every server with its address, up/down and the number of files it holds. */
@@ -360,4 +520,16 @@ export class ClusterView {
   #addressOf(id: number): string {
     return id === this.selfId ? this.#selfAddress() : (this.#members.get(id)?.address ?? '');
   }
+}
+
+/**
+ * The server that takes edits and deletes, of the holders of a name's newest version:
+ * the record's primary if it is up and among them, else the lowest id among the live.
+ */
+function actingPrimaryOf(newest: Holder[]): number | undefined {
+  const live = newest.filter((h) => h.up);
+  if (live.length === 0) return undefined;
+  const named = live[0]!.record.primary;
+  if (live.some((h) => h.id === named)) return named;
+  return Math.min(...live.map((h) => h.id));
 }
