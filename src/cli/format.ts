@@ -35,8 +35,28 @@ export interface RecordsFormat {
 }
 
 export function formatRecords(records: FileRecord[], format: RecordsFormat = {}): string {
-  if (records.length === 0)
-    return `No files yet. Add one with: ${format.inShell ? '' : 'lanfs '}create NAME --from PATH`;
+  if (records.length === 0) return noFilesYet(format);
+  return `${formatRecordRows(records, format, true)}\n${filesCount(records.length)}`;
+}
+
+/** What `show` says when the cluster holds no file. */
+export function noFilesYet(format: RecordsFormat = {}): string {
+  return `No files yet. Add one with: ${format.inShell ? '' : 'lanfs '}create NAME --from PATH`;
+}
+
+export function filesCount(count: number): string {
+  return `${count} file${count === 1 ? '' : 's'}`;
+}
+
+/**
+ * The rows of records as aligned columns, with the header line or without (a long
+ * listing is printed a block at a time; each block is aligned on its own).
+ */
+export function formatRecordRows(
+  records: FileRecord[],
+  format: RecordsFormat,
+  header: boolean,
+): string {
   const holder = (id: number): string => `server ${id}${format.down?.has(id) ? ' (DOWN)' : ''}`;
   const rows = [['NAME', 'SIZE', 'VERSION', 'PRIMARY', 'COPIES']];
   if (format.verified) rows[0]!.push('VERIFIED');
@@ -52,7 +72,8 @@ export function formatRecords(records: FileRecord[], format: RecordsFormat = {})
     if (format.verified) row.push(verified ? describeVerification(verified) : '-');
     rows.push(row);
   }
-  return `${table(rows)}\n${records.length} file${records.length === 1 ? '' : 's'}`;
+  const text = table(rows);
+  return header ? text : text.slice(text.indexOf('\n') + 1);
 }
 
 /** "2 min 5 s", "40 s": how long until something, for people. */

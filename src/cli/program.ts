@@ -103,8 +103,11 @@ export function buildProgram(hooks: ProgramHooks): Command {
     return command;
   };
 
-  fileCommand('show', 'list every file on every server')
+  fileCommand('show', 'list every file on every server, in name order')
     .option('--json', 'print one JSON array')
+    .option('--limit <n>', 'at most this many files')
+    .option('--after <name>', 'only the files whose names sort after this one (the next page)')
+    .option('--prefix <text>', 'only the files whose names start with this, e.g. photos/')
     .action(async (options) => await show(hooks.context(options as ConnectOptions), options));
 
   fileCommand(

@@ -31,11 +31,13 @@ import {
   Redirect,
   ServerConnection,
   type DownloadOptions,
+  type ListedPage,
   type UploadOptions,
   type UploadSource,
 } from './server-connection.ts';
 
 export {
+  type ListedPage,
   parseAddress,
   type DownloadOptions,
   type UploadOptions,
@@ -43,6 +45,14 @@ export {
 } from './server-connection.ts';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 3000;
+
+/** Which files a listing gives (all when empty): see LanfsClient.listPages. */
+export interface ListOptions {
+  limit?: number;
+  after?: string;
+  prefix?: string;
+}
+
 /** Redirects followed for one request before giving up (a loop means views disagree). */
 const MAX_REDIRECTS = 3;
 /** Servers tried in turn for one request when its server dies. */
@@ -116,10 +126,48 @@ export class LanfsClient {
     return this.#home.welcome.insecure;
   }
 
-  /** Every file in the system (the single system image), sorted by name. */
-  async list(): Promise<FileRecord[]> {
-    const records = await this.#withFailover(async (server) => await server.list());
-    return records.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  /**
+   * Every file in the system (the single system image), sorted by name, in one
+   * array; `options` as listPages. A large cluster's listing is better read with
+   * listPages, a page at a time.
+   */
+  async list(options: ListOptions = {}): Promise<FileRecord[]> {
+    const records: FileRecord[] = [];
+    for await (const page of this.listPages(options))
+      for (const record of page.records) records.push(record);
+    return records;
+  }
+
+  /**
+   * The files in name order, streamed a page at a time: at most `limit`, those after
+   * the name `after`, those whose names start with `prefix`. When the server dies
+   * mid-listing, the listing goes on from the last name received on another server.
+   * The last page says `more` when the limit cut off names that follow.
+   */
+  async *listPages(options: ListOptions = {}): AsyncGenerator<ListedPage> {
+    let after = options.after;
+    let left = options.limit;
+    for (let attempt = 0; ; attempt++) {
+      const server = this.#home;
+      if (left !== undefined && left <= 0) return;
+      try {
+        const body = {
+          ...(left === undefined ? {} : { limit: left }),
+          ...(after === undefined ? {} : { after }),
+          ...(options.prefix ? { prefix: options.prefix } : {}),
+        };
+        for await (const page of server.listPages(body)) {
+          const last = page.records[page.records.length - 1];
+          if (last) after = last.name;
+          if (left !== undefined) left -= page.records.length;
+          yield page;
+        }
+        return;
+      } catch (err) {
+        if (!isConnectionLoss(err) || attempt >= MAX_FAILOVERS) throw err;
+        await this.#failOver(server, err as Error);
+      }
+    }
   }
 
   /**

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import type { BodyOf, FileRecord, LanfsEvent } from '../protocol/messages.ts';
 import { ProtocolError, UsageError } from '../shared/errors.ts';
+import type { Connection } from '../transport/connection.ts';
 import { dialConnection } from '../transport/dial.ts';
 import { dialHandshake, type Credentials } from '../transport/handshake.ts';
 import {
@@ -61,13 +62,29 @@ export function newRequestId(): string {
   return randomBytes(12).toString('hex');
 }
 
+/** One page of a listing as it arrives; `more`: the limit cut off names that follow. */
+export interface ListedPage {
+  records: FileRecord[];
+  more: boolean;
+}
+
+/** Pages of a listing read ahead of its consumer; past this the socket stops being read. */
+const LIST_READ_AHEAD_PAGES = 8;
+
 export class ServerConnection {
   readonly address: string;
   readonly welcome: BodyOf<'WELCOME'>;
   readonly #requests: RequestStreams;
+  readonly #connection: Connection;
 
-  private constructor(requests: RequestStreams, welcome: BodyOf<'WELCOME'>, address: string) {
+  private constructor(
+    requests: RequestStreams,
+    connection: Connection,
+    welcome: BodyOf<'WELCOME'>,
+    address: string,
+  ) {
     this.#requests = requests;
+    this.#connection = connection;
     this.welcome = welcome;
     this.address = address;
   }
@@ -93,7 +110,7 @@ export class ServerConnection {
         silenceTimeoutMs,
         `Server ${welcome.serverId} at ${address} stopped answering (nothing for ${silenceTimeoutMs} ms).`,
       );
-      return new ServerConnection(requests, welcome, address);
+      return new ServerConnection(requests, connection, welcome, address);
     } catch (err) {
       connection.destroy();
       throw err;
@@ -108,15 +125,79 @@ export class ServerConnection {
     this.#requests.close();
   }
 
-  async list(): Promise<FileRecord[]> {
+  /** Every file asked for (see listPages), in one array: for the few that fit in memory. */
+  async list(body: BodyOf<'LIST'> = {}): Promise<FileRecord[]> {
     const records: FileRecord[] = [];
-    await this.#requests.request('LIST', {}, (message, finish) => {
-      if (message.type !== 'LIST_PAGE')
-        throw new ProtocolError(`Expected LIST_PAGE, got ${message.type}.`);
-      records.push(...message.body.records);
-      if (message.body.done) finish();
-    });
+    for await (const page of this.listPages(body)) for (const r of page.records) records.push(r);
     return records;
+  }
+
+  /**
+   * The files in name order as the server streams them, a page at a time: at most
+   * `limit`, after the name `after`, starting with `prefix`. While the caller is
+   * LIST_READ_AHEAD_PAGES pages behind, the socket is not read (the server then
+   * waits for it to drain), so a slow consumer does not fill this process's memory.
+   * Leaving the loop early ends the request.
+   */
+  async *listPages(body: BodyOf<'LIST'> = {}): AsyncGenerator<ListedPage> {
+    const queue: ListedPage[] = [];
+    let ended = false;
+    let failure: Error | undefined;
+    let wake: (() => void) | undefined;
+    let paused = false;
+    const stop = new AbortController();
+    const answered = this.#requests
+      .request(
+        'LIST',
+        body,
+        (message, finish) => {
+          if (message.type !== 'LIST_PAGE')
+            throw new ProtocolError(`Expected LIST_PAGE, got ${message.type}.`);
+          queue.push({ records: message.body.records, more: message.body.more ?? false });
+          if (message.body.done) finish();
+          else if (queue.length >= LIST_READ_AHEAD_PAGES && !paused) {
+            paused = true;
+            this.#connection.pause();
+          }
+          wake?.();
+        },
+        { signal: stop.signal },
+      )
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          failure = err instanceof Error ? err : new Error(String(err));
+        },
+      )
+      .finally(() => {
+        ended = true;
+        wake?.();
+      });
+    try {
+      for (;;) {
+        const page = queue.shift();
+        if (page) {
+          if (paused && queue.length < LIST_READ_AHEAD_PAGES / 2) {
+            paused = false;
+            this.#connection.resume();
+          }
+          yield page;
+          continue;
+        }
+        if (ended) {
+          if (failure !== undefined) throw failure;
+          return;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+    } finally {
+      if (paused) this.#connection.resume();
+      if (!ended) {
+        stop.abort();
+        await answered;
+      }
+    }
   }
 
   /** A fault on this server (--allow-faults): lanfs fault, lanfs up's shell. */

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { ProtocolError } from '../shared/errors.ts';
 import { encodeFrame } from './frame.ts';
 import { FrameDecoder } from './frame-decoder.ts';
-import { decodeMessage, encodeMessage, MessageType } from './messages.ts';
+import { decodeMessage, encodeMessage, fileRecordSchema, MessageType } from './messages.ts';
 
 function roundTrip(bytes: Buffer) {
   const frames = new FrameDecoder().push(bytes);
@@ -76,4 +76,48 @@ test('messages - WATCH and EVENT round-trip, and an event of an unknown kind is 
       ),
     /EVENT message is malformed/,
   );
+});
+
+test('messages - records in bulk (PEER_RECORDS, LIST_PAGE) are taken and refused exactly as fileRecordSchema takes them', () => {
+  const base = {
+    name: 'a/b.txt',
+    fileId: '0123456789abcdef',
+    size: 3,
+    sha256: 'a'.repeat(64),
+    version: 2,
+    primary: 1,
+    replicas: [2],
+    modifiedAt: 1700000000000,
+  };
+  const variants: Record<string, unknown>[] = [
+    base,
+    { ...base, lineage: 'abcdef01', conflictOf: 'x', available: false, writtenBy: 'host' },
+    { ...base, metadata: { k: 'v' }, placedAmong: [{ id: 2, files: 4 }] },
+    { ...base, unknownField: 1 },
+    { ...base, size: -1 },
+    { ...base, version: 0 },
+    { ...base, replicas: [0] },
+    { ...base, sha256: 'A'.repeat(64) },
+    { ...base, name: '' },
+    { ...base, lineage: 'abc' },
+    { ...base, size: 2 ** 60 },
+    { ...base, modifiedAt: undefined },
+    { name: 'only-a-name' },
+  ];
+  for (const variant of variants) {
+    const json = JSON.parse(JSON.stringify(variant)) as unknown;
+    const expected = fileRecordSchema.safeParse(json);
+    const decode = (): unknown =>
+      roundTrip(encodeMessage('LIST_PAGE', 1, { records: [base, json as never], done: true }));
+    if (expected.success) {
+      const message = decode() as { body: { records: unknown[] } };
+      assert.deepEqual(message.body.records[1], expected.data, JSON.stringify(variant));
+    } else {
+      assert.throws(
+        decode,
+        /LIST_PAGE message is malformed \(at records\.1/,
+        JSON.stringify(variant),
+      );
+    }
+  }
 });

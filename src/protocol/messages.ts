@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { ProtocolError } from '../shared/errors.ts';
 import { encodeFrame, type Frame } from './frame.ts';
+import { checkRecords } from './record-check.ts';
 
 export const MessageType = {
   HELLO: 1,
@@ -418,8 +419,21 @@ const schemas = {
     insecure: z.boolean(),
   }),
   ERROR: z.object({ code: z.string().max(100), message: z.string().max(2000) }),
-  LIST: z.object({}),
-  LIST_PAGE: z.object({ records: z.array(fileRecordSchema).max(10_000), done: z.boolean() }),
+  /**
+   * The files in name order (all when empty): at most `limit`, those after the name
+   * `after`, those whose name starts with `prefix`. Answered by LIST_PAGE… streamed.
+   */
+  LIST: z.object({
+    limit: z.number().int().positive().optional(),
+    after: fileName.optional(),
+    prefix: z.string().max(4096).optional(),
+  }),
+  /** One page of a LIST; the last has `done`, and `more` when the limit cut names off. */
+  LIST_PAGE: z.object({
+    records: z.array(fileRecordSchema).max(10_000),
+    done: z.boolean(),
+    more: z.boolean().optional(),
+  }),
   STATUS: z.object({}),
   STATUS_RESULT: z.object({
     serverId,
@@ -644,15 +658,40 @@ export function decodeMessage(frame: Frame): Message {
   } catch {
     throw new ProtocolError(`The ${name} message is not valid JSON.`);
   }
-  const parsed = schemas[name].safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length > 0 ? ` (at ${issue.path.join('.')})` : '';
-    throw new ProtocolError(
-      `The ${name} message is malformed${where}: ${issue?.message ?? 'invalid'}.`,
-    );
+  const bulk = BULK_SCHEMAS[name as keyof typeof BULK_SCHEMAS];
+  const parsed = (bulk ?? schemas[name]).safeParse(json);
+  if (!parsed.success) throw malformed(name, parsed.error.issues[0]);
+  if (bulk) {
+    const body = parsed.data as { records: unknown[] };
+    body.records = checkRecords(body.records, (value, index) => {
+      const record = fileRecordSchema.safeParse(value);
+      if (record.success) return record.data;
+      const issue = record.error.issues[0];
+      throw malformed(name, issue, ['records', index, ...(issue?.path ?? [])]);
+    });
   }
   return { type: name, streamId: frame.streamId, body: parsed.data } as ControlMessage;
+}
+
+/**
+ * The messages that carry records in bulk (a join's million, a listing's): their
+ * records are checked by checkRecords, which keeps the parsed objects, not by zod
+ * one by one (see protocol/record-check.ts). The rest of the message by zod.
+ */
+const BULK_SCHEMAS = {
+  PEER_RECORDS: schemas.PEER_RECORDS.extend({ records: z.array(z.unknown()).max(10_000) }),
+  LIST_PAGE: schemas.LIST_PAGE.extend({ records: z.array(z.unknown()).max(10_000) }),
+};
+
+function malformed(
+  name: string,
+  issue: z.ZodIssue | undefined,
+  path: PropertyKey[] = issue?.path ?? [],
+): ProtocolError {
+  const where = path.length > 0 ? ` (at ${path.map(String).join('.')})` : '';
+  return new ProtocolError(
+    `The ${name} message is malformed${where}: ${issue?.message ?? 'invalid'}.`,
+  );
 }
 
 /** How many earlier versions a record's lineage names (8 hex each). */

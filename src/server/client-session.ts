@@ -32,6 +32,8 @@ import type { Connection } from '../transport/connection.ts';
 const PAUSE_AT_PENDING_BYTES = 8 * 1024 * 1024;
 /** …and resume when the backlog is down to this. */
 const RESUME_AT_PENDING_BYTES = 2 * 1024 * 1024;
+/** Records looked up per step of a LIST (then sent as pages of at most RECORD_PAGE_BYTES). */
+const LIST_STEP_RECORDS = 2000;
 /** What one connection may do and how long it may hold the server without using it. */
 export interface SessionLimits {
   /** Requests in flight on one connection at once. */
@@ -149,7 +151,7 @@ export class ClientSession {
     const files = this.#components.files;
     switch (message.type) {
       case 'LIST':
-        return this.#list(streamId);
+        return await this.#list(streamId, message.body);
       case 'STATUS':
         this.#connection.send('STATUS_RESULT', streamId, files.status());
         return this.#end(streamId);
@@ -394,11 +396,37 @@ export class ClientSession {
     this.#end(streamId);
   }
 
-  #list(streamId: number): void {
-    const pages = pageRecords(this.#components.files.list());
-    pages.forEach((records, i) => {
-      this.#connection.send('LIST_PAGE', streamId, { records, done: i === pages.length - 1 });
-    });
+  /**
+   * Streams the files asked for a page at a time: each page is looked up after the
+   * last name sent (a seek in the view's index), so names added or removed meanwhile
+   * never make one appear twice, and no request holds more than a page in memory.
+   * The next page waits until the socket drained the last.
+   */
+  async #list(streamId: number, body: BodyOf<'LIST'>): Promise<void> {
+    const files = this.#components.files;
+    let after = body.after;
+    let left = body.limit ?? Infinity;
+    for (;;) {
+      const step = Math.min(left, LIST_STEP_RECORDS);
+      // One more than wanted: whether names follow this page.
+      const records = files.list(step + 1, after, body.prefix);
+      const more = records.length > step;
+      if (more) records.pop();
+      left -= records.length;
+      const done = !more || left <= 0;
+      const pages = pageRecords(records);
+      pages.forEach((page, i) => {
+        const last = done && i === pages.length - 1;
+        this.#connection.send('LIST_PAGE', streamId, {
+          records: page,
+          done: last,
+          ...(last && more ? { more: true } : {}),
+        });
+      });
+      if (done || this.#connection.closed) break;
+      after = records[records.length - 1]!.name;
+      await this.#connection.drain();
+    }
     this.#end(streamId);
   }
 

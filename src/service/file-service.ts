@@ -170,8 +170,12 @@ export class FileService {
     return purpose === 'read' ? view.locateForRead(name) : view.locateForWrite(name);
   }
 
-  list(): FileRecord[] {
-    return this.#c.view.list();
+  /**
+   * The files of the cluster in name order: all, or at most `limit` of those after
+   * the name `after` whose names start with `prefix` (a seek in the view's index).
+   */
+  list(limit = Infinity, after?: string, prefix?: string): FileRecord[] {
+    return this.#c.view.listPage(limit, after, prefix).records;
   }
 
   status(): BodyOf<'STATUS_RESULT'> {

@@ -12,6 +12,7 @@
  * each file is a card and no word or button is broken.
  */
 import { KEPT_PANES_HTML, KEPT_PANES_SCRIPT } from './dashboard-kept.ts';
+import { SNAPSHOT_FILES } from './file-listing.ts';
 
 import {
   SECOND_BROWSE_HTML,
@@ -85,6 +86,7 @@ ${SECOND_BROWSE_HTML}
   </form>
   <table id="files-table"><thead><tr><th>Name</th><th>Size</th><th>Version</th><th>Primary</th><th>Copies</th><th>Verified</th><th class="wide">sha256</th><th></th></tr></thead>
   <tbody id="files" data-testid="files"></tbody></table>
+  <p id="files-paged" class="muted" hidden data-testid="files-paged"><span id="files-shown"></span> <button id="more-files" data-testid="more-files">Show more files</button></p>
   <div id="health"></div>
   ${KEPT_PANES_HTML}
 ${SECOND_SECTIONS_HTML}
@@ -105,17 +107,53 @@ const size = (n) => n < 1024 ? n + ' B' : n < 1048576 ? (n / 1024).toFixed(1) + 
 const fileUrl = (name) => '/files/' + name.split('/').map(encodeURIComponent).join('/');
 function say(message) { $('error').textContent = message || ''; }
 
-// What the page shows: the last snapshot, patched by each event.
-let state = { status: null, files: new Map() };
+// What the page shows: the last snapshot, patched by each event. A large cluster's
+// files come a page at a time (issue 16): the snapshot has the first, "Show more
+// files" reads the next from /api/files after the last name read (loadedTo), and
+// search and folders ask the server for the names under them (prefix).
+const FILES_PAGE = ${SNAPSHOT_FILES};
+let state = { status: null, files: new Map(), filesMore: false, loadedTo: undefined };
 
 function applySnapshot(snapshot) {
-  state = { status: snapshot.status, files: new Map(snapshot.files.map((f) => [f.name, f])) };
+  const files = snapshot.files;
+  state = { status: snapshot.status, files: new Map(files.map((f) => [f.name, f])), filesMore: !!snapshot.filesMore, loadedTo: files.length ? files[files.length - 1].name : undefined };
   render();
   keptStart();
 }
 
-// Files per server, from the list (a record-changed event carries no server counts).
+// One page of /api/files: at most FILES_PAGE after \`after\`, under \`prefix\`.
+async function filesPage(after, prefix) {
+  const query = new URLSearchParams({ limit: String(FILES_PAGE) });
+  if (after !== undefined) query.set('after', after);
+  if (prefix) query.set('prefix', prefix);
+  const res = await fetch('/api/files?' + query, { headers: auth(), cache: 'no-store' });
+  if (!res.ok) throw new Error(await refusal(res));
+  return await res.json();
+}
+
+function mergeFiles(files) { for (const f of files) state.files.set(f.name, f); }
+
+async function moreFiles() {
+  const files = await filesPage(state.loadedTo);
+  mergeFiles(files);
+  if (files.length) state.loadedTo = files[files.length - 1].name;
+  state.filesMore = files.length >= FILES_PAGE;
+  render();
+}
+
+// The names under a prefix (a search, a folder opened), when not every file is read yet.
+const prefixesRead = new Set();
+async function filesUnder(prefix) {
+  if (!state.filesMore || !prefix || prefixesRead.has(prefix)) return;
+  prefixesRead.add(prefix);
+  mergeFiles(await filesPage(undefined, prefix));
+  render();
+}
+
+// Files per server, from the list (a record-changed event carries no server counts);
+// while only some pages are read, the servers' own counts stay.
 function recount() {
+  if (state.filesMore) return;
   const counts = new Map();
   for (const f of state.files.values())
     for (const id of [f.primary, ...f.replicas]) counts.set(id, (counts.get(id) || 0) + 1);
@@ -155,12 +193,13 @@ function applyEvent(type, event) {
 }
 
 async function reload() {
-  const [status, files] = await Promise.all(['/api/status', '/api/files'].map(async (url) => {
+  const [status, files] = await Promise.all(['/api/status', '/api/files?limit=' + FILES_PAGE].map(async (url) => {
     const res = await fetch(url, { headers: auth() });
     if (!res.ok) throw new Error(url + ': ' + res.status);
     return await res.json();
   }));
-  applySnapshot({ status, files });
+  prefixesRead.clear();
+  applySnapshot({ status, files, filesMore: files.length >= FILES_PAGE });
 }
 
 function render() {
@@ -187,6 +226,8 @@ function render() {
     body.append(tr);
     keptRow(f, tr, actions);
   }
+  $('files-paged').hidden = !state.filesMore;
+  $('files-shown').textContent = 'Showing ' + files.size + ' files so far; search or open a folder to read its files.';
   keptRender(status);
   const health = $('health'); health.replaceChildren();
   if (status.underReplicated.length) {
@@ -284,6 +325,7 @@ $('upload').onsubmit = (event) => {
 };
 
 ${SECOND_SCRIPT}
+$('more-files').onclick = () => act('read more files', moreFiles);
 function showLogin(message) { $('main').hidden = true; $('login').hidden = false; say(message); }
 // The addresses other tools use on this same port: WebDAV under /dav/, S3 at the root.
 $('dav-address').textContent = location.origin + '/dav/';

@@ -154,10 +154,15 @@ function holderBadges(f) {
   return span;
 }
 
+function openFolder(path) {
+  folder = path; renderTree();
+  void act('open ' + path, () => filesUnder(path));
+}
+
 function renderTree() {
   const crumbs = $('crumbs'); crumbs.replaceChildren();
   const parts = folder ? folder.replace(/\\/$/, '').split('/') : [];
-  const crumb = (label, path) => { const b = el('button', label); b.onclick = () => { folder = path; renderTree(); }; b.dataset.crumb = path; crumbs.append(b, ' / '); };
+  const crumb = (label, path) => { const b = el('button', label); b.onclick = () => openFolder(path); b.dataset.crumb = path; crumbs.append(b, ' / '); };
   crumb('all files', '');
   parts.forEach((p, i) => crumb(p, parts.slice(0, i + 1).join('/') + '/'));
   const query = $('search').value.trim().toLowerCase();
@@ -178,7 +183,7 @@ function renderTree() {
     }
     for (const [sub, c] of [...folders.entries()].sort()) {
       const row = el('div', undefined, 'row folder'); row.dataset.folder = folder + sub + '/';
-      const nm = el('span', undefined, 'nm'); const open = el('button', sub + '/'); open.onclick = () => { folder = folder + sub + '/'; renderTree(); }; nm.append(open);
+      const nm = el('span', undefined, 'nm'); const open = el('button', sub + '/'); open.onclick = () => openFolder(folder + sub + '/'); nm.append(open);
       row.append(nm, el('span', plural(c.count, 'file') + ' · ' + size(c.size), 'muted')); tree.append(row);
     }
   }
@@ -243,7 +248,15 @@ drop.addEventListener('drop', (ev) => {
     }
   });
 });
-$('search').oninput = () => renderTree();
+// Search and folders see every name: with files not all read yet, the server sends those
+// under the prefix typed (or the folder opened), a little after the last key.
+let searchTimer;
+$('search').oninput = () => {
+  renderTree();
+  clearTimeout(searchTimer);
+  const query = $('search').value.trim();
+  searchTimer = setTimeout(() => act('search', () => filesUnder(query)), 250);
+};
 $('sort').onchange = () => renderTree();
 
 // The editor: text files up to EDITABLE_MAX_BYTES; the ETag read is what Save edits.

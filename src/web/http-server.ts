@@ -18,6 +18,7 @@ import type { EventStream } from '../events/event-stream.ts';
 import { drained } from '../http/drained.ts';
 import { serveEventFeed } from './event-feed.ts';
 import { putEdit } from './file-edit.ts';
+import { listingQuery, serveFileListing, SNAPSHOT_FILES } from './file-listing.ts';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
@@ -36,11 +37,6 @@ import { relayDownload } from '../http/relayed-download.ts';
 import { createDavHandler } from '../webdav/webdav-handler.ts';
 import { createS3Handler, isS3Request, type MultipartStore } from '../s3/index.ts';
 import type { Scrubber } from '../cluster/scrubber.ts';
-import {
-  verificationOf,
-  VERIFY_NAMES_PER_REQUEST,
-  type Verification,
-} from '../protocol/verification.ts';
 
 export interface WebComponents {
   credentials: Credentials;
@@ -149,14 +145,17 @@ export function createWebServer(c: WebComponents): Server {
     return given.length === key.length && timingSafeEqual(given, key) ? undefined : REFUSALS.wrong;
   };
 
-  const snapshot = (): string =>
-    JSON.stringify({
+  // The dashboard's first page of files: the rest it reads from /api/files as asked.
+  const snapshot = (): string => {
+    const files = c.files.list(SNAPSHOT_FILES + 1);
+    const more = files.length > SNAPSHOT_FILES;
+    if (more) files.pop();
+    return JSON.stringify({
       status: statusJson(c.files.status()),
-      files: c.files
-        .list()
-        .sort(byName)
-        .map((r) => fileJson(r)),
+      files: files.map((r) => fileJson(r)),
+      filesMore: more,
     });
+  };
 
   const dav = createDavHandler({ files: c.files, view: c.view, logger: c.logger });
   // S3 checks its own signature (the cluster key is the secret of access key id lanfs).
@@ -213,17 +212,7 @@ export function createWebServer(c: WebComponents): Server {
       return sendJson(res, 200, statusJson(await c.files.statusEverywhere()));
     if (route === '/api/trash')
       return sendJson(res, 200, (await c.files.trashEverywhere()).map(trashJson));
-    if (route === '/api/files') {
-      // Issue 14: a file open in `lanfs edit` says who edits it (`editing`).
-      const leases = new Map((await c.files.leasesEverywhere()).map((l) => [l.name, l]));
-      const listed = c.files.list().sort(byName);
-      const verified = await verifiedOf(c, listed);
-      return sendJson(
-        res,
-        200,
-        listed.map((r) => ({ ...fileJson(r, leases.get(r.name)), verified: verified.get(r.name) })),
-      );
-    }
+    if (route === '/api/files') return await serveFileListing(req, res, listingQuery(url), c);
     if (route === '/api/events')
       return await serveEventFeed(req, res, { stream: c.events, snapshot });
     if (route !== '/files/:name') return await keptRoute(req, res, url, route, c);
@@ -379,25 +368,6 @@ async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> 
 }
 
 /** The file name of a /files/NAME (or /api/history/NAME...) URL, percent-decoded. */
-/** What every server's scrub found of each file (issue 13), a page of names at a time. */
-async function verifiedOf(
-  c: WebComponents,
-  records: FileRecord[],
-): Promise<Map<string, Verification>> {
-  const out = new Map<string, Verification>();
-  if (!c.scrubber) return out;
-  for (let i = 0; i < records.length; i += VERIFY_NAMES_PER_REQUEST) {
-    const page = records.slice(i, i + VERIFY_NAMES_PER_REQUEST);
-    const { files } = await c.scrubber.clusterReport({
-      start: false,
-      local: false,
-      names: page.map((r) => r.name),
-    });
-    for (const record of page) out.set(record.name, verificationOf(record, files));
-  }
-  return out;
-}
-
 function nameIn(url: URL, prefix = '/files/'): string {
   try {
     return decodeURIComponent(url.pathname.slice(prefix.length));
@@ -439,10 +409,6 @@ function validTicket(url: URL, credentials: Credentials): boolean {
   const expected = Buffer.from(ticketFor(name, expires, credentials.key));
   const given = Buffer.from(ticket);
   return expected.length === given.length && timingSafeEqual(expected, given);
-}
-
-function byName(a: FileRecord, b: FileRecord): number {
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 function send(res: ServerResponse, status: number, body: string, type: string): number {
