@@ -44,6 +44,8 @@ const SYNC_ANSWER_MS = 5000;
  * forgotten and a peer that missed them gets every record (a full sync) instead.
  */
 const CHANGE_LOG_NAMES = 100_000;
+/** Records read and sent per step of a full copy (then cut into pages of RECORD_PAGE_BYTES). */
+const FULL_COPY_STEP_NAMES = 4096;
 /** The meta key under which the members seen are saved. */
 const MEMBERS_META_KEY = 'members';
 
@@ -76,8 +78,11 @@ interface Link {
   /** Which server dialed: the link dialed by the lower id wins a tie. */
   dialerId: number;
   lastHeard: number;
-  /** When we asked for the peer's records (a sync not answered yet), else undefined. */
+  /** When we asked for the peer's records (a sync not answered yet), else undefined; moved
+   *  on by each page of a full copy, so a long one is not asked for again while it comes. */
   syncing: number | undefined;
+  /** Counts the full copies started on this link: a newer one stops an older one. */
+  fullCopies?: number;
 }
 
 export class PeerMesh {
@@ -227,6 +232,19 @@ export class PeerMesh {
     const other = this.#claimedBy.get(name);
     if (other && other.claimant < claimant && this.claimedElsewhere(name)) return false;
     this.#claimedBy.set(name, { claimant, expires: Date.now() + CLAIM_HOLD_MS });
+    return true;
+  }
+
+  /**
+   * Whether every member was heard after `since` (ms epoch) on a live link, with no
+   * sync of its records outstanding: the view is as current as the peers (see
+   * view-freshness.ts). A member down is not heard, so this is false while one is.
+   */
+  heardEverySince(since: number): boolean {
+    for (const member of this.#o.view.members()) {
+      const link = this.#links.get(member.id);
+      if (!link || link.lastHeard <= since || this.#syncing(link)) return false;
+    }
     return true;
   }
 
@@ -444,6 +462,8 @@ export class PeerMesh {
           if (this.#claimedBy.get(name)?.claimant === link.peerId) this.#claimedBy.delete(name);
         // A full copy, or a delta that applied, brings us up to the version it names.
         if (message.body.done && (message.body.full || applied)) link.syncing = undefined;
+        // A full copy still coming (a million records take a while): not asked for again.
+        else if (message.body.full && link.syncing !== undefined) link.syncing = Date.now();
         if (!applied && !this.#syncing(link)) this.#requestSync(link);
         return;
       }
@@ -451,7 +471,13 @@ export class PeerMesh {
         for (const member of message.body.members) this.addMember(member.id, member.address, false);
         return;
       case 'PEER_SYNC_REQUEST':
-        if (!this.#sendChangesSince(link, message.body.since)) this.#sendAllRecords(link);
+        if (!this.#sendChangesSince(link, message.body.since))
+          this.#sendAllRecords(link).catch((err: unknown) =>
+            this.#o.logger.debug(
+              { peer: link.peerId, reason: (err as Error).message },
+              'full copy stopped',
+            ),
+          );
         return;
       case 'CLAIM':
         link.connection.send('CLAIM_REPLY', 0, {
@@ -510,27 +536,51 @@ export class PeerMesh {
     return true;
   }
 
-  #sendAllRecords(link: Link): void {
+  /**
+   * Sends every record, FULL_COPY_STEP_NAMES at a time, each step when the link has
+   * drained the last: a million records never sit in this process's memory as one
+   * array or in the socket's buffer at once. Names are taken when the copy starts and
+   * each record when its page is made; a change meanwhile goes as a delta between the
+   * pages (each page names the version it was read at), so the copy ends current. A
+   * newer full copy on the link, or the link's end, stops this one.
+   */
+  async #sendAllRecords(link: Link): Promise<void> {
     this.syncsSent.full++;
-    const pages = pageRecords(this.#o.catalog.list());
+    const run = (link.fullCopies = (link.fullCopies ?? 0) + 1);
+    const catalog = this.#o.catalog;
+    const names = [...catalog.names()];
     // Rare by design (a new peer, a restart, a long absence): worth a line when it happens.
     this.#o.logger.info(
-      { peer: link.peerId, records: this.#o.catalog.size },
+      { peer: link.peerId, records: names.length },
       'sent every record (full sync)',
     );
-    pages.forEach((records, i) => {
-      link.connection.send('PEER_RECORDS', 0, {
-        instance: this.#o.instance,
-        version: this.#version,
-        baseVersion: this.#version,
-        full: true,
-        reset: i === 0,
-        done: i === pages.length - 1,
-        records,
-        removed: [],
-        tombstones: i === 0 ? this.#tombstoneRefs() : [],
+    for (let from = 0; from === 0 || from < names.length; from += FULL_COPY_STEP_NAMES) {
+      if (from > 0) {
+        await link.connection.drain();
+        if (this.#links.get(link.peerId) !== link || link.fullCopies !== run) return;
+      }
+      const records: FileRecord[] = [];
+      for (const name of names.slice(from, from + FULL_COPY_STEP_NAMES)) {
+        const record = catalog.get(name);
+        if (record) records.push(record);
+      }
+      const last = from + FULL_COPY_STEP_NAMES >= names.length;
+      const pages = pageRecords(records);
+      pages.forEach((page, i) => {
+        const first = from === 0 && i === 0;
+        link.connection.send('PEER_RECORDS', 0, {
+          instance: this.#o.instance,
+          version: this.#version,
+          baseVersion: this.#version,
+          full: true,
+          reset: first,
+          done: last && i === pages.length - 1,
+          records: page,
+          removed: [],
+          tombstones: first ? this.#tombstoneRefs() : [],
+        });
       });
-    });
+    }
   }
 
   #tombstoneRefs(names?: Set<string>): TombstoneRef[] {

@@ -575,6 +575,7 @@ export function createS3Handler(c: S3Components): S3Handler {
     let resource = rawPath;
     try {
       const payload = authenticate(req, rawPath, query);
+      await files.current(); // the view may be behind just after a start or a stall
       const op = parseS3Request(
         { method: req.method ?? 'GET', rawPath, query, headers: req.headers },
         '',

@@ -34,6 +34,16 @@ const PAUSE_AT_PENDING_BYTES = 8 * 1024 * 1024;
 const RESUME_AT_PENDING_BYTES = 2 * 1024 * 1024;
 /** Records looked up per step of a LIST (then sent as pages of at most RECORD_PAGE_BYTES). */
 const LIST_STEP_RECORDS = 2000;
+/** A client's requests that must not meet an old view: they wait until it is current. */
+const WAITS_FOR_CURRENT_VIEW = new Set<Message['type']>([
+  'LIST',
+  'CREATE',
+  'EDIT',
+  'DOWNLOAD',
+  'DELETE',
+  'HISTORY',
+  'RESTORE',
+]);
 /** What one connection may do and how long it may hold the server without using it. */
 export interface SessionLimits {
   /** Requests in flight on one connection at once. */
@@ -149,6 +159,9 @@ export class ClientSession {
   async #handle(streamId: number, state: StreamState, message: Message): Promise<void> {
     if (state.kind === 'upload') return await this.#continueUpload(streamId, state, message);
     const files = this.#components.files;
+    // After this server's start or a stall its view may be behind (cluster/view-freshness.ts).
+    if (this.#components.peerId === undefined && WAITS_FOR_CURRENT_VIEW.has(message.type))
+      await files.current();
     switch (message.type) {
       case 'LIST':
         return await this.#list(streamId, message.body);

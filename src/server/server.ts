@@ -16,6 +16,7 @@ import { createWebServer } from '../web/http-server.ts';
 import { Metrics } from '../web/metrics.ts';
 import { ClusterView } from '../cluster/cluster-view.ts';
 import { KeptView } from '../cluster/kept-view.ts';
+import { ViewFreshness } from '../cluster/view-freshness.ts';
 import { DOWN_AFTER_MS, PeerMesh } from '../cluster/peer-mesh.ts';
 import { PeerLinks } from '../cluster/peer-link.ts';
 import { DEFAULT_HEAL_AFTER_MS, Replicator } from '../cluster/replicator.ts';
@@ -100,6 +101,8 @@ export class LanfsServer {
   readonly #startedAt = performance.now();
   /** What a client's handshake waits for after a start (#heardFromKnown). */
   #clientsWait: Promise<void> = Promise.resolve();
+  /** Whether the view may be behind after a start or a stall (cluster/view-freshness.ts). */
+  #freshness: ViewFreshness | undefined;
   #lock: DataFolderLock | undefined;
   #catalog: LocalCatalog | undefined;
   /** Where the listener was, kept after stop: a stopped server still says which it was. */
@@ -274,7 +277,11 @@ export class LanfsServer {
         addressOf: (peerId) => view.member(peerId)?.address,
         connectTimeoutMs: PEER_CONNECT_TIMEOUT_MS,
       });
+      this.#freshness = new ViewFreshness({
+        peersHeardSince: (since) => mesh.heardEverySince(since),
+      });
       this.#files = new FileService({
+        freshness: this.#freshness,
         catalog,
         view,
         mesh,
@@ -329,6 +336,7 @@ export class LanfsServer {
           ).unref();
       });
       mesh.start();
+      this.#freshness.start();
       this.#clientsWait = this.#heardFromKnown(view, this.#options.peerTimeoutMs ?? DOWN_AFTER_MS);
       replicator.start();
       this.#scrubber.start();
@@ -456,6 +464,7 @@ export class LanfsServer {
     clearInterval(this.#leaseSweep);
     this.#replicator?.stop();
     this.#mesh?.stop();
+    this.#freshness?.stop();
     this.#peers?.close();
     const listener = this.#listener;
     this.#listener = undefined;

@@ -17,6 +17,7 @@ import { PassThrough, Readable, Writable } from 'node:stream';
 import type { ClusterView, Location } from '../cluster/cluster-view.ts';
 import type { PeerLink, PeerLinks } from '../cluster/peer-link.ts';
 import { Redirect } from '../transport/request-streams.ts';
+import type { ViewFreshness } from '../cluster/view-freshness.ts';
 import type { PeerMesh } from '../cluster/peer-mesh.ts';
 import type { CopySet, Replicator } from '../cluster/replicator.ts';
 import { validateName } from '../protocol/file-name.ts';
@@ -81,6 +82,8 @@ export interface FileServiceComponents {
    * move, an undelete, a lease taken or ended), for its event stream and its peers'.
    */
   onEvent?: (event: ClusterEvent) => void;
+  /** Whether the view may be behind after a start or a stall (cluster/view-freshness.ts). */
+  freshness?: ViewFreshness;
 }
 
 /**
@@ -168,6 +171,15 @@ export class FileService {
   locate(name: string, purpose: 'read' | 'write'): Location {
     const view = this.#c.view;
     return purpose === 'read' ? view.locateForRead(name) : view.locateForWrite(name);
+  }
+
+  /**
+   * Resolves once this server's view is as current as its peers' (at once, unless it
+   * just started or its event loop just stood still): a client's read or write here
+   * must not meet an old copy, nor a create miss a peer's claim (issue 13's torture).
+   */
+  async current(): Promise<void> {
+    await this.#c.freshness?.settled();
   }
 
   /**

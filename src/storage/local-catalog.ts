@@ -47,6 +47,7 @@ import {
   type StoreChange,
   type StoredRecord,
   type Tombstone,
+  type TombstoneId,
 } from './state-store.ts';
 
 export interface LocalCatalogOptions {
@@ -127,7 +128,8 @@ export class LocalCatalog {
   readonly #openFiles: OpenFileCache;
   readonly #smallFiles = new SmallFileCache();
   readonly #changeListeners: ((name: string) => void)[] = [];
-  readonly #tombstones: Map<string, Tombstone>;
+  /** By name, then fileId: one per deleted file (state-snapshot.ts). */
+  readonly #tombstones: Map<string, Map<string, Tombstone>>;
   /** Changes between their journal entry and their bytes in place: a checkpoint waits for them. */
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #checkpointBytes: number;
@@ -279,7 +281,15 @@ export class LocalCatalog {
         ? this.#smallFiles.get(name, record.ino)
         : undefined;
       if (held) return { record: publicRecord(record), bytes: held, release: () => undefined };
-      const open = await this.#openFiles.acquire(name);
+      let open: OpenFile;
+      try {
+        open = await this.#openFiles.acquire(name);
+      } catch (err) {
+        // A delete or an edit that renamed the bytes away between the record lookup and
+        // the open: the record says so now (gone: not found; replaced: read the new one).
+        if (this.#records.get(name) === record || attempt > 2) throw err;
+        continue;
+      }
       if (open.file.ino === record.ino && open.file.size === record.size) {
         if (!SmallFileCache.fits(record.size)) return { record: publicRecord(record), ...open };
         // Read it whole once, as the caller would have; later reads come from memory.
@@ -342,7 +352,7 @@ export class LocalCatalog {
         ...described(identity.description),
       });
       const record = await this.#store_(name, upload, received, 'new', make, {
-        buried: this.#buriedBy(name),
+        buried: this.#buriedBy(name).map(tombstoneId),
       });
       crashPoint('create-after-record');
       return record;
@@ -501,12 +511,10 @@ export class LocalCatalog {
           name,
           'exists again (the name was used after the delete); bring the old one back under another name with --as NEW',
         );
-      const tombstone = this.#tombstones.get(name);
       const fileId = as === undefined ? entry.record.fileId : newFileId();
+      const tombstone = this.#tombstones.get(name)?.get(fileId);
       const version =
-        as === undefined
-          ? Math.max(entry.record.version, tombstone?.fileId === fileId ? tombstone.version : 0) + 1
-          : 1;
+        as === undefined ? Math.max(entry.record.version, tombstone?.version ?? 0) + 1 : 1;
       return await this.#durably(async () => {
         const local = await this.directory.linkIn(this.versions.pathOf(key), name);
         const record: StoredRecord = {
@@ -595,7 +603,7 @@ export class LocalCatalog {
           return stored;
         },
         {
-          buried: this.#buriedBy(record.name),
+          buried: this.#buriedBy(record.name).map(tombstoneId),
           ...(kept ? { kept: [kept] } : {}),
         },
       );
@@ -670,7 +678,7 @@ export class LocalCatalog {
         await this.#store.commit({ ...extra, put: [record] }, { sha256: received.sha256, bytes });
         crashPoint('journal-after-fsync');
         const previous = this.#records.get(name);
-        const tombstone = this.#tombstones.get(name);
+        const buried = this.#buriedBy(name);
         let local: LocalFile;
         try {
           local = await this.directory.placeInline(name, bytes, { replace: mode === 'replace' });
@@ -678,7 +686,7 @@ export class LocalCatalog {
           // The journal says the change happened: say it did not, so a restart agrees
           // (the record as it was, and the tombstone the change would have buried).
           const undo: StoreChange = previous ? { put: [previous] } : { deleted: [name] };
-          if (tombstone) undo.tombstones = [tombstone];
+          if (buried.length > 0) undo.tombstones = buried;
           await this.#store
             .commit(undo)
             .catch((undoErr: unknown) =>
@@ -854,26 +862,34 @@ export class LocalCatalog {
    * for. One still pending stays next to the new record, or a holder down during the
    * delete would bring its copy of the deleted file back (found by the torture run).
    */
-  #buriedBy(name: string): string[] {
-    const tombstone = this.#tombstones.get(name);
-    return tombstone && tombstone.pending.length === 0 ? [name] : [];
+  #buriedBy(name: string): Tombstone[] {
+    const ofName = this.#tombstones.get(name);
+    return ofName ? [...ofName.values()].filter((t) => t.pending.length === 0) : [];
   }
 
   /** The tombstones this server keeps (deletes it decided that some holder has not yet seen). */
   tombstones(): Tombstone[] {
-    return [...this.#tombstones.values()];
+    return [...this.#tombstones.values()].flatMap((ofName) => [...ofName.values()]);
+  }
+
+  /** The tombstones of name here: one per deleted file of that name not yet settled. */
+  tombstonesOf(name: string): Tombstone[] {
+    const ofName = this.#tombstones.get(name);
+    return ofName ? [...ofName.values()] : [];
   }
 
   /** Servers seen without the file: they no longer hold it. Buries the tombstone when none is left. */
-  async settleTombstone(name: string, seenWithout: number[]): Promise<void> {
-    const tombstone = this.#tombstones.get(name);
+  async settleTombstone(which: TombstoneId, seenWithout: number[]): Promise<void> {
+    const tombstone = this.#tombstones.get(which.name)?.get(which.fileId);
     if (!tombstone) return;
     const pending = tombstone.pending.filter((id) => !seenWithout.includes(id));
     if (pending.length === tombstone.pending.length) return;
     await this.#commitAndApply(
-      pending.length === 0 ? { buried: [name] } : { tombstones: [{ ...tombstone, pending }] },
+      pending.length === 0
+        ? { buried: [tombstoneId(tombstone)] }
+        : { tombstones: [{ ...tombstone, pending }] },
     );
-    this.#changed(name);
+    this.#changed(which.name);
   }
 
   /**
@@ -1100,4 +1116,8 @@ export function newFileId(): string {
 function publicRecord(record: StoredRecord): FileRecord {
   const { ino: _ino, mtimeMs: _mtimeMs, ...rest } = record;
   return rest;
+}
+
+function tombstoneId(tombstone: Tombstone): TombstoneId {
+  return { name: tombstone.name, fileId: tombstone.fileId };
 }

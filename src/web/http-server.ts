@@ -217,6 +217,7 @@ export function createWebServer(c: WebComponents): Server {
       return await serveEventFeed(req, res, { stream: c.events, snapshot });
     if (route !== '/files/:name') return await keptRoute(req, res, url, route, c);
     const name = validateName(nameIn(url));
+    await c.files.current(); // the view may be behind just after a start or a stall
     try {
       if (method === 'PUT') return await putFile(req, res, name, c);
       if (method === 'DELETE') {

@@ -812,6 +812,7 @@ export function createDavHandler(c: DavComponents): DavHandler {
         res.setHeader('Allow', ALLOW);
         throw new DavAnswer(405, `${method} is not a WebDAV method this server takes.`);
       }
+      await files.current(); // the view may be behind just after a start or a stall
       return await run(req, res, p);
     } catch (err) {
       if (res.headersSent) {
