@@ -36,11 +36,17 @@ class FakeCatalog {
     return this.kept;
   }
   /** As LocalCatalog.settleTombstone: drop those seen without the file; bury when none is left. */
-  async settleTombstone(name: string, seenWithout: number[]): Promise<void> {
+  tombstonesOf(name: string): Tombstone[] {
+    return this.kept.filter((t) => t.name === name);
+  }
+  async settleTombstone(
+    which: { name: string; fileId: string },
+    seenWithout: number[],
+  ): Promise<void> {
     await Promise.resolve();
     this.kept = this.kept
       .map((t) =>
-        t.name === name
+        t.name === which.name && t.fileId === which.fileId
           ? { ...t, pending: t.pending.filter((id) => !seenWithout.includes(id)) }
           : t,
       )

@@ -139,6 +139,28 @@ test('cluster view - a stray copy of a deleted file stays hidden when another se
   assert.equal(v.has('doc.txt'), false);
 });
 
+test('cluster view - one server`s tombstones of two files of one name both hide stray copies', async (t) => {
+  const v = await view(t);
+  for (const id of [2, 3]) {
+    v.upsertMember(id, `127.0.0.1:707${id}`);
+    v.setUp(id, true);
+  }
+  const first = { ...record('doc.txt', 2), fileId: 'aaaaaaaaaaaaaaaa' };
+  // Server 3 deleted the first file (server 2, down then, kept a copy), then a second one.
+  const deletedFirst = { name: 'doc.txt', fileId: first.fileId, version: 1 };
+  const deletedSecond = { name: 'doc.txt', fileId: 'bbbbbbbbbbbbbbbb', version: 2 };
+  v.applyRecords(3, { ...page([], {}), tombstones: [deletedFirst, deletedSecond] });
+  v.applyRecords(2, page([first], {}));
+  assert.deepEqual(v.holders('doc.txt'), [], 'the stray copy of the first file stays hidden');
+  assert.equal(v.coveringTombstone('doc.txt', first)?.fileId, first.fileId);
+  // A delta naming doc.txt again replaces that name's tombstones with the ones it carries.
+  v.applyRecords(3, {
+    ...page([], { full: false, reset: false, version: 1, removed: ['doc.txt'] }),
+    tombstones: [deletedSecond],
+  });
+  assert.equal(v.holders('doc.txt').length, 1, 'server 3 let go of the first file`s tombstone');
+});
+
 test('sorted names - a random run of adds and deletes keeps the order, and pages seek after a name and stop at the prefix', () => {
   // A seeded generator: the same run every time, and enough names to split and merge chunks.
   let seed = 16;

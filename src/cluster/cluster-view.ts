@@ -21,7 +21,8 @@ export interface MemberState {
   instance: string | undefined;
   version: number;
   records: Map<string, FileRecord>;
-  tombstones: Map<string, TombstoneRef>;
+  /** By name: one per deleted file of that name the member has not seen settled. */
+  tombstones: Map<string, TombstoneRef[]>;
   /** Port of its HTTP side, if it runs one (learned from its heartbeats). */
   httpPort?: number;
 }
@@ -90,13 +91,6 @@ export class ClusterView {
   /** Every name held here or by any member, in order: a listing page is a seek. */
   readonly #names: SortedNames;
   /**
-   * This server's tombstones by name, rebuilt after a local change (the catalog gives
-   * them as one array; looking one up per listed name would copy it a million times).
-   * Undefined when stale, or always for a catalog that tells no changes.
-   */
-  #localTombstones: Map<string, TombstoneRef> | undefined;
-  readonly #tellsChanges: boolean;
-  /**
    * Files' health kept between status calls (see health()): the names below `wanted`
    * copies and those listed as a conflict's loser, and what changed since: names, and
    * members whose every name must be looked at again (went up or down, or a full copy).
@@ -116,7 +110,6 @@ export class ClusterView {
     this.#names = SortedNames.from(
       catalog.names ? catalog.names() : local.list().map((r) => r.name),
     );
-    this.#tellsChanges = catalog.onChange !== undefined;
     catalog.onChange?.call(local, (name) => this.#localChanged(name));
   }
 
@@ -126,7 +119,6 @@ export class ClusterView {
   }
 
   #localChanged(name: string): void {
-    this.#localTombstones = undefined;
     if (this.#local.has(name)) this.#names.add(name);
     else this.#forgetIfUnheld(name);
     this.#healthChanged(name);
@@ -141,12 +133,6 @@ export class ClusterView {
 
   #healthChanged(name: string): void {
     if (this.#healthWanted !== undefined) this.#dirtyNames.add(name);
-  }
-
-  #localTombstone(name: string): TombstoneRef | undefined {
-    if (!this.#tellsChanges) return this.#local.tombstones().find((t) => t.name === name);
-    this.#localTombstones ??= new Map(this.#local.tombstones().map((t) => [t.name, t]));
-    return this.#localTombstones.get(name);
   }
 
   /** Called with every name whose records or tombstones from a peer changed. */
@@ -212,8 +198,10 @@ export class ClusterView {
       instance: undefined,
       version: 0,
       records: new Map(saved.records.map((r) => [r.name, r])),
-      tombstones: new Map(saved.tombstones.map((t) => [t.name, t])),
+      tombstones: new Map(),
     });
+    for (const tombstone of saved.tombstones)
+      keepTombstoneRef(this.#members.get(saved.id)!, tombstone);
     for (const record of saved.records) this.#names.add(record.name);
     if (this.#healthWanted !== undefined) this.#dirtyMembers.add(saved.id);
   }
@@ -257,7 +245,7 @@ export class ClusterView {
     }
     // Names only the old list had: gone from the index unless another holds them.
     if (dropped) for (const name of dropped.keys()) this.#forgetIfUnheld(name);
-    for (const tombstone of page.tombstones) member.tombstones.set(tombstone.name, tombstone);
+    for (const tombstone of page.tombstones) keepTombstoneRef(member, tombstone);
     for (const record of page.records) this.#nameChanged(record.name);
     for (const name of page.removed) this.#nameChanged(name);
     for (const tombstone of page.tombstones) this.#nameChanged(tombstone.name);
@@ -282,28 +270,28 @@ export class ClusterView {
 
   /** The newest tombstone any server keeps for name (this one included). */
   tombstone(name: string): TombstoneRef | undefined {
-    let newest: TombstoneRef | undefined = this.#localTombstone(name);
-    for (const member of this.#members.values()) {
-      const t = member.tombstones.get(name);
-      if (t && (!newest || t.version > newest.version)) newest = t;
-    }
+    let newest: TombstoneRef | undefined;
+    for (const t of this.#tombstonesOf(name)) if (!newest || t.version > newest.version) newest = t;
     return newest;
   }
 
   /**
    * A tombstone of any server that covers record (the same file, at its version or
-   * later), the newest if several. Not only the newest tombstone of the name: each
-   * server keeps one per name, and the delete of a later file of that name elsewhere
-   * must not uncover a stray copy of an earlier one (found by the torture run).
+   * later), the newest if several. Not only the newest tombstone of the name: the
+   * delete of a later file of that name must not uncover a stray copy of an earlier
+   * one (found by the torture run), so every server keeps one per deleted file.
    */
   coveringTombstone(name: string, record: FileRecord): TombstoneRef | undefined {
-    const local = this.#localTombstone(name);
-    let found: TombstoneRef | undefined = covers(local, record) ? local : undefined;
-    for (const member of this.#members.values()) {
-      const t = member.tombstones.get(name);
-      if (t && covers(t, record) && (!found || t.version > found.version)) found = t;
-    }
+    let found: TombstoneRef | undefined;
+    for (const t of this.#tombstonesOf(name))
+      if (covers(t, record) && (!found || t.version > found.version)) found = t;
     return found;
+  }
+
+  /** Every tombstone of name: this server's, then each member's. */
+  *#tombstonesOf(name: string): Generator<TombstoneRef> {
+    yield* this.#local.tombstonesOf(name);
+    for (const member of this.#members.values()) yield* member.tombstones.get(name) ?? [];
   }
 
   /** Every server holding name (that no tombstone covers), this one first. */
@@ -532,4 +520,13 @@ function actingPrimaryOf(newest: Holder[]): number | undefined {
   const named = live[0]!.record.primary;
   if (live.some((h) => h.id === named)) return named;
   return Math.min(...live.map((h) => h.id));
+}
+
+/** Puts a member's tombstone among those of its name (replacing the same file's). */
+function keepTombstoneRef(member: MemberState, tombstone: TombstoneRef): void {
+  const ofName = (member.tombstones.get(tombstone.name) ?? []).filter(
+    (t) => t.fileId !== tombstone.fileId,
+  );
+  ofName.push(tombstone);
+  member.tombstones.set(tombstone.name, ofName);
 }

@@ -98,7 +98,7 @@ export class KeptView {
       address: m.address,
       lastSeen: m.up ? now : (m.downSince ?? now),
       records: [...m.records.values()],
-      tombstones: [...m.tombstones.values()],
+      tombstones: [...m.tombstones.values()].flat(),
     }));
     const started = performance.now();
     try {

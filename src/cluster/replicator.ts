@@ -520,8 +520,7 @@ export class Replicator {
           (held === undefined || !covers(tombstone, held))
         );
       });
-      if (seenWithout.length > 0)
-        await this.#o.catalog.settleTombstone(tombstone.name, seenWithout);
+      if (seenWithout.length > 0) await this.#o.catalog.settleTombstone(tombstone, seenWithout);
     }
   }
 

@@ -190,11 +190,49 @@ test('catalog - a new file of a name keeps the old one`s tombstone while a forme
     [[old.fileId, [2]]],
     'still waiting for server 2 to drop its copy',
   );
-  await catalog.settleTombstone('doc.txt', [2]);
+  await catalog.settleTombstone(catalog.tombstones()[0]!, [2]);
   assert.deepEqual(catalog.tombstones(), []);
   // With nobody waiting, a new file buries the tombstone as before.
   ({ u, check } = await upload(catalog, 'newer'));
   await catalog.delete('doc.txt');
   await catalog.create('doc.txt', u, check);
   assert.deepEqual(catalog.tombstones(), []);
+});
+
+test('catalog - a name deleted, made anew and deleted again keeps one tombstone per file, across a restart', async (t) => {
+  const root = await dataDir(t);
+  const first = await open(t, root, 1);
+  let { u, check } = await upload(first.catalog, 'one');
+  const one = await first.catalog.create('doc.txt', u, check);
+  await first.catalog.delete('doc.txt', [2]); // server 2 held a copy and was down
+  ({ u, check } = await upload(first.catalog, 'two'));
+  const two = await first.catalog.create('doc.txt', u, check);
+  await first.catalog.delete('doc.txt', [3]);
+  const byFile = (c: LocalCatalog) =>
+    c
+      .tombstonesOf('doc.txt')
+      .map((d) => [d.fileId, d.pending])
+      .sort();
+  const both = [
+    [one.fileId, [2]],
+    [two.fileId, [3]],
+  ].sort();
+  assert.deepEqual(
+    byFile(first.catalog),
+    both,
+    'the second delete kept the first file`s tombstone',
+  );
+  await first.catalog.close();
+
+  // The journal replayed, then a snapshot read: both still there.
+  const again = await open(t, root);
+  assert.deepEqual(byFile(again.catalog), both);
+  await again.catalog.checkpoint();
+  await again.catalog.close();
+  const third = await open(t, root);
+  assert.deepEqual(byFile(third.catalog), both);
+
+  // Server 2 seen without the first file: only that one's tombstone goes.
+  await third.catalog.settleTombstone({ name: 'doc.txt', fileId: one.fileId }, [2, 3]);
+  assert.deepEqual(byFile(third.catalog), [[two.fileId, [3]]]);
 });

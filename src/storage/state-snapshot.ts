@@ -24,7 +24,11 @@ export interface StateImage {
   segment: number;
   meta: Map<string, string>;
   records: Map<string, StoredRecord>;
-  tombstones: Map<string, Tombstone>;
+  /**
+   * Tombstones by name, then by fileId: one per deleted file, so a name deleted, made
+   * anew and deleted again keeps the first file's tombstone until its holders let go.
+   */
+  tombstones: Map<string, Map<string, Tombstone>>;
   /** Kept versions and trash entries, by key (storage/version-store.ts). */
   kept: Map<string, KeptEntry>;
 }
@@ -64,7 +68,7 @@ export async function readSnapshot(stateDir: string): Promise<StateImage | undef
         image.segment = value.segment;
         image.meta = new Map(Object.entries(value.meta ?? {}));
       } else if (value.r) image.records.set(value.r.name, value.r);
-      else if (value.t) image.tombstones.set(value.t.name, value.t);
+      else if (value.t) keepTombstone(image.tombstones, value.t);
       else if (value.k) image.kept.set(value.k.key, value.k);
       else if (value.end !== undefined) {
         if (value.end !== lines - 2) throw new Error('the snapshot lost lines');
@@ -101,7 +105,8 @@ export async function writeSnapshot(stateDir: string, image: StateImage): Promis
       let count = 0;
       const lines = function* (): Generator<string> {
         for (const r of image.records.values()) yield `${JSON.stringify({ r })}\n`;
-        for (const t of image.tombstones.values()) yield `${JSON.stringify({ t })}\n`;
+        for (const ofName of image.tombstones.values())
+          for (const t of ofName.values()) yield `${JSON.stringify({ t })}\n`;
         for (const k of image.kept.values()) yield `${JSON.stringify({ k })}\n`;
       };
       for (const line of lines()) {
@@ -124,4 +129,14 @@ export async function writeSnapshot(stateDir: string, image: StateImage): Promis
     throw storageError(err, 'saving a checkpoint of the server state');
   }
   return bytes;
+}
+
+/** Puts a tombstone among those of its name (replacing the same file's earlier one). */
+export function keepTombstone(
+  tombstones: Map<string, Map<string, Tombstone>>,
+  tombstone: Tombstone,
+): void {
+  const ofName = tombstones.get(tombstone.name) ?? new Map<string, Tombstone>();
+  ofName.set(tombstone.fileId, tombstone);
+  tombstones.set(tombstone.name, ofName);
 }

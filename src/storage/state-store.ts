@@ -17,7 +17,7 @@ import type { FileRecord } from '../protocol/messages.ts';
 import { crashPoint } from '../shared/crash-points.ts';
 import { StorageError } from '../shared/errors.ts';
 import { Journal, type JournalEntry } from './journal.ts';
-import { readSnapshot, writeSnapshot, type StateImage } from './state-snapshot.ts';
+import { keepTombstone, readSnapshot, writeSnapshot, type StateImage } from './state-snapshot.ts';
 
 /** A record of a file held here, with what identifies its bytes on the local disk. */
 export interface StoredRecord extends FileRecord {
@@ -39,6 +39,9 @@ export interface Tombstone {
   /** Servers that held the file and have not yet been seen without it. */
   pending: number[];
 }
+
+/** Which tombstone: the deleted file's name and fileId. */
+export type TombstoneId = Pick<Tombstone, 'name' | 'fileId'>;
 
 /**
  * A version kept after an edit (place `versions`) or a deleted file's last bytes
@@ -64,8 +67,8 @@ export interface StoreChange {
   unkept?: string[];
   deleted?: string[];
   tombstones?: Tombstone[];
-  /** Names whose tombstone is no longer needed. */
-  buried?: string[];
+  /** Tombstones no longer needed (a bare name, in journals of before: all of that name). */
+  buried?: (TombstoneId | string)[];
   meta?: Record<string, string>;
 }
 
@@ -206,8 +209,16 @@ export class StateStore {
 function applyChange(image: StateImage, change: StoreChange): void {
   for (const record of change.put ?? []) image.records.set(record.name, record);
   for (const name of change.deleted ?? []) image.records.delete(name);
-  for (const tombstone of change.tombstones ?? []) image.tombstones.set(tombstone.name, tombstone);
-  for (const name of change.buried ?? []) image.tombstones.delete(name);
+  for (const tombstone of change.tombstones ?? []) keepTombstone(image.tombstones, tombstone);
+  for (const buried of change.buried ?? []) {
+    // A bare name: a journal written before tombstones were kept per file buries them all.
+    if (typeof buried === 'string') image.tombstones.delete(buried);
+    else {
+      const ofName = image.tombstones.get(buried.name);
+      ofName?.delete(buried.fileId);
+      if (ofName?.size === 0) image.tombstones.delete(buried.name);
+    }
+  }
   for (const [key, value] of Object.entries(change.meta ?? {})) image.meta.set(key, value);
   for (const entry of change.kept ?? []) image.kept.set(entry.key, entry);
   for (const key of change.unkept ?? []) image.kept.delete(key);
