@@ -16,7 +16,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -505,5 +505,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       : {}),
   });
   process.stdout.write(`${formatReport(report)}\n`);
+  const logDir = process.argv.includes('--log-dir')
+    ? process.argv[process.argv.indexOf('--log-dir') + 1]
+    : undefined;
+  // Every operation and fault beside the server logs, to follow a verdict's name back.
+  if (logDir)
+    await writeFile(
+      join(logDir, 'history.json'),
+      JSON.stringify({ faults: report.faults, history: report.history }),
+    );
   process.exitCode = formatReport(report).endsWith('OK') ? 0 : 1;
 }
