@@ -64,7 +64,7 @@ test('view freshness - a stall is unsure at once (before any timer runs), until 
 });
 
 test('view freshness - settled() resolves once peers are heard', async (t) => {
-  let heard: number | undefined;
+  let heard: number | undefined = undefined;
   const r = rig(() => heard);
   let done = false;
   const settled = r.freshness.settled().then(() => (done = true));
