@@ -1,0 +1,76 @@
+/**
+ * Issue 13's torture found a frozen server (SIGSTOP) serving its old copy the moment
+ * it woke: its peers had marked it down and an edit went on without it, and the
+ * client's request, queued in its socket, was handled before it heard of the edit.
+ * Here a client connected to the copy holder before the freeze asks it for the file
+ * the instant it is thawed: it must get the edit, never the old bytes.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { LanfsClient } from '../../src/client/client.ts';
+import { runCli } from '../harness/cli.ts';
+import { onCleanup } from '../harness/cleanup.ts';
+import { startCluster } from '../harness/cluster.ts';
+import { waitFor } from '../harness/wait-for.ts';
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/** Reads a file through the client, returning the sha256 of the bytes it got. */
+async function read(client: LanfsClient, name: string): Promise<string> {
+  const hash = createHash('sha256');
+  await client.download(
+    name,
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        done();
+      },
+    }),
+  );
+  return hash.digest('hex');
+}
+
+test('stale view - a copy holder thawed after an edit went on without it serves the edit, not its old copy', async (t) => {
+  // Every server holds every file, so the frozen one surely has the old copy.
+  const cluster = await startCluster(t, 3, { args: ['--replicas', '3'] });
+  const created = await runCli(['create', 'doc.txt'], { env: cluster.env(0), input: 'old\n' });
+  assert.equal(created.code, 0, created.stderr);
+  const frozen = cluster.servers[2]!;
+  await waitFor(
+    'the copy on server 3',
+    () => runCli(['show', '--json'], { env: cluster.env(2) }),
+    (r) => {
+      if (r.code !== 0) return false;
+      const [doc] = JSON.parse(r.stdout) as { primary: number; replicas: number[] }[];
+      return doc !== undefined && (doc.primary === 3 || doc.replicas.includes(3));
+    },
+    { timeoutMs: 10_000 },
+  );
+  const credentials = { key: cluster.key!, insecure: false, cluster: 'lanfs' };
+  // A client of the server to be frozen, connected (handshake done) before the freeze.
+  const client = await LanfsClient.connect({
+    servers: [frozen.address],
+    credentials,
+  });
+  onCleanup(t, () => client.close());
+  assert.equal(await read(client, 'doc.txt'), sha('old\n'));
+
+  frozen.child.kill('SIGSTOP');
+  onCleanup(t, () => frozen.child.kill('SIGCONT'));
+  await waitFor(
+    'server 3 marked down by server 1',
+    async () => (await cluster.upIds(0)).includes(3),
+    (up) => !up,
+    { timeoutMs: 10_000 },
+  );
+  const writer = await LanfsClient.connect({ servers: [cluster.servers[0]!.address], credentials });
+  onCleanup(t, () => writer.close());
+  const [listed] = await writer.list();
+  await writer.edit('doc.txt', listed!.version, [Buffer.from('new\n')]);
+  // The request is sent while the server is still stopped; it wakes to find it queued.
+  const reading = read(client, 'doc.txt');
+  frozen.child.kill('SIGCONT');
+  assert.equal(await reading, sha('new\n'), 'the thawed server served its old copy');
+});
