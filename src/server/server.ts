@@ -4,7 +4,8 @@
  * handshake on every connection, hands clients to a ClientSession (which frames
  * requests for the service) and servers to the PeerMesh, serves HTTP with the
  * same service (--http-port), and announces itself on the
- * multicast group. Components start in that order and stop in reverse.
+ * multicast group. Components start in that order and stop in reverse; the scan
+ * of the data folder runs last, with the server already in its cluster.
  * Everything comes in as options, so a test (or `lanfs up`) can run several
  * servers in one process.
  */
@@ -207,20 +208,21 @@ export class LanfsServer {
       address: `${this.#options.host ?? '0.0.0.0'}:${this.#options.port ?? DEFAULT_PORT}`,
     });
     let catalog: LocalCatalog;
-    let scan: ScanReport;
     try {
-      ({ catalog, scan } = await LocalCatalog.open({
+      // The records known at the last stop; the folder is scanned once this server
+      // has joined its cluster (below).
+      catalog = await LocalCatalog.openUnscanned({
         root: this.#options.dataDir,
         serverId: this.#options.serverId,
         logger: this.#logger,
         keep: this.#options.keep,
-      }));
+      });
     } catch (err) {
       await this.#releaseLock();
       throw err;
     }
     this.#catalog = catalog;
-    this.#scan = scan;
+    let scan: ScanReport;
     try {
       await this.#listen();
       await this.#lock.setAddress(this.address);
@@ -343,6 +345,16 @@ export class LanfsServer {
       if (this.#options.httpPort !== undefined) await this.#startHttp(this.#options.httpPort);
       for (const peer of this.#options.peers ?? []) mesh.addSeed(peer);
       if (this.#options.discovery) await this.#startDiscovery(this.#options.discovery, mesh);
+      // The start-up scan runs with this server in its cluster: the files it adopts are
+      // committed in batches and each batch reaches the peers as a delta at once (a
+      // folder of 100,000 new files was listed elsewhere only after the whole scan).
+      // start() still returns only once the folder is scanned.
+      this.#logger.info(
+        { serverId: catalog.serverId, address: this.address, files: catalog.size },
+        'joined the cluster; scanning the folder',
+      );
+      scan = await catalog.scan();
+      this.#scan = scan;
     } catch (err) {
       await this.stop();
       throw err;

@@ -68,6 +68,18 @@ export interface LocalCatalogOptions {
 }
 
 const DEFAULT_CHECKPOINT_BYTES = 64 * 1024 * 1024;
+const DEFAULT_HASH_CONCURRENCY = 4;
+/**
+ * The start-up scan commits (journal, then memory, then told to the listeners: the
+ * peers) the records it has found every this many files or this long, whichever
+ * comes first: one flush per batch, and the others see the files as they are found.
+ */
+const SCAN_BATCH_RECORDS = 1000;
+const SCAN_BATCH_MS = 500;
+/** A scan batch may wait for the one before it to be committed, not more. */
+const SCAN_BATCHES_WAITING = 2;
+/** The buffer each of the scan's hashes reads through (one per hash at once, reused). */
+const SCAN_HASH_PIECE_BYTES = 256 * 1024;
 /** How often an idle server looks whether its journal is worth a checkpoint. */
 const CHECKPOINT_CHECK_MS = 30_000;
 
@@ -138,6 +150,14 @@ export class LocalCatalog {
   readonly versions: VersionStore;
   /** Prunes run one after another, after the change that made them due. */
   #pruning: Promise<void> = Promise.resolve();
+  /** The start-up scan, once started (scan()). */
+  #scanning: Promise<ScanReport> | undefined;
+  /** Set by close(): a scan still running stops at its next file. */
+  #closing = false;
+  #hashConcurrency = DEFAULT_HASH_CONCURRENCY;
+  #removedTempFiles = 0;
+  /** The journal replay changed what the snapshot says: the scan's checkpoint must run. */
+  #checkpointDue = false;
 
   private constructor(
     serverId: number,
@@ -164,11 +184,27 @@ export class LocalCatalog {
 
   /**
    * Opens the data directory, checks the server id, replays the journal and
-   * reconciles records with the disk.
+   * reconciles records with the disk (openUnscanned, then scan).
    */
   static async open(
     options: LocalCatalogOptions,
   ): Promise<{ catalog: LocalCatalog; scan: ScanReport }> {
+    const catalog = await LocalCatalog.openUnscanned(options);
+    try {
+      return { catalog, scan: await catalog.scan() };
+    } catch (err) {
+      await catalog.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Opens the data directory, checks the server id and replays the journal: the
+   * records known at the last stop are in, the folder is not scanned yet. A server
+   * joins its cluster first and then runs scan(), so the files it adopts reach the
+   * others as they are found.
+   */
+  static async openUnscanned(options: LocalCatalogOptions): Promise<LocalCatalog> {
     const directory = new DataDirectory(options.root);
     const { removedTempFiles } = await directory.init();
     const { store, files, tornBytes } = await StateStore.open(directory.stateDir);
@@ -197,31 +233,40 @@ export class LocalCatalog {
           'the journal ended in a change cut short by a crash (never acknowledged); dropped it',
         );
       const catalog = new LocalCatalog(serverId, directory, store, options);
+      catalog.#removedTempFiles = removedTempFiles;
+      catalog.#hashConcurrency = options.hashConcurrency ?? DEFAULT_HASH_CONCURRENCY;
       await catalog.#replayFiles(files);
       const lost = await catalog.versions.init();
       if (lost.length > 0) {
         options.logger.warn({ lost }, 'kept versions whose bytes are gone were dropped');
         store.apply({ unkept: lost });
       }
-      const scan = await catalog.#reconcile(options.hashConcurrency ?? 4);
-      // Make what the replay and the scan changed durable in a snapshot, so the next
-      // start replays nothing; a clean stop left an empty journal and needs none.
-      if (
-        store.journalBytes > 0 ||
-        files.length > 0 ||
-        lost.length > 0 ||
-        scan.hashed + scan.vanished > 0
-      )
-        await catalog.checkpoint();
+      // What the replay changed is made durable by the checkpoint at the end of the scan.
+      catalog.#checkpointDue = files.length > 0 || lost.length > 0;
       catalog.#checkpointTimer = setInterval(
         () => catalog.#checkpointIfWorth(),
         CHECKPOINT_CHECK_MS,
       ).unref();
-      return { catalog, scan: { ...scan, removedTempFiles } };
+      return catalog;
     } catch (err) {
       await store.close();
       throw err;
     }
+  }
+
+  /**
+   * The start-up scan (once; a second call gets the same answer): makes the records
+   * match the folder (see #reconcile), then a checkpoint, so the next start replays
+   * nothing (a clean stop left an empty journal and needs none).
+   */
+  scan(): Promise<ScanReport> {
+    this.#scanning ??= (async () => {
+      const scan = await this.#reconcile(this.#hashConcurrency);
+      if (this.#store.journalBytes > 0 || this.#checkpointDue || scan.hashed + scan.vanished > 0)
+        await this.checkpoint();
+      return { ...scan, removedTempFiles: this.#removedTempFiles };
+    })();
+    return this.#scanning;
   }
 
   /** Called after every committed create, edit or delete, with the file's name. */
@@ -936,6 +981,8 @@ export class LocalCatalog {
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
+    await this.#scanning?.catch(() => undefined);
     clearInterval(this.#checkpointTimer);
     await this.#pruning;
     await this.checkpoint().catch((err: unknown) =>
@@ -1027,65 +1074,174 @@ export class LocalCatalog {
   /**
    * Makes the records match the disk. A file whose size, inode and mtime match its
    * record keeps its stored sha256 (so a restart of 100k files hashes nothing);
-   * others are hashed: new files are adopted as version 1, changed ones get the
-   * next version, and records whose bytes vanished are dropped.
+   * others are hashed, hashConcurrency at a time while the walk goes on: new files
+   * are adopted as version 1, changed ones get the next version, and records whose
+   * bytes vanished are dropped. What is found is committed in batches as the scan
+   * goes (#commitScanned), so the peers of a server that has joined its cluster see
+   * the files long before the scan ends, and a crash keeps what was announced.
+   *
+   * The server may change files meanwhile (copies from peers, deletes): a name it
+   * has changed since the scan looked is left to that change, never overwritten.
    */
   async #reconcile(hashConcurrency: number): Promise<Omit<ScanReport, 'removedTempFiles'>> {
     const seen = new Set<string>();
-    const toHash: LocalFile[] = [];
-    let skipped = 0;
-    for await (const file of this.directory.walk((path, reason) => {
-      skipped++;
-      this.#logger.warn({ path }, `not listing ${path}: ${reason}`);
-    })) {
-      seen.add(file.name);
-      const record = this.#records.get(file.name);
-      if (
-        !record ||
-        record.size !== file.size ||
-        record.ino !== file.ino ||
-        record.mtimeMs !== file.mtimeMs
-      )
-        toHash.push(file);
-    }
-    const put: StoredRecord[] = [];
-    let adopted = 0;
-    let changed = 0;
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < toHash.length) {
-        const file = toHash[next++]!;
-        const sha256 = await this.directory.hash(file.name);
-        const record = this.#records.get(file.name);
-        if (!record) {
-          adopted++;
-          put.push(this.#recordFor(file, sha256, 1, Date.now(), newFileId()));
-        } else if (record.sha256 === sha256) {
-          put.push({ ...record, size: file.size, ino: file.ino, mtimeMs: file.mtimeMs });
-        } else {
-          changed++;
-          put.push({
-            ...this.#recordFor(file, sha256, record.version + 1, Date.now(), record.fileId),
-            primary: record.primary,
-            replicas: record.replicas,
-            lineage: nextLineage(record),
-          });
-        }
+    /** Names the server changed while the scan ran: never counted as vanished. */
+    const touched = new Set<string>();
+    const noteTouched = (name: string): void => void touched.add(name);
+    this.#changeListeners.push(noteTouched);
+    const report = { hashed: 0, adopted: 0, changed: 0, skipped: 0 };
+    let batch: Scanned[] = [];
+    let batchSince = 0;
+    let committing: Promise<void> = Promise.resolve();
+    let batchesWaiting = 0;
+    const commitBatch = (): void => {
+      const scanned = batch;
+      batch = [];
+      batchesWaiting++;
+      committing = committing
+        .then(async () => await this.#commitScanned(scanned, report))
+        .finally(() => batchesWaiting--);
+    };
+    const hashing = new Set<Promise<void>>();
+    const scratch = Array.from({ length: hashConcurrency }, () =>
+      Buffer.allocUnsafe(SCAN_HASH_PIECE_BYTES),
+    );
+    let failed: Error | undefined;
+    const hashOne = async (found: LocalFile, before: StoredRecord | undefined): Promise<void> => {
+      const buffer = scratch.pop()!;
+      try {
+        const { sha256, file } = await this.directory.hashLocal(found.name, buffer);
+        batch.push({ file, sha256, before });
+        batchSince ||= Date.now();
+      } catch (err) {
+        // Gone between the walk and the hash: not there (a record of it has vanished).
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') seen.delete(found.name);
+        else failed ??= err as Error;
+      } finally {
+        scratch.push(buffer);
       }
     };
-    await Promise.all(Array.from({ length: hashConcurrency }, worker));
-    const vanished = [...this.#records.keys()].filter((name) => !seen.has(name));
-    // Made durable by the checkpoint that open() runs next.
-    this.#store.apply({ put, deleted: vanished });
-    return {
-      files: this.#records.size,
-      hashed: toHash.length,
-      adopted,
-      changed,
-      vanished: vanished.length,
-      skipped,
-    };
+    try {
+      for await (const file of this.directory.walk((path, reason) => {
+        report.skipped++;
+        this.#logger.warn({ path }, `not listing ${path}: ${reason}`);
+      })) {
+        if (this.#closing) throw new StorageError('The server stopped during its start-up scan.');
+        if (failed !== undefined) throw failed;
+        seen.add(file.name);
+        const record = this.#records.get(file.name);
+        if (
+          record &&
+          record.size === file.size &&
+          record.ino === file.ino &&
+          record.mtimeMs === file.mtimeMs
+        )
+          continue;
+        report.hashed++;
+        const running: Promise<void> = hashOne(file, record).finally(() => hashing.delete(running));
+        hashing.add(running);
+        if (hashing.size >= hashConcurrency) await Promise.race(hashing);
+        if (
+          batch.length >= SCAN_BATCH_RECORDS ||
+          (batch.length > 0 && Date.now() - batchSince >= SCAN_BATCH_MS)
+        ) {
+          batchSince = 0;
+          commitBatch();
+          if (batchesWaiting >= SCAN_BATCHES_WAITING) await committing;
+        }
+      }
+      await Promise.all(hashing);
+      if (failed !== undefined) throw failed;
+      if (batch.length > 0) commitBatch();
+      await committing;
+      // Only records the scan saw at its start can have vanished; a change of the
+      // server's own in flight, or done meanwhile, is newer than the scan.
+      const vanished: StoredRecord[] = [];
+      for (const [name, record] of this.#records)
+        if (!seen.has(name) && !touched.has(name) && !this.#locks.has(name)) vanished.push(record);
+      const dropped = await this.#dropVanished(vanished);
+      return {
+        files: this.#records.size,
+        hashed: report.hashed,
+        adopted: report.adopted,
+        changed: report.changed,
+        vanished: dropped,
+        skipped: report.skipped,
+      };
+    } finally {
+      // A failed scan leaves no hash running and no batch half committed behind it.
+      await Promise.allSettled(hashing);
+      await committing.catch(() => undefined);
+      this.#changeListeners.splice(this.#changeListeners.indexOf(noteTouched), 1);
+    }
   }
+
+  /**
+   * Commits what the scan found, in one journal entry: adopted files, verified ones
+   * (new identity, same bytes) and ones changed outside lanfs (the next version). A
+   * name whose record moved on since the scan looked, or with a change of the
+   * server's in flight, is left out. The names stay locked until the entry is
+   * durable, so a change that comes meanwhile is journaled after it.
+   */
+  async #commitScanned(
+    scanned: Scanned[],
+    report: { adopted: number; changed: number },
+  ): Promise<void> {
+    const put: StoredRecord[] = [];
+    for (const { file, sha256, before } of scanned) {
+      if (this.#locks.has(file.name) || this.#records.get(file.name) !== before) continue;
+      if (!before) {
+        report.adopted++;
+        put.push(this.#recordFor(file, sha256, 1, Date.now(), newFileId()));
+      } else if (before.sha256 === sha256) {
+        put.push({ ...before, size: file.size, ino: file.ino, mtimeMs: file.mtimeMs });
+      } else {
+        report.changed++;
+        put.push({
+          ...this.#recordFor(file, sha256, before.version + 1, Date.now(), before.fileId),
+          primary: before.primary,
+          replicas: before.replicas,
+          lineage: nextLineage(before),
+        });
+      }
+    }
+    await this.#commitLocked(
+      put.map((r) => r.name),
+      { put },
+    );
+  }
+
+  /** Drops the records whose bytes the scan did not find (unless changed meanwhile). */
+  async #dropVanished(vanished: StoredRecord[]): Promise<number> {
+    const deleted = vanished
+      .filter((r) => !this.#locks.has(r.name) && this.#records.get(r.name) === r)
+      .map((r) => r.name);
+    await this.#commitLocked(deleted, { deleted });
+    return deleted.length;
+  }
+
+  /** Commits change with names locked until it is durable and applied, then tells the listeners. */
+  async #commitLocked(names: string[], change: StoreChange): Promise<void> {
+    if (names.length === 0) return;
+    const committing = this.#durably(async () => {
+      await this.#store.commit(change);
+      this.#store.apply(change);
+    });
+    for (const name of names) this.#locks.set(name, committing);
+    try {
+      await committing;
+    } finally {
+      for (const name of names) if (this.#locks.get(name) === committing) this.#locks.delete(name);
+    }
+    for (const name of names) this.#changed(name);
+  }
+}
+
+/** A file the scan hashed, and the record it had when the scan looked (if any). */
+interface Scanned {
+  file: LocalFile;
+  sha256: string;
+  before: StoredRecord | undefined;
 }
 
 /** All size bytes of a small file, from its start. */
