@@ -6,7 +6,14 @@
  * Everything is computed here from the listing and the status, with the same
  * rules the servers use.
  */
-import { choosePlacement } from '../../cluster/placement.ts';
+import {
+  CAPACITY_PLACEMENT_RULE,
+  choosePlacement,
+  PLACEMENT_RULE,
+  usedShare,
+  weighsCapacity,
+  type PlacementCandidate,
+} from '../../cluster/placement.ts';
 import type { BodyOf, FileRecord } from '../../protocol/messages.ts';
 import { NotFoundError } from '../../shared/errors.ts';
 import { print, type CliContext } from '../context.ts';
@@ -19,16 +26,18 @@ export interface WhyReport {
   primary: number;
   copiesWanted: number;
   rule: string;
-  /** What the creating server chose from; null for files created before it was recorded. */
-  atCreate: { candidates: { id: number; files: number }[]; chose: number[] } | null;
+  /**
+   * What the creating server chose from (files held, and bytes and --capacity where
+   * the servers had one); null for files created before it was recorded.
+   */
+  atCreate: { candidates: PlacementCandidate[]; chose: number[] } | null;
   holders: { id: number; up: boolean; role: 'primary' | 'copy' }[];
   actingPrimary: number | null;
   /** Who takes edits and deletes when the acting primary goes, in order. */
   next: number[];
 }
 
-export const PLACEMENT_RULE =
-  'copies go to the live servers other than the primary and those already holding the file that hold the fewest files; ties go to the lower server id';
+export { PLACEMENT_RULE };
 
 export async function why(
   ctx: CliContext,
@@ -67,7 +76,7 @@ export function explain(record: FileRecord, status: BodyOf<'STATUS_RESULT'>): Wh
     size: record.size,
     primary: record.primary,
     copiesWanted: status.replicas,
-    rule: PLACEMENT_RULE,
+    rule: candidates && weighsCapacity(candidates) ? CAPACITY_PLACEMENT_RULE : PLACEMENT_RULE,
     atCreate: candidates
       ? { candidates, chose: choosePlacement(candidates, status.replicas - 1) }
       : null,
@@ -92,10 +101,16 @@ function formatWhy(r: WhyReport): string {
   } else if (r.atCreate.candidates.length === 0) {
     lines.push('At its creation no other server was up: it got no copy then.');
   } else {
-    const counts = r.atCreate.candidates
-      .slice()
-      .sort((a, b) => a.files - b.files || a.id - b.id)
-      .map((c) => `server ${c.id} held ${c.files} file${c.files === 1 ? '' : 's'}`)
+    const byShare = weighsCapacity(r.atCreate.candidates);
+    const held = (c: PlacementCandidate): string =>
+      `server ${c.id} held ${c.files} file${c.files === 1 ? '' : 's'}` +
+      (byShare
+        ? ` (${formatBytes(c.bytes ?? 0)} of ${formatBytes(c.capacity ?? 0)}, ${Math.round(usedShare(c) * 100)}%)`
+        : '');
+    // In the order the rule ranked them (the chosen first).
+    const order = choosePlacement(r.atCreate.candidates, r.atCreate.candidates.length);
+    const counts = order
+      .map((id) => held(r.atCreate!.candidates.find((c) => c.id === id)!))
       .join(', ');
     const chose = r.atCreate.chose.map((id) => `server ${id}`).join(' and ');
     lines.push(`At its creation: ${counts}; so the copies went to ${chose || 'no server'}.`);
