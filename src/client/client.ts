@@ -53,6 +53,9 @@ export interface ListOptions {
   prefix?: string;
 }
 
+/** Files asked for per LIST request of a listing (see listPages): about 8 MB of records. */
+const LIST_REQUEST_RECORDS = 32_768;
+
 /** Redirects followed for one request before giving up (a loop means views disagree). */
 const MAX_REDIRECTS = 3;
 /** Servers tried in turn for one request when its server dies. */
@@ -140,33 +143,43 @@ export class LanfsClient {
 
   /**
    * The files in name order, streamed a page at a time: at most `limit`, those after
-   * the name `after`, those whose names start with `prefix`. When the server dies
-   * mid-listing, the listing goes on from the last name received on another server.
-   * The last page says `more` when the limit cut off names that follow.
+   * the name `after`, those whose names start with `prefix`. Asked LIST_REQUEST_RECORDS
+   * at a time, each part after the last name received, so what waits here for the
+   * caller stays bounded (pausing the socket instead would also hold up the caller's
+   * other requests on it). When the server dies mid-listing, the listing goes on
+   * from the last name received on another server. Only the last page says `more`:
+   * the limit cut off names that follow.
    */
   async *listPages(options: ListOptions = {}): AsyncGenerator<ListedPage> {
     let after = options.after;
-    let left = options.limit;
-    for (let attempt = 0; ; attempt++) {
+    let left = options.limit ?? Infinity;
+    for (let failovers = 0; left > 0;) {
       const server = this.#home;
-      if (left !== undefined && left <= 0) return;
+      const ask = Math.min(left, LIST_REQUEST_RECORDS);
+      let got = 0;
+      let more = false;
       try {
         const body = {
-          ...(left === undefined ? {} : { limit: left }),
+          limit: ask,
           ...(after === undefined ? {} : { after }),
           ...(options.prefix ? { prefix: options.prefix } : {}),
         };
         for await (const page of server.listPages(body)) {
           const last = page.records[page.records.length - 1];
           if (last) after = last.name;
-          if (left !== undefined) left -= page.records.length;
-          yield page;
+          got += page.records.length;
+          left -= page.records.length;
+          more = page.more;
+          // A part cut off by LIST_REQUEST_RECORDS goes on: that is no `more` for the caller.
+          yield { records: page.records, more: page.more && left <= 0 };
         }
-        return;
       } catch (err) {
-        if (!isConnectionLoss(err) || attempt >= MAX_FAILOVERS) throw err;
+        if (!isConnectionLoss(err) || failovers >= MAX_FAILOVERS) throw err;
+        failovers++;
         await this.#failOver(server, err as Error);
+        continue;
       }
+      if (!more || got < ask) return;
     }
   }
 

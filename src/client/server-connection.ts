@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import type { BodyOf, FileRecord, LanfsEvent } from '../protocol/messages.ts';
 import { ProtocolError, UsageError } from '../shared/errors.ts';
-import type { Connection } from '../transport/connection.ts';
 import { dialConnection } from '../transport/dial.ts';
 import { dialHandshake, type Credentials } from '../transport/handshake.ts';
 import {
@@ -68,23 +67,13 @@ export interface ListedPage {
   more: boolean;
 }
 
-/** Pages of a listing read ahead of its consumer; past this the socket stops being read. */
-const LIST_READ_AHEAD_PAGES = 8;
-
 export class ServerConnection {
   readonly address: string;
   readonly welcome: BodyOf<'WELCOME'>;
   readonly #requests: RequestStreams;
-  readonly #connection: Connection;
 
-  private constructor(
-    requests: RequestStreams,
-    connection: Connection,
-    welcome: BodyOf<'WELCOME'>,
-    address: string,
-  ) {
+  private constructor(requests: RequestStreams, welcome: BodyOf<'WELCOME'>, address: string) {
     this.#requests = requests;
-    this.#connection = connection;
     this.welcome = welcome;
     this.address = address;
   }
@@ -110,7 +99,7 @@ export class ServerConnection {
         silenceTimeoutMs,
         `Server ${welcome.serverId} at ${address} stopped answering (nothing for ${silenceTimeoutMs} ms).`,
       );
-      return new ServerConnection(requests, connection, welcome, address);
+      return new ServerConnection(requests, welcome, address);
     } catch (err) {
       connection.destroy();
       throw err;
@@ -134,17 +123,15 @@ export class ServerConnection {
 
   /**
    * The files in name order as the server streams them, a page at a time: at most
-   * `limit`, after the name `after`, starting with `prefix`. While the caller is
-   * LIST_READ_AHEAD_PAGES pages behind, the socket is not read (the server then
-   * waits for it to drain), so a slow consumer does not fill this process's memory.
-   * Leaving the loop early ends the request.
+   * `limit`, after the name `after`, starting with `prefix`. The pages of one request
+   * wait here for the caller (ask for a bounded `limit`: LanfsClient.listPages asks a
+   * large listing in such parts). Leaving the loop early ends the request.
    */
   async *listPages(body: BodyOf<'LIST'> = {}): AsyncGenerator<ListedPage> {
     const queue: ListedPage[] = [];
     let ended = false;
     let failure: Error | undefined;
     let wake: (() => void) | undefined;
-    let paused = false;
     const stop = new AbortController();
     const answered = this.#requests
       .request(
@@ -155,10 +142,6 @@ export class ServerConnection {
             throw new ProtocolError(`Expected LIST_PAGE, got ${message.type}.`);
           queue.push({ records: message.body.records, more: message.body.more ?? false });
           if (message.body.done) finish();
-          else if (queue.length >= LIST_READ_AHEAD_PAGES && !paused) {
-            paused = true;
-            this.#connection.pause();
-          }
           wake?.();
         },
         { signal: stop.signal },
@@ -177,10 +160,6 @@ export class ServerConnection {
       for (;;) {
         const page = queue.shift();
         if (page) {
-          if (paused && queue.length < LIST_READ_AHEAD_PAGES / 2) {
-            paused = false;
-            this.#connection.resume();
-          }
           yield page;
           continue;
         }
@@ -192,7 +171,6 @@ export class ServerConnection {
         wake = undefined;
       }
     } finally {
-      if (paused) this.#connection.resume();
       if (!ended) {
         stop.abort();
         await answered;

@@ -90,6 +90,8 @@ export class ClusterView {
   readonly #memberListeners: ((id: number, up: boolean) => void)[] = [];
   /** Every name held here or by any member, in order: a listing page is a seek. */
   readonly #names: SortedNames;
+  /** Whether the local catalog holds name (true when it cannot tell: then get() says). */
+  readonly #holdsHere: (name: string) => boolean;
   /**
    * Files' health kept between status calls (see health()): the names below `wanted`
    * copies and those listed as a conflict's loser, and what changed since: names, and
@@ -111,6 +113,7 @@ export class ClusterView {
       catalog.names ? catalog.names() : local.list().map((r) => r.name),
     );
     catalog.onChange?.call(local, (name) => this.#localChanged(name));
+    this.#holdsHere = 'has' in local ? (name) => local.has(name) : () => true;
   }
 
   /** Names held here or by any member (deleted ones not yet forgotten included). */
@@ -282,9 +285,16 @@ export class ClusterView {
    * one (found by the torture run), so every server keeps one per deleted file.
    */
   coveringTombstone(name: string, record: FileRecord): TombstoneRef | undefined {
+    // Plain loops, not #tombstonesOf: a listing asks this of every holder of every name.
     let found: TombstoneRef | undefined;
-    for (const t of this.#tombstonesOf(name))
+    for (const t of this.#local.tombstonesOf(name))
       if (covers(t, record) && (!found || t.version > found.version)) found = t;
+    for (const member of this.#members.values()) {
+      const ofName = member.tombstones.get(name);
+      if (ofName)
+        for (const t of ofName)
+          if (covers(t, record) && (!found || t.version > found.version)) found = t;
+    }
     return found;
   }
 
@@ -297,7 +307,8 @@ export class ClusterView {
   /** Every server holding name (that no tombstone covers), this one first. */
   holders(name: string): Holder[] {
     const holders: Holder[] = [];
-    const local = this.#local.get(name);
+    // has() first: get() copies the record, and most names of a large cluster are elsewhere.
+    const local = this.#holdsHere(name) ? this.#local.get(name) : undefined;
     if (local && !this.coveringTombstone(name, local))
       holders.push({ id: this.selfId, up: true, record: local });
     for (const member of this.#members.values()) {
@@ -314,7 +325,7 @@ export class ClusterView {
    */
   newestHolders(name: string): Holder[] {
     const holders = this.holders(name);
-    if (holders.length === 0) return [];
+    if (holders.length <= 1) return holders;
     const fileId = holders[0]!.record.fileId;
     const same = holders.filter((h) => h.record.fileId === fileId);
     const newest = Math.max(...same.map((h) => h.record.version));
@@ -403,6 +414,15 @@ export class ClusterView {
   listed(name: string): FileRecord | undefined {
     const newest = this.newestHolders(name);
     if (newest.length === 0) return undefined;
+    if (newest.length === 1) {
+      // One holder (most files of a large listing): what the rest computes, without arrays.
+      const { id, up, record } = newest[0]!;
+      const primary = up ? id : record.primary;
+      const replicas = id === primary ? [] : [id];
+      for (const r of record.replicas) if (r !== primary && !replicas.includes(r)) replicas.push(r);
+      if (replicas.length > 1) replicas.sort((a, b) => a - b);
+      return { ...record, primary, replicas, available: up };
+    }
     const primary = actingPrimaryOf(newest) ?? newest[0]!.record.primary;
     const record = (newest.find((h) => h.id === primary) ?? newest[0]!).record;
     // Holders seen, and those the primary's saved placement names (a server restarted

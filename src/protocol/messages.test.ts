@@ -3,7 +3,14 @@ import { test } from 'node:test';
 import { ProtocolError } from '../shared/errors.ts';
 import { encodeFrame } from './frame.ts';
 import { FrameDecoder } from './frame-decoder.ts';
-import { decodeMessage, encodeMessage, fileRecordSchema, MessageType } from './messages.ts';
+import {
+  decodeMessage,
+  encodeMessage,
+  fileRecordSchema,
+  MessageType,
+  pageRecords,
+  RECORD_PAGE_BYTES,
+} from './messages.ts';
 
 function roundTrip(bytes: Buffer) {
   const frames = new FrameDecoder().push(bytes);
@@ -119,5 +126,49 @@ test('messages - records in bulk (PEER_RECORDS, LIST_PAGE) are taken and refused
         JSON.stringify(variant),
       );
     }
+  }
+});
+
+test('messages - pages of records stay under their bound whatever the records carry', () => {
+  const longest = {
+    name: '\u0001'.repeat(4096),
+    fileId: 'f'.repeat(64),
+    size: Number.MAX_SAFE_INTEGER,
+    sha256: 'a'.repeat(64),
+    version: Number.MAX_SAFE_INTEGER,
+    primary: Number.MAX_SAFE_INTEGER,
+    replicas: Array.from({ length: 20 }, (_, i) => Number.MAX_SAFE_INTEGER - i),
+    modifiedAt: -1.2345678901234567e300,
+    available: false,
+    conflictOf: '"'.repeat(4096),
+    requestId: 'r'.repeat(64),
+    lineage: 'abcdef01'.repeat(32),
+    contentType: '\\'.repeat(256),
+    writtenBy: 'h'.repeat(255),
+    s3ETag: `${'a'.repeat(32)}-99999`,
+    placedAmong: Array.from({ length: 64 }, () => ({
+      id: Number.MAX_SAFE_INTEGER,
+      files: Number.MAX_SAFE_INTEGER,
+    })),
+    metadata: { k: '\u0002'.repeat(2000) },
+  };
+  const plain = {
+    name: 'a/b.txt',
+    fileId: '0123456789abcdef',
+    size: 3,
+    sha256: 'a'.repeat(64),
+    version: 2,
+    primary: 1,
+    replicas: [2],
+    modifiedAt: 1700000000000,
+  };
+  for (const record of [longest, plain]) {
+    const pages = pageRecords(Array.from({ length: 3000 }, () => record));
+    for (const page of pages)
+      assert.ok(
+        Buffer.byteLength(JSON.stringify({ records: page })) <= RECORD_PAGE_BYTES,
+        `a page of ${page.length} records is larger than RECORD_PAGE_BYTES`,
+      );
+    assert.equal(pages.flat().length, 3000);
   }
 });

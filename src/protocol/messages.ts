@@ -621,14 +621,16 @@ export type InputOf<K extends ControlMessageName> = z.input<Schemas[K]>;
 export const RECORD_PAGE_BYTES = 512 * 1024;
 
 /**
- * Cuts records into pages whose JSON stays under RECORD_PAGE_BYTES (a name can be
- * 1 KiB, so a fixed count per page could overflow a frame). Always at least one page.
+ * Cuts records into pages whose JSON stays under RECORD_PAGE_BYTES. Each record's
+ * size is bounded from above without encoding it (a name can be 1 KiB, a lineage
+ * 256 characters, metadata 2 KiB: a fixed count per page could overflow a frame).
+ * Always at least one page.
  */
 export function pageRecords(records: FileRecord[], maxBytes = RECORD_PAGE_BYTES): FileRecord[][] {
   const pages: FileRecord[][] = [[]];
   let bytes = 0;
   for (const record of records) {
-    const size = Buffer.byteLength(record.name) * 2 + 200; // JSON escapes at most double a name
+    const size = recordJsonBound(record);
     if (bytes + size > maxBytes && pages[pages.length - 1]!.length > 0) {
       pages.push([]);
       bytes = 0;
@@ -637,6 +639,23 @@ export function pageRecords(records: FileRecord[], maxBytes = RECORD_PAGE_BYTES)
     bytes += size;
   }
   return pages;
+}
+
+/** Bytes of the fixed fields' JSON at most: keys, ids, hashes, numbers, flags. */
+const RECORD_FIXED_JSON_BYTES = 480;
+
+/**
+ * At least the bytes of record's JSON: the fixed fields, and each string as if every
+ * character took an escape (6 bytes: \uXXXX), cheaper than encoding it to know.
+ */
+function recordJsonBound(record: FileRecord): number {
+  const text = (s: string | undefined): number => (s === undefined ? 0 : 6 * s.length);
+  let bytes = RECORD_FIXED_JSON_BYTES + text(record.name) + 17 * record.replicas.length;
+  bytes += (record.lineage?.length ?? 0) + text(record.conflictOf) + text(record.requestId);
+  bytes += text(record.contentType) + text(record.writtenBy);
+  if (record.placedAmong) bytes += 50 * record.placedAmong.length;
+  if (record.metadata) bytes += 6 * JSON.stringify(record.metadata).length;
+  return bytes;
 }
 
 export function encodeMessage<K extends ControlMessageName>(
