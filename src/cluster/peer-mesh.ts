@@ -67,6 +67,8 @@ export interface PeerMeshOptions {
   onDuplicateId: (err: LanfsError) => void;
 }
 
+type OwnClaimState = 'asking' | 'won' | 'lost';
+
 interface Link {
   peerId: number;
   /** The run of the peer (HELLO, then every PEER_* message); unknown on a link we dialed
@@ -112,6 +114,8 @@ export class PeerMesh {
   readonly #downAfterMs: number;
   /** Names other servers have claimed for a create in flight, until their record arrives. */
   readonly #claimedBy = new Map<string, { claimant: number; expires: number }>();
+  /** Names this server claimed for its own create: asking, won (granted by all), or lost. */
+  readonly #ownClaims = new Map<string, { state: OwnClaimState; at: number }>();
   readonly #claimReplies = new Map<number, (peerId: number, granted: boolean) => void>();
   #nextClaimId = 1;
   /** Bytes sent and received on links that have closed (see trafficBytes). */
@@ -167,8 +171,16 @@ export class PeerMesh {
    * (refusing would tell the user another server creates a name nobody creates).
    */
   async claim(name: string): Promise<boolean> {
+    // A change not sent yet (the delete of the name's last file) must reach the peers
+    // before the claim: arriving after it, it would end the claim (see PEER_RECORDS).
+    if (this.#pendingChanges.size > 0) this.#flushChanges();
     const links = [...this.#links.values()];
-    if (links.length === 0) return true;
+    const own = { state: 'asking' as OwnClaimState, at: Date.now() };
+    this.#ownClaims.set(name, own);
+    if (links.length === 0) {
+      own.state = 'won';
+      return true;
+    }
     const claimId = this.#nextClaimId++;
     return await new Promise<boolean>((resolve) => {
       const waiting = new Set(links.map((l) => l.peerId));
@@ -180,7 +192,13 @@ export class PeerMesh {
         clearTimeout(timer);
         clearInterval(watch);
         this.#claimReplies.delete(claimId);
-        resolve(granted);
+        // Lost meanwhile: a lower id claimed the name while we asked, and we granted it.
+        const won = granted && own.state === 'asking';
+        if (this.#ownClaims.get(name) === own) {
+          if (won) own.state = 'won';
+          else this.#ownClaims.delete(name);
+        }
+        resolve(won);
       };
       this.#claimReplies.set(claimId, (peerId, ok) => {
         granted &&= ok;
@@ -207,6 +225,7 @@ export class PeerMesh {
 
   /** The create that claimed name did not happen: tell the others to forget the claim. */
   releaseClaim(name: string): void {
+    this.#ownClaims.delete(name);
     for (const link of this.#links.values()) link.connection.send('CLAIM_RELEASE', 0, { name });
   }
 
@@ -226,9 +245,14 @@ export class PeerMesh {
 
   #grant(name: string, claimant: number): boolean {
     if (this.#o.view.has(name)) return false;
+    const own = this.#ownClaims.get(name);
+    if (own && Date.now() - own.at > CLAIM_HOLD_MS) this.#ownClaims.delete(name);
+    // Ours already: every server granted it and the create goes on here.
+    else if (own?.state === 'won') return false;
     // Two servers creating one name at once: every server grants the lower id and
-    // refuses the higher, so exactly one of them gets every grant.
+    // refuses the higher, so exactly one of them gets every grant; granting, we lose ours.
     if (this.#o.catalog.isReserved(name) && claimant > this.#o.serverId) return false;
+    if (own?.state === 'asking') own.state = 'lost';
     const other = this.#claimedBy.get(name);
     if (other && other.claimant < claimant && this.claimedElsewhere(name)) return false;
     this.#claimedBy.set(name, { claimant, expires: Date.now() + CLAIM_HOLD_MS });
@@ -609,6 +633,9 @@ export class PeerMesh {
 
   /** Local changes are gathered for one turn of the event loop and sent as one delta. */
   #localChange(name: string): void {
+    // The create we claimed the name for is done: the record refuses others from now on.
+    if (this.#ownClaims.get(name)?.state === 'won' && this.#o.catalog.has(name))
+      this.#ownClaims.delete(name);
     this.#pendingChanges.add(name);
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
