@@ -283,16 +283,26 @@ export function quietModel(n: number): {
 // ---------------------------------------------------------------------------
 // The bench rows.
 
-interface RowServer {
+export interface ScaleServer {
   id: number;
   pid: number;
   address: string;
   netns?: string;
   child: ChildProcess;
+  /** Peers this server marked down for silence so far (its log's "peer silent"): flapping under load. */
+  silentPeers: () => number;
+  /** SIGTERM, then SIGKILL after 10 s; resolves with the exit code (null: killed). */
+  stop: () => Promise<number | null>;
+  /** kill -9, and wait for the exit. */
+  kill9: () => Promise<void>;
 }
 
-/** A `lanfs server` process (in netns, if given), resolved once it serves. */
-async function startRowServer(options: {
+/**
+ * A `lanfs server` process (in netns, if given) on multicast alone, --replicas 1,
+ * resolved once it serves. Its start-up scan of a seeded folder can take long on
+ * busy cores: timeoutMs bounds it.
+ */
+export async function startScaleServer(options: {
   data: string;
   id: number;
   group: string;
@@ -301,11 +311,13 @@ async function startRowServer(options: {
   interfaceAddress: string;
   netns?: string;
   timeoutMs: number;
-}): Promise<RowServer> {
+  key?: string;
+}): Promise<ScaleServer> {
   const args = [
     LANFS_BIN,
     'server',
-    ...['--data', options.data, '--id', String(options.id), '--key', SCALE_KEY],
+    ...['--data', options.data, '--id', String(options.id)],
+    ...['--key', options.key ?? SCALE_KEY],
     ...['--host', options.host, '--port', String(options.port)],
     ...['--interface', options.interfaceAddress, '--group', options.group, '--replicas', '1'],
   ];
@@ -321,18 +333,20 @@ async function startRowServer(options: {
     }),
   );
   let errors = '';
+  let silent = 0;
   child.stderr.on('data', (c: Buffer) => {
-    if (errors.length < 4000) errors += c.toString();
+    const text = c.toString();
+    if (errors.length < 4000) errors += text;
+    silent += text.split('"msg":"peer silent"').length - 1;
   });
   const address = await new Promise<string>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(
-      () =>
-        reject(
-          new Error(`server ${options.id} did not serve within ${options.timeoutMs} ms: ${errors}`),
-        ),
-      options.timeoutMs,
-    );
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(`server ${options.id} did not serve within ${options.timeoutMs} ms: ${errors}`),
+      );
+    }, options.timeoutMs);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`server ${options.id} exited (${code}) before serving: ${errors}`));
@@ -347,7 +361,27 @@ async function startRowServer(options: {
     });
   });
   child.stdout.resume();
-  return { id: options.id, pid: child.pid!, address, netns: options.netns, child };
+  const exited = new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
+    else child.once('exit', (code) => resolve(code));
+  });
+  return {
+    id: options.id,
+    pid: child.pid!,
+    address,
+    netns: options.netns,
+    child,
+    silentPeers: () => silent,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await waitExit(child, 10_000);
+      return await exited;
+    },
+    kill9: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
 }
 
 interface RowResult {
@@ -392,7 +426,7 @@ async function netnsHosts(
 
 async function runRow(mode: 'loopback' | 'netns', n: number, files: number): Promise<RowResult> {
   const root = await tempRoot(`scale-${mode}-${n}`);
-  const servers: RowServer[] = [];
+  const servers: ScaleServer[] = [];
   let hosts: Awaited<ReturnType<typeof netnsHosts>> | undefined;
   try {
     const dirs = Array.from({ length: n }, (_, i) => join(root.path, `s${i + 1}`));
@@ -404,7 +438,7 @@ async function runRow(mode: 'loopback' | 'netns', n: number, files: number): Pro
     // Spawned all at once, as a rack powered on; a generous wait for the start-up scans on 2 cores.
     const results = await Promise.allSettled(
       dirs.map((data, i) =>
-        startRowServer({
+        startScaleServer({
           data,
           id: i + 1,
           group: g,
@@ -440,12 +474,7 @@ async function runRow(mode: 'loopback' | 'netns', n: number, files: number): Pro
       quiet,
     };
   } finally {
-    await Promise.all(
-      servers.map(async (s) => {
-        s.child.kill('SIGTERM');
-        await waitExit(s.child, 10_000);
-      }),
-    );
+    await Promise.all(servers.map((s) => s.stop()));
     await hosts?.remove();
     await root.remove();
   }
@@ -457,7 +486,7 @@ async function runRow(mode: 'loopback' | 'netns', n: number, files: number): Pro
  */
 async function probeFromNamespace(
   netns: string,
-  servers: RowServer[],
+  servers: ScaleServer[],
   expected: Map<number, number>,
   timeoutMs: number,
 ): Promise<{ completeAt: Map<number, number>; missing: number[] }> {

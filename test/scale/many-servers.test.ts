@@ -1,0 +1,109 @@
+/**
+ * Issue 16, the light form of `npm run bench -- scale`: 20 real server processes
+ * on loopback that know nothing of each other find each other by multicast alone,
+ * every one of them reaches the full image of 100,000 records (5,000 adopted by
+ * each from its folder at start), the cluster is then quiet — each server's TCP
+ * bytes in a quiet window stay under what its heartbeats alone may carry, whatever
+ * the number of records — and every server stops cleanly on SIGTERM.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  heartbeatFrameBytes,
+  quietWindow,
+  seedFolders,
+  startScaleServer,
+  watchFullImage,
+  type ScaleServer,
+} from '../../bench/scale.ts';
+import { HEARTBEAT_INTERVAL_MS } from '../../src/cluster/peer-mesh.ts';
+import { onCleanup } from '../harness/cleanup.ts';
+import { uniqueGroup } from '../harness/cli.ts';
+import { TEST_KEY } from '../harness/cluster.ts';
+import { tempDir } from '../harness/tmp-dir.ts';
+
+const SERVERS = 20;
+const RECORDS = 100_000;
+/** Start to full image at most (the test's own timeout is a little longer, for the rest). */
+const IMAGE_WITHIN_MS = 150_000;
+const QUIET_SECONDS = 5;
+
+test(
+  'many servers - 20 processes found by multicast reach the full image of 100,000 records, then stay quiet',
+  { timeout: 175_000 },
+  async (t) => {
+    const deadline = Date.now() + IMAGE_WITHIN_MS;
+    const dirs = await Promise.all(Array.from({ length: SERVERS }, () => tempDir(t)));
+    const counts = seedFolders(dirs, RECORDS);
+    const expected = new Map(counts.map((count, i) => [i + 1, count]));
+    assert.equal(
+      counts.reduce((a, b) => a + b),
+      RECORDS,
+    );
+
+    // No --peers and no saved members: multicast on 127.0.0.1 is all they have. All
+    // spawned at once, as a rack powered on; each first scans its 5,000 files.
+    const group = uniqueGroup();
+    const started = await Promise.allSettled(
+      dirs.map((data, i) =>
+        startScaleServer({
+          data,
+          id: i + 1,
+          key: TEST_KEY,
+          group,
+          host: '127.0.0.1',
+          port: 0,
+          interfaceAddress: '127.0.0.1',
+          timeoutMs: IMAGE_WITHIN_MS,
+        }),
+      ),
+    );
+    const servers: ScaleServer[] = [];
+    for (const result of started) {
+      if (result.status === 'rejected') continue;
+      servers.push(result.value);
+      onCleanup(t, () => result.value.kill9());
+    }
+    for (const result of started) if (result.status === 'rejected') throw result.reason;
+
+    const { missing } = await watchFullImage(
+      servers.map((s) => ({ id: s.id, address: s.address })),
+      expected,
+      { key: TEST_KEY, timeoutMs: Math.max(0, deadline - Date.now()) },
+    );
+    assert.deepEqual(missing, [], 'servers without the full image of 100,000 records');
+
+    // Quiet: with nothing changing, a server's links carry its heartbeats and its peers'
+    // and nothing else. A link carries at most W / interval + 1 heartbeats each way in a
+    // window of W seconds, so per server and second:
+    //   2 · (n − 1) · (1000 / HEARTBEAT_INTERVAL_MS) · (1 + interval / W) · heartbeat frame bytes
+    // (at most ~31 KiB/s here) — independent of the 100,000 records, which would be
+    // ~10 MB if any server sent its records again.
+    const window = QUIET_SECONDS * 1000;
+    const bound =
+      2 *
+      (SERVERS - 1) *
+      (1000 / HEARTBEAT_INTERVAL_MS) *
+      (1 + HEARTBEAT_INTERVAL_MS / window) *
+      heartbeatFrameBytes();
+    const quiet = await quietWindow(
+      servers.map((s) => ({ id: s.id, pid: s.pid })),
+      QUIET_SECONDS,
+    );
+    const loud = quiet.filter((q) => q.tcpBytesPerSecond > bound);
+    assert.deepEqual(
+      loud.map((q) => `server ${q.id}: ${q.tcpBytesPerSecond.toFixed(0)} B/s`),
+      [],
+      `quiet bound ${bound.toFixed(0)} B/s per server`,
+    );
+    // Every server talked to its peers in the window (the counters are read at all).
+    assert.ok(quiet.every((q) => q.tcpBytesPerSecond > 0));
+
+    // Everything stops cleanly: SIGTERM, and exit code 0 from each.
+    const codes = await Promise.all(servers.map((s) => s.stop()));
+    assert.deepEqual(
+      codes,
+      servers.map(() => 0),
+    );
+  },
+);
