@@ -410,7 +410,15 @@ export class FileService {
     const existing = catalog.get(name);
     if (request.requestId !== undefined && existing?.requestId === request.requestId)
       return answered(existing); // a replay of an edit that was applied: same answer
-    catalog.checkEditable(name, request.baseVersion);
+    try {
+      catalog.checkEditable(name, request.baseVersion);
+    } catch (err) {
+      // A replay of an edit that was applied, with later edits on top: still the same answer.
+      const applied =
+        request.requestId === undefined ? undefined : catalog.editedBy(name, request.requestId);
+      if (applied) return answered(applied);
+      throw err;
+    }
     const current = existing!;
     const description: FileDescription = request.description ?? {
       contentType: current.contentType,

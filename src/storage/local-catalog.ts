@@ -541,6 +541,21 @@ export class LocalCatalog {
   }
 
   /**
+   * The version of name an edit with this request id made, if it is the current one or
+   * a kept one: a client that retried an edit (its server died before answering) and
+   * finds later versions on top is told its edit was applied, not that it conflicts.
+   */
+  editedBy(name: string, requestId: string): FileRecord | undefined {
+    const current = this.#records.get(name);
+    if (!current) return undefined;
+    if (current.requestId === requestId) return publicRecord(current);
+    const kept = this.versions
+      .versionsOf(current.fileId)
+      .find((e) => e.record.requestId === requestId);
+    return kept?.record;
+  }
+
+  /**
    * Brings a file back from the trash as a new version of the same file (its fileId,
    * one version above both its last version and any tombstone of it), so a tombstone
    * anywhere still removes stale copies (at or below the deleted version) and never
