@@ -67,6 +67,11 @@ export interface ReplicatorOptions {
   logger: Logger;
   /** --heal-after: a holder down this long is replaced. */
   healAfterMs?: number;
+  /**
+   * True while this server's view may be behind (just started, or its event loop just
+   * stood still: cluster/view-freshness.ts): no repair is decided on it meanwhile.
+   */
+  viewUnsure?: () => boolean;
 }
 
 /** The copies of one upload in progress (see Replicator.startCopies). */
@@ -225,7 +230,7 @@ export class Replicator {
 
   /** One round of repairs (see the module comment). Never throws; rounds never overlap. */
   async reconcile(): Promise<void> {
-    if (this.#running || this.#stopped) return;
+    if (this.#running || this.#stopped || this.#o.viewUnsure?.()) return;
     this.#running = true;
     try {
       await this.#settleTombstones();

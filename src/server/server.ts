@@ -270,6 +270,7 @@ export class LanfsServer {
         credentials: this.#options.credentials,
         logger: this.#logger.child({ component: 'replicator' }),
         healAfterMs: this.#options.healAfterMs,
+        viewUnsure: () => this.#freshness?.unsure ?? false,
       });
       const replicator = this.#replicator;
       // Deletes the HTTP side forwards to a file's acting primary travel on these links.
