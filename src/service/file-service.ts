@@ -546,11 +546,14 @@ export class FileService {
     for (let waits = 0; this.#writing.has(checked) && waits < 100; waits++)
       await this.#writing.get(checked);
     // The copy holders the placement names too: one that just stored a copy may not be
-    // in the view yet, and must still be told and waited for.
+    // in the view yet, and must still be told and waited for. So is the file's primary
+    // when another server deletes as acting primary: it may have died before its record
+    // reached anyone, and would come back with the file (a torture wrong read).
+    const own = this.#c.catalog.get(checked);
     const holders = [
       ...new Set([
         ...this.#c.view.holders(checked).map((h) => h.id),
-        ...(this.#c.catalog.get(checked)?.replicas ?? []),
+        ...(own ? [own.primary, ...own.replicas] : []),
         ...(this.#copiedTo.get(checked) ?? []),
       ]),
     ].filter((id) => id !== this.serverId);
