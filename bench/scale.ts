@@ -393,6 +393,8 @@ interface RowResult {
   /** From the last server serving to every server complete. */
   afterServingSeconds: number;
   quiet: QuietFigures[];
+  /** Links dropped for silence ("peer silent") over the whole row, all servers. */
+  silentPeers: number;
 }
 
 const QUIET_SECONDS = Number(process.env.BENCH_SCALE_QUIET_SECONDS ?? 10);
@@ -472,6 +474,7 @@ async function runRow(mode: 'loopback' | 'netns', n: number, files: number): Pro
       fullImageSeconds: (complete - started) / 1000,
       afterServingSeconds: (complete - serving) / 1000,
       quiet,
+      silentPeers: servers.reduce((sum, s) => sum + s.silentPeers(), 0),
     };
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
@@ -544,6 +547,7 @@ function printRow(r: RowResult): void {
     `${mib(median(r.quiet.map((q) => q.rssBytes)))}/${mib(Math.max(...r.quiet.map((q) => q.rssBytes)))}`.padStart(
       9,
     ),
+    String(r.silentPeers).padStart(6),
   ];
   console.log(cells.join(' '));
 }
@@ -562,18 +566,22 @@ export async function runScaleBench(): Promise<void> {
     `  heartbeat frame ${heartbeatFrameBytes()} B every ${HEARTBEAT_INTERVAL_MS} ms per link; announcement ${announcementBytes()} B every ${ANNOUNCE_INTERVAL_MS} ms per server`,
   );
   console.log(
-    '  image: from the first spawn / from the last server serving, to every server holding every member and record',
+    '  image: from the first spawn / from the last server serving (its start-up scan done), to every server holding every member and record',
+  );
+  console.log(
+    '  drops: links a server dropped for silence (its log\'s "peer silent"), all servers, the whole row',
   );
   console.log(
     '  quiet B/s per server (median): TCP payload measured (ss) | by the heartbeat formula | on the wire (netns: /proc/net/dev)\n',
   );
   console.log(
-    'mode     servers   files  image(all) image(srv)  tcpB/s  modelB/s  wireB/s  cpu%  RSS MiB med/max',
+    'mode     servers   files  image(all) image(srv)  tcpB/s  modelB/s  wireB/s  cpu%  RSS MiB med/max  drops',
   );
   const rows: (readonly [mode: 'loopback' | 'netns', n: number, files: number])[] = [
     ...sizes.map((n) => ['loopback', n, files] as const),
-    ...(bigServers && bigFiles ? [['loopback', bigServers, bigFiles] as const] : []),
     ...(netns ? sizes.map((n) => ['netns', n, files] as const) : []),
+    // Last: the longest row (100,000 first scans on 2 cores).
+    ...(bigServers && bigFiles ? [['loopback', bigServers, bigFiles] as const] : []),
   ];
   for (const [mode, n, count] of rows) {
     if (mode === 'netns' && process.getuid?.() !== 0) {
