@@ -86,6 +86,8 @@ export class ClusterView {
   /** host:port of this server's HTTP side, if any. */
   selfHttpAddress: string | undefined;
   readonly #members = new Map<number, MemberState>();
+  /** The same members as an array: looked through for every holder of every listed name. */
+  #memberList: MemberState[] = [];
   readonly #nameListeners: ((name: string) => void)[] = [];
   readonly #memberListeners: ((id: number, up: boolean) => void)[] = [];
   /** Every name held here or by any member, in order: a listing page is a seek. */
@@ -182,6 +184,7 @@ export class ClusterView {
       records: new Map(),
       tombstones: new Map(),
     });
+    this.#memberList = [...this.#members.values()];
     return true;
   }
 
@@ -203,6 +206,7 @@ export class ClusterView {
       records: new Map(saved.records.map((r) => [r.name, r])),
       tombstones: new Map(),
     });
+    this.#memberList = [...this.#members.values()];
     for (const tombstone of saved.tombstones)
       keepTombstoneRef(this.#members.get(saved.id)!, tombstone);
     for (const record of saved.records) this.#names.add(record.name);
@@ -289,7 +293,7 @@ export class ClusterView {
     let found: TombstoneRef | undefined;
     for (const t of this.#local.tombstonesOf(name))
       if (covers(t, record) && (!found || t.version > found.version)) found = t;
-    for (const member of this.#members.values()) {
+    for (const member of this.#memberList) {
       const ofName = member.tombstones.get(name);
       if (ofName)
         for (const t of ofName)
@@ -311,7 +315,7 @@ export class ClusterView {
     const local = this.#holdsHere(name) ? this.#local.get(name) : undefined;
     if (local && !this.coveringTombstone(name, local))
       holders.push({ id: this.selfId, up: true, record: local });
-    for (const member of this.#members.values()) {
+    for (const member of this.#memberList) {
       const record = member.records.get(name);
       if (record && !this.coveringTombstone(name, record))
         holders.push({ id: member.id, up: member.up, record });

@@ -72,27 +72,36 @@ export async function serveFileListing(
     res.end();
     return 200;
   }
-  let after = query.after;
   let left = query.limit ?? Infinity;
-  let first = true;
-  for (;;) {
-    const step = Math.min(left, STEP_RECORDS);
-    const records = c.files.list(step, after, query.prefix);
+  const step = (after: string | undefined): Step => {
+    const records = c.files.list(Math.min(left, STEP_RECORDS), after, query.prefix);
     left -= records.length;
-    if (records.length > 0) {
-      const verified = await verifiedOf(c.scrubber, records);
-      const text = filesJson(records, leases, verified)
-        .map((element) => JSON.stringify(element))
-        .join(',\n');
-      const ok = res.write(`${first ? '[\n' : ',\n'}${text}`);
-      first = false;
-      after = records[records.length - 1]!.name;
-      if (!ok) await drained(res);
-    }
-    if (records.length < step || left <= 0 || res.destroyed) break;
+    const verified = verifiedOf(c.scrubber, records);
+    verified.catch(() => undefined); // awaited in order below; not unhandled meanwhile
+    return { records, verified, last: records.length < STEP_RECORDS || left <= 0 };
+  };
+  let first = true;
+  // The next step is looked up and its scrub findings asked for while this one is written.
+  for (let now = step(query.after); now.records.length > 0 && !res.destroyed;) {
+    const next = now.last ? undefined : step(now.records[now.records.length - 1]!.name);
+    const text = filesJson(now.records, leases, await now.verified)
+      .map((element) => JSON.stringify(element))
+      .join(',\n');
+    const ok = res.write(`${first ? '[\n' : ',\n'}${text}`);
+    first = false;
+    if (!ok) await drained(res);
+    if (!next) break;
+    now = next;
   }
   res.end(first ? '[]\n' : '\n]\n');
   return 200;
+}
+
+interface Step {
+  records: FileRecord[];
+  verified: Promise<Map<string, Verification>>;
+  /** No step follows (the limit is reached, or the names ran out). */
+  last: boolean;
 }
 
 /** What every server's scrub found of each file (issue 13), a page of names at a time. */

@@ -78,6 +78,24 @@ class RecordsCatalog {
   }
 }
 
+/**
+ * A server asking for this member's scrub report (its `show` and /api/files say what the
+ * scrubs found of each file) gets an empty one: it has no copies to scrub. Anything else
+ * a replicator asks (a copy) is refused.
+ */
+function answerScrubs(connection: Connection, id: number, view: ClusterView): void {
+  connection.send('WELCOME', 0, { serverId: id, members: view.servers(), insecure: false });
+  connection.setHandler((message) => {
+    if (message.type === 'SCRUB')
+      connection.send('SCRUB_RESULT', message.streamId, { servers: [], files: [] });
+    else if (message.streamId !== 0)
+      connection.send('ERROR', message.streamId, {
+        code: 'LANFS_ERR_UNAVAILABLE',
+        message: 'a records-only member holds no bytes',
+      });
+  });
+}
+
 export interface RecordsMember {
   id: number;
   address: string;
@@ -119,6 +137,7 @@ export async function startRecordsMember(
     acceptHandshake(connection, options.id, credentials).then(
       (hello) => {
         if (hello.role === 'server') mesh.accept(connection, hello);
+        else if (hello.role === 'replicator') answerScrubs(connection, options.id, view);
         else connection.close();
       },
       () => connection.destroy(),

@@ -25,6 +25,8 @@ export interface ShowOptions {
   prefix?: string;
 }
 
+/** Pages whose scrub findings are asked for at once (see verifiedPages). */
+const VERIFY_PAGES_AT_ONCE = 4;
 /** Rows printed as one aligned block on a terminal (a listing of this many or fewer is one table). */
 const TEXT_BLOCK_RECORDS = 5000;
 
@@ -136,20 +138,33 @@ interface VerifiedPage {
 
 /**
  * Each page with what the servers' scrubs found of its files (issue 13), asked a
- * VERIFY_NAMES_PER_REQUEST names at a time. The next page is asked for while this
- * one's scrub answer is awaited (the listing reads ahead), so the two overlap.
+ * VERIFY_NAMES_PER_REQUEST names at a time. Up to VERIFY_PAGES_AT_ONCE pages are
+ * asked about at once while the listing goes on, so the round trips overlap; the
+ * pages still come out in order.
  */
 async function* verifiedPages(
   client: LanfsClient,
   pages: AsyncIterable<{ records: FileRecord[]; more: boolean }>,
 ): AsyncGenerator<VerifiedPage> {
+  const asked: Promise<VerifiedPage>[] = [];
   for await (const page of pages) {
-    const verified = new Map<string, Verification>();
-    for (let i = 0; i < page.records.length; i += VERIFY_NAMES_PER_REQUEST) {
-      const part = page.records.slice(i, i + VERIFY_NAMES_PER_REQUEST);
-      const { files } = await client.scrub({ names: part.map((r) => r.name) });
-      for (const record of part) verified.set(record.name, verificationOf(record, files));
-    }
-    yield { records: page.records, more: page.more, verified };
+    const verified = verifyPage(client, page);
+    verified.catch(() => undefined); // awaited below, in order; not an unhandled rejection meanwhile
+    asked.push(verified);
+    if (asked.length >= VERIFY_PAGES_AT_ONCE) yield await asked.shift()!;
   }
+  while (asked.length > 0) yield await asked.shift()!;
+}
+
+async function verifyPage(
+  client: LanfsClient,
+  page: { records: FileRecord[]; more: boolean },
+): Promise<VerifiedPage> {
+  const verified = new Map<string, Verification>();
+  for (let i = 0; i < page.records.length; i += VERIFY_NAMES_PER_REQUEST) {
+    const part = page.records.slice(i, i + VERIFY_NAMES_PER_REQUEST);
+    const { files } = await client.scrub({ names: part.map((r) => r.name) });
+    for (const record of part) verified.set(record.name, verificationOf(record, files));
+  }
+  return { records: page.records, more: page.more, verified };
 }
