@@ -152,6 +152,8 @@ export class LocalCatalog {
   #pruning: Promise<void> = Promise.resolve();
   /** The start-up scan, once started (scan()). */
   #scanning: Promise<ScanReport> | undefined;
+  /** While the start-up scan runs (it checkpoints at its end). */
+  #scanRunning = false;
   /** Set by close(): a scan still running stops at its next file. */
   #closing = false;
   #hashConcurrency = DEFAULT_HASH_CONCURRENCY;
@@ -261,7 +263,13 @@ export class LocalCatalog {
    */
   scan(): Promise<ScanReport> {
     this.#scanning ??= (async () => {
-      const scan = await this.#reconcile(this.#hashConcurrency);
+      this.#scanRunning = true;
+      let scan: Omit<ScanReport, 'removedTempFiles'>;
+      try {
+        scan = await this.#reconcile(this.#hashConcurrency);
+      } finally {
+        this.#scanRunning = false;
+      }
       if (this.#store.journalBytes > 0 || this.#checkpointDue || scan.hashed + scan.vanished > 0)
         await this.checkpoint();
       return { ...scan, removedTempFiles: this.#removedTempFiles };
@@ -967,7 +975,9 @@ export class LocalCatalog {
 
   #checkpointIfWorth(force = false): void {
     const bytes = this.#store.journalBytes;
-    if (bytes === 0) return;
+    // The scan checkpoints once at its end: a snapshot rewritten whole every 64 MiB of
+    // its batches made a first scan of 1,000,000 files write five of them.
+    if (bytes === 0 || this.#scanRunning) return;
     // The snapshot is rewritten whole: only when the journal is a fair share of it,
     // so a checkpoint's cost stays proportional to the changes it covers.
     if (!force && bytes < this.#checkpointBytes && bytes < this.#store.snapshotBytes / 4) return;
@@ -1102,7 +1112,9 @@ export class LocalCatalog {
     const seen = new Set<string>();
     /** Names the server changed while the scan ran: never counted as vanished. */
     const touched = new Set<string>();
-    const noteTouched = (name: string): void => void touched.add(name);
+    const noteTouched = (name: string): void => {
+      if (!seen.has(name)) touched.add(name); // a name seen is not a vanished one anyway
+    };
     this.#changeListeners.push(noteTouched);
     const report = { hashed: 0, adopted: 0, changed: 0, skipped: 0 };
     let batch: Scanned[] = [];
