@@ -408,8 +408,13 @@ export class FileService {
     checkDescription(request.description);
     this.#requireHere(name);
     const existing = catalog.get(name);
+    // A replay of an edit that was applied (here, or on the server that died before
+    // answering and copied it here): the same answer, whatever changed since.
+    const replayed =
+      request.requestId === undefined ? undefined : catalog.recentWrite(name, request.requestId);
+    if (replayed) return answered(replayed);
     if (request.requestId !== undefined && existing?.requestId === request.requestId)
-      return answered(existing); // a replay of an edit that was applied: same answer
+      return answered(existing);
     try {
       catalog.checkEditable(name, request.baseVersion);
     } catch (err) {

@@ -50,6 +50,9 @@ import {
   type TombstoneId,
 } from './state-store.ts';
 
+/** Writes remembered by request id, for replays after a server died before answering. */
+const RECENT_WRITES = 10_000;
+
 export interface LocalCatalogOptions {
   /** The exported directory. */
   root: string;
@@ -140,6 +143,8 @@ export class LocalCatalog {
   readonly #openFiles: OpenFileCache;
   readonly #smallFiles = new SmallFileCache();
   readonly #changeListeners: ((name: string) => void)[] = [];
+  /** The last writes by request id, oldest first (see recentWrite). */
+  readonly #recentWrites = new Map<string, StoredRecord>();
   /** By name, then fileId: one per deleted file (state-snapshot.ts). */
   readonly #tombstones: Map<string, Map<string, Tombstone>>;
   /** Changes between their journal entry and their bytes in place: a checkpoint waits for them. */
@@ -283,6 +288,14 @@ export class LocalCatalog {
   }
 
   #changed(name: string): void {
+    const record = this.#records.get(name);
+    if (record?.requestId !== undefined) {
+      this.#recentWrites.set(record.requestId, record);
+      for (const oldest of this.#recentWrites.keys()) {
+        if (this.#recentWrites.size <= RECENT_WRITES) break;
+        this.#recentWrites.delete(oldest);
+      }
+    }
     for (const listener of this.#changeListeners) listener(name);
   }
 
@@ -549,18 +562,28 @@ export class LocalCatalog {
   }
 
   /**
+   * What a create, edit or copy of name with this request id made here lately (the last
+   * RECENT_WRITES of them, in memory): a replay is answered with it at once, whatever
+   * changed since, even if the name now holds another file at the version it started from.
+   */
+  recentWrite(name: string, requestId: string): FileRecord | undefined {
+    const record = this.#recentWrites.get(requestId);
+    return record?.name === name ? publicRecord(record) : undefined;
+  }
+
+  /**
    * The version of name an edit with this request id made, if it is the current one or
-   * a kept one: a client that retried an edit (its server died before answering) and
-   * finds later versions on top is told its edit was applied, not that it conflicts.
+   * a kept one (a version, or the trash): a client that retried an edit (its server died
+   * before answering) and finds later versions on top, or the file deleted since, is
+   * told its edit was applied, not that it conflicts.
    */
   editedBy(name: string, requestId: string): FileRecord | undefined {
+    const recent = this.recentWrite(name, requestId);
+    if (recent) return recent;
     const current = this.#records.get(name);
-    if (!current) return undefined;
-    if (current.requestId === requestId) return publicRecord(current);
-    const kept = this.versions
-      .versionsOf(current.fileId)
-      .find((e) => e.record.requestId === requestId);
-    return kept?.record;
+    if (current?.requestId === requestId) return publicRecord(current);
+    // Kept as an older version, or in the trash (the file deleted since): applied all the same.
+    return this.versions.madeBy(name, requestId)?.record;
   }
 
   /**

@@ -173,6 +173,13 @@ export class VersionStore {
       .sort((a, b) => b.record.version - a.record.version);
   }
 
+  /** A kept version or trash entry of name that the write with this request id made. */
+  madeBy(name: string, requestId: string): KeptEntry | undefined {
+    for (const e of this.#kept.values())
+      if (e.record.requestId === requestId && e.record.name === name) return e;
+    return undefined;
+  }
+
   /** Everything in the trash, newest delete first. */
   trash(): KeptEntry[] {
     return [...this.#kept.values()]

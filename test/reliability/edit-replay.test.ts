@@ -37,4 +37,11 @@ test('edit replay - an edit sent again after later edits is answered with the ve
   await assert.rejects(write(server, 'late\n', 1, 'edit-request-2'), {
     code: 'LANFS_ERR_EDIT_CONFLICT',
   });
+  // The file deleted and made anew since: the edit is in the trash, applied all the same.
+  await server.files.delete('doc.txt');
+  await write(server, 'a new file\n');
+  const fromTrash = await write(server, 'two\n', 1, 'edit-request-1');
+  assert.equal(fromTrash.sha256, mine.sha256);
+  assert.equal(fromTrash.fileId, mine.fileId);
+  assert.notEqual(server.catalog.get('doc.txt')?.fileId, mine.fileId);
 });
