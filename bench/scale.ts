@@ -63,24 +63,33 @@ export function seedFolders(dirs: string[], total: number): number[] {
   return counts;
 }
 
-/** Whether the members server `address` reports (its WELCOME) are all up with the expected counts. */
-async function hasFullImage(
+/**
+ * Whether the members server `address` reports (its WELCOME) are all up with the
+ * expected counts: true, or what it lacks.
+ */
+async function fullImageOf(
   address: string,
   key: string,
   expected: Map<number, number>,
-): Promise<boolean> {
+): Promise<true | string> {
   const probe = await probeServer(
     address,
     { key, insecure: false, cluster: 'lanfs' },
     PROBE_TIMEOUT_MS,
   );
-  if (!probe.handshake || !probe.members) return false;
+  if (!probe.handshake || !probe.members) return probe.error ?? 'no handshake';
   const seen = new Map(probe.members.map((m) => [m.id, m]));
+  let up = 0;
+  let records = 0;
+  let wanted = 0;
   for (const [id, files] of expected) {
     const member = seen.get(id);
-    if (!member?.up || member.files !== files) return false;
+    wanted += files;
+    if (member?.up) up++;
+    records += member?.files ?? 0;
   }
-  return true;
+  if (up === expected.size && records === wanted) return true;
+  return `${up}/${expected.size} members up, ${records}/${wanted} records`;
 }
 
 /**
@@ -95,8 +104,9 @@ export async function watchFullImage(
   servers: { id: number; address: string }[],
   expected: Map<number, number>,
   options: { key: string; timeoutMs: number },
-): Promise<{ completeAt: Map<number, number>; missing: number[] }> {
+): Promise<{ completeAt: Map<number, number>; missing: number[]; seen: string[] }> {
   const completeAt = new Map<number, number>();
+  const lastSeen = new Map<number, string>();
   const deadline = Date.now() + options.timeoutMs;
   while (completeAt.size < servers.length && Date.now() < deadline) {
     const waiting = servers.filter((s) => !completeAt.has(s.id));
@@ -105,14 +115,20 @@ export async function watchFullImage(
       Array.from({ length: Math.min(PROBES_AT_ONCE, waiting.length) }, async () => {
         while (next < waiting.length && Date.now() < deadline) {
           const server = waiting[next++]!;
-          if (await hasFullImage(server.address, options.key, expected))
-            completeAt.set(server.id, Date.now());
+          const image = await fullImageOf(server.address, options.key, expected);
+          if (image === true) completeAt.set(server.id, Date.now());
+          else lastSeen.set(server.id, image);
         }
       }),
     );
     if (completeAt.size < servers.length) await new Promise((r) => setTimeout(r, PROBE_PAUSE_MS));
   }
-  return { completeAt, missing: servers.filter((s) => !completeAt.has(s.id)).map((s) => s.id) };
+  const missing = servers.filter((s) => !completeAt.has(s.id)).map((s) => s.id);
+  return {
+    completeAt,
+    missing,
+    seen: missing.map((id) => `server ${id}: ${lastSeen.get(id) ?? 'not probed'}`),
+  };
 }
 
 /** Payload bytes sent and received per TCP socket of each pid, by `ss -tinp` (in netns, if given). */
@@ -398,6 +414,8 @@ interface RowResult {
 }
 
 const QUIET_SECONDS = Number(process.env.BENCH_SCALE_QUIET_SECONDS ?? 10);
+/** Servers of a row started at once (see runRow). */
+const STARTS_AT_ONCE = 10;
 /** Settling time after the full image before the quiet window (deltas and syncs in flight). */
 const SETTLE_MS = 2000;
 
@@ -437,24 +455,30 @@ async function runRow(mode: 'loopback' | 'netns', n: number, files: number): Pro
     if (mode === 'netns') hosts = await netnsHosts(n);
     const g = group();
     const started = Date.now();
-    // Spawned all at once, as a rack powered on; a generous wait for the start-up scans on 2 cores.
-    const results = await Promise.allSettled(
-      dirs.map((data, i) =>
-        startScaleServer({
-          data,
-          id: i + 1,
-          group: g,
-          host: hosts ? hosts.hosts[i]!.address : '127.0.0.1',
-          port: hosts ? 7070 : 0,
-          interfaceAddress: hosts ? hosts.hosts[i]!.address : '127.0.0.1',
-          netns: hosts?.hosts[i]!.netns,
-          timeoutMs: 120_000 + files,
+    // Spawned in waves of STARTS_AT_ONCE (each wave once the one before serves): 50
+    // processes at once on 2 shared cores starve each other past any start bound,
+    // while on a LAN each server has its own CPU. The figure that compares is the
+    // image after the last serves.
+    for (let first = 0; first < n; first += STARTS_AT_ONCE) {
+      const results = await Promise.allSettled(
+        dirs.slice(first, first + STARTS_AT_ONCE).map((data, j) => {
+          const i = first + j;
+          return startScaleServer({
+            data,
+            id: i + 1,
+            group: g,
+            host: hosts ? hosts.hosts[i]!.address : '127.0.0.1',
+            port: hosts ? 7070 : 0,
+            interfaceAddress: hosts ? hosts.hosts[i]!.address : '127.0.0.1',
+            netns: hosts?.hosts[i]!.netns,
+            timeoutMs: 120_000 + files,
+          });
         }),
-      ),
-    );
-    for (const r of results) if (r.status === 'fulfilled') servers.push(r.value);
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
+      );
+      for (const r of results) if (r.status === 'fulfilled') servers.push(r.value);
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    }
     const serving = Date.now();
     const timeoutMs = 120_000 + files * 2;
     const image = hosts
@@ -462,7 +486,7 @@ async function runRow(mode: 'loopback' | 'netns', n: number, files: number): Pro
       : await watchFullImage(servers, expected, { key: SCALE_KEY, timeoutMs });
     if (image.missing.length > 0)
       throw new Error(
-        `servers ${image.missing.join(', ')} had no full image within ${timeoutMs} ms`,
+        `${image.missing.length} servers had no full image within ${timeoutMs} ms (${image.seen.slice(0, 3).join('; ')})`,
       );
     const complete = Math.max(...image.completeAt.values());
     await new Promise((r) => setTimeout(r, SETTLE_MS));
@@ -492,7 +516,7 @@ async function probeFromNamespace(
   servers: ScaleServer[],
   expected: Map<number, number>,
   timeoutMs: number,
-): Promise<{ completeAt: Map<number, number>; missing: number[] }> {
+): Promise<{ completeAt: Map<number, number>; missing: number[]; seen: string[] }> {
   const input = JSON.stringify({
     servers: servers.map((s) => ({ id: s.id, address: s.address })),
     expected: [...expected],
@@ -517,8 +541,12 @@ async function probeFromNamespace(
       maxBuffer: 1024 * 1024,
     },
   );
-  const answer = JSON.parse(stdout) as { completeAt: [number, number][]; missing: number[] };
-  return { completeAt: new Map(answer.completeAt), missing: answer.missing };
+  const answer = JSON.parse(stdout) as {
+    completeAt: [number, number][];
+    missing: number[];
+    seen: string[];
+  };
+  return { ...answer, completeAt: new Map(answer.completeAt) };
 }
 
 const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(0);
@@ -566,7 +594,7 @@ export async function runScaleBench(): Promise<void> {
     `  heartbeat frame ${heartbeatFrameBytes()} B every ${HEARTBEAT_INTERVAL_MS} ms per link; announcement ${announcementBytes()} B every ${ANNOUNCE_INTERVAL_MS} ms per server`,
   );
   console.log(
-    '  image: from the first spawn / from the last server serving (its start-up scan done), to every server holding every member and record',
+    '  image: from the first spawn (servers started 10 at a time) / from the last server serving (its start-up scan done), to every server holding every member and record',
   );
   console.log(
     '  drops: links a server dropped for silence (its log\'s "peer silent"), all servers, the whole row',
@@ -618,9 +646,13 @@ if (
     expected: [number, number][];
     timeoutMs: number;
   };
-  const { completeAt, missing } = await watchFullImage(input.servers, new Map(input.expected), {
-    key: SCALE_KEY,
-    timeoutMs: input.timeoutMs,
-  });
-  process.stdout.write(JSON.stringify({ completeAt: [...completeAt], missing }));
+  const { completeAt, missing, seen } = await watchFullImage(
+    input.servers,
+    new Map(input.expected),
+    {
+      key: SCALE_KEY,
+      timeoutMs: input.timeoutMs,
+    },
+  );
+  process.stdout.write(JSON.stringify({ completeAt: [...completeAt], missing, seen }));
 }
