@@ -229,6 +229,25 @@ test('cluster view - listPage pages every file once in name order across members
     after = records[records.length - 1]!.name;
   }
   assert.deepEqual(paged, all);
+  // Each entry as the holders make it (a one-holder file takes a shorter path).
+  for (const r of v.list()) {
+    const newest = v.newestHolders(r.name);
+    const primary = v.actingPrimary(r.name) ?? newest[0]!.record.primary;
+    assert.equal(r.primary, primary, r.name);
+    assert.equal(
+      r.available,
+      newest.some((h) => h.up),
+      r.name,
+    );
+    assert.deepEqual(
+      r.replicas,
+      newest
+        .map((h) => h.id)
+        .filter((id) => id !== primary)
+        .sort((a, b) => a - b),
+      r.name,
+    );
+  }
   const d3 = v.listPage(10_000, undefined, 'd3/');
   assert.deepEqual(
     d3.records.map((r) => r.name),

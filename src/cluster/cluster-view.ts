@@ -416,17 +416,12 @@ export class ClusterView {
 
   /** The one entry a listing shows for name: the acting primary's record, every holder seen. */
   listed(name: string): FileRecord | undefined {
+    // Most files of a large listing: one member holds it and no tombstone names it.
+    const sole = this.#soleHolder(name);
+    if (sole) return listedOne(sole.id, sole.up, sole.records.get(name)!);
     const newest = this.newestHolders(name);
     if (newest.length === 0) return undefined;
-    if (newest.length === 1) {
-      // One holder (most files of a large listing): what the rest computes, without arrays.
-      const { id, up, record } = newest[0]!;
-      const primary = up ? id : record.primary;
-      const replicas = id === primary ? [] : [id];
-      for (const r of record.replicas) if (r !== primary && !replicas.includes(r)) replicas.push(r);
-      if (replicas.length > 1) replicas.sort((a, b) => a - b);
-      return { ...record, primary, replicas, available: up };
-    }
+    if (newest.length === 1) return listedOne(newest[0]!.id, newest[0]!.up, newest[0]!.record);
     const primary = actingPrimaryOf(newest) ?? newest[0]!.record.primary;
     const record = (newest.find((h) => h.id === primary) ?? newest[0]!).record;
     // Holders seen, and those the primary's saved placement names (a server restarted
@@ -439,6 +434,25 @@ export class ClusterView {
       replicas: replicas.filter((id) => id !== primary).sort((a, b) => a - b),
       available: newest.some((h) => h.up),
     };
+  }
+
+  /**
+   * The member holding name when it is the only holder (not this server) and no
+   * tombstone of any server names it: then it is the file's one holder, as holders()
+   * would find, without the arrays. Undefined for anything else (holders() decides).
+   */
+  #soleHolder(name: string): MemberState | undefined {
+    if (this.#holdsHere(name)) return undefined;
+    let sole: MemberState | undefined;
+    for (const member of this.#memberList) {
+      if (member.tombstones.has(name)) return undefined;
+      if (member.records.has(name)) {
+        if (sole) return undefined;
+        sole = member;
+      }
+    }
+    if (!sole || this.#local.tombstonesOf(name).length > 0) return undefined;
+    return sole;
   }
 
   /**
@@ -532,6 +546,18 @@ export class ClusterView {
   #addressOf(id: number): string {
     return id === this.selfId ? this.#selfAddress() : (this.#members.get(id)?.address ?? '');
   }
+}
+
+/**
+ * The listing entry of a file one server holds: it is the acting primary while it is
+ * up (else the record's primary is named), its copies are those the record names.
+ */
+function listedOne(id: number, up: boolean, record: FileRecord): FileRecord {
+  const primary = up ? id : record.primary;
+  const replicas = id === primary ? [] : [id];
+  for (const r of record.replicas) if (r !== primary && !replicas.includes(r)) replicas.push(r);
+  if (replicas.length > 1) replicas.sort((a, b) => a - b);
+  return { ...record, primary, replicas, available: up };
 }
 
 /**

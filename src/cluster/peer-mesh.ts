@@ -97,6 +97,9 @@ export class PeerMesh {
   /** Addresses found to be this server itself (a --peers list naming every server). */
   readonly #selfAddresses = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
+  /** The heartbeat interval, and when the last heartbeat tick ran (to tell a stall). */
+  #tickMs = HEARTBEAT_INTERVAL_MS;
+  #lastTickAt = 0;
   #redialTimer: NodeJS.Timeout | undefined;
   #stopped = false;
   /** Peers this server keeps no link with: a fault in force (lanfs fault cut, --allow-faults). */
@@ -129,8 +132,9 @@ export class PeerMesh {
 
   start(): void {
     for (const member of this.#loadMembers()) this.addMember(member.id, member.address, false);
-    const interval = this.#o.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
-    this.#timer = setInterval(() => this.#tick(), interval);
+    this.#tickMs = this.#o.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
+    this.#lastTickAt = Date.now();
+    this.#timer = setInterval(() => this.#tick(), this.#tickMs);
     this.#redialTimer = setInterval(() => this.#redial(), REDIAL_INTERVAL_MS);
   }
 
@@ -693,8 +697,12 @@ export class PeerMesh {
 
   #tick(): void {
     const now = Date.now();
+    // This server stood still itself (a long task, a major GC of a large view): what its
+    // peers sent meanwhile waits unread behind this timer, so none is blamed this time.
+    const stoodStill = now - this.#lastTickAt > 2 * this.#tickMs;
+    this.#lastTickAt = now;
     for (const link of [...this.#links.values()]) {
-      if (now - link.lastHeard > this.#downAfterMs) {
+      if (!stoodStill && now - link.lastHeard > this.#downAfterMs) {
         // Silent (crashed, frozen or cut off): down, and dialed again until it answers.
         this.#o.logger.warn({ peer: link.peerId, silentMs: now - link.lastHeard }, 'peer silent');
         link.connection.destroy();

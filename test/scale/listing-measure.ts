@@ -49,6 +49,9 @@ async function spawnServer(
     { env: cleanEnv(), stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.once('exit', (code, signal) =>
+    console.log(`server exited: code ${code}, signal ${signal}`),
+  );
   cleanups.push(async () => {
     child.kill('SIGTERM');
     await exited;
@@ -88,7 +91,9 @@ async function main(): Promise<void> {
   const data = mkdtempSync(join(tmpdir(), 'lanfs-measure-'));
   cleanups.push(() => rmSync(data, { recursive: true, force: true }));
   let started = process.hrtime.bigint();
-  const member = await startRecordsMember(t, { id: 90, count, key: KEY });
+  // Silence for 10 s (not 2) marks a peer down: a major GC of a million records on a
+  // loaded machine can stand a process still for seconds (then a full copy starts over).
+  const member = await startRecordsMember(t, { id: 90, count, key: KEY, downAfterMs: 10_000 });
   console.log(`member with ${count} records made in ${seconds(started).toFixed(2)} s`);
 
   const server = await spawnServer([
@@ -102,6 +107,8 @@ async function main(): Promise<void> {
     '1',
     '--http-port',
     '0',
+    '--peer-timeout',
+    '10000',
   ]);
   const pid = server.child.pid!;
   const rssEmpty = rssMiB(pid);

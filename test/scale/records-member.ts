@@ -107,7 +107,7 @@ export interface RecordsMember {
 /** Starts a member with id `id` holding `count` made-up records, stopped when the test ends. */
 export async function startRecordsMember(
   t: Cleanup | undefined,
-  options: { id: number; count: number; key: string },
+  options: { id: number; count: number; key: string; downAfterMs?: number },
 ): Promise<RecordsMember> {
   const catalog = new RecordsCatalog(options.id);
   for (let i = 0; i < options.count; i++) {
@@ -125,6 +125,7 @@ export async function startRecordsMember(
     catalog: catalog as unknown as LocalCatalog,
     view,
     logger: silentLogger(),
+    downAfterMs: options.downAfterMs,
     onDuplicateId: (err) => {
       throw err;
     },
