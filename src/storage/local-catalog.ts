@@ -1209,7 +1209,7 @@ export class LocalCatalog {
       const vanished: StoredRecord[] = [];
       for (const [name, record] of this.#records)
         if (!seen.has(name) && !touched.has(name) && !this.#locks.has(name)) vanished.push(record);
-      const dropped = await this.#dropVanished(vanished);
+      const dropped = this.#dropVanished(vanished);
       return {
         files: this.#records.size,
         hashed: report.hashed,
@@ -1261,12 +1261,20 @@ export class LocalCatalog {
     );
   }
 
-  /** Drops the records whose bytes the scan did not find (unless changed meanwhile). */
-  async #dropVanished(vanished: StoredRecord[]): Promise<number> {
+  /**
+   * Drops the records whose bytes the scan did not find (unless changed meanwhile), in
+   * memory only: the scan's checkpoint makes it durable. Not journaled, because the
+   * replay of a journaled delete removes the bytes of that name, and a file put there
+   * by hand after the scan must not go if the server crashes before the checkpoint
+   * (the next scan finds the bytes gone again anyway).
+   */
+  #dropVanished(vanished: StoredRecord[]): number {
     const deleted = vanished
       .filter((r) => !this.#locks.has(r.name) && this.#records.get(r.name) === r)
       .map((r) => r.name);
-    await this.#commitLocked(deleted, { deleted });
+    if (deleted.length === 0) return 0;
+    this.#store.apply({ deleted });
+    for (const name of deleted) this.#changed(name);
     return deleted.length;
   }
 
