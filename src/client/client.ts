@@ -23,7 +23,13 @@ import type {
   Lease,
   Member,
 } from '../protocol/messages.ts';
-import { LanfsError, NoServerError, ProtocolError, UsageError } from '../shared/errors.ts';
+import {
+  ConnectionClosedError,
+  LanfsError,
+  NoServerError,
+  ProtocolError,
+  UsageError,
+} from '../shared/errors.ts';
 import type { Credentials } from '../transport/handshake.ts';
 import {
   newDownloadProgress,
@@ -252,10 +258,16 @@ export class LanfsClient {
       requestId: newRequestId(),
       writtenBy: clientHost(),
     };
-    return await this.#withFailover(
-      async (server) => await server.upload('CREATE', body, sourceOf(source), options),
-      replayable(source),
-    );
+    let attempt = 0;
+    return await this.#withFailover(async (server) => {
+      try {
+        return await server.upload('CREATE', body, sourceOf(source), options);
+      } catch (err) {
+        throw inDoubt(err, attempt, 'LANFS_ERR_NAME_EXISTS', `create of "${body.name}"`);
+      } finally {
+        attempt++;
+      }
+    }, replayable(source));
   }
 
   /**
@@ -276,13 +288,18 @@ export class LanfsClient {
       requestId: newRequestId(),
       writtenBy: clientHost(),
     };
-    return await this.#withFailover(
-      async (server) =>
-        await this.#followRedirects(server, (s) =>
+    let attempt = 0;
+    return await this.#withFailover(async (server) => {
+      try {
+        return await this.#followRedirects(server, (s) =>
           s.upload('EDIT', body, sourceOf(source), options),
-        ),
-      replayable(source),
-    );
+        );
+      } catch (err) {
+        throw inDoubt(err, attempt, 'LANFS_ERR_EDIT_CONFLICT', `edit of "${body.name}"`);
+      } finally {
+        attempt++;
+      }
+    }, replayable(source));
   }
 
   async delete(name: string, options: { purge?: boolean } = {}): Promise<void> {
@@ -586,6 +603,19 @@ function sourceOf(source: UploadSource | (() => UploadSource)): UploadSource {
 }
 
 /** Whether an upload source can be sent again (a function, or an in-memory list). */
+/**
+ * A write sent again after its server died: refused now (the name taken, the file
+ * changed), the first try may still have been applied on the server that died before
+ * answering, so the client must not say it was not: its outcome is unknown.
+ */
+function inDoubt(err: unknown, attempt: number, refusal: string, what: string): unknown {
+  if (attempt === 0 || !(err instanceof LanfsError) || err.code !== refusal) return err;
+  return new ConnectionClosedError(
+    `The server died during the ${what}, and it cannot be told whether that one took effect: ${err.message} Look with "lanfs history" or "lanfs show" before writing again.`,
+    { cause: err },
+  );
+}
+
 function replayable(source: UploadSource | (() => UploadSource)): boolean {
   return typeof source === 'function' || Array.isArray(source);
 }
