@@ -551,16 +551,8 @@ export class LanfsServer {
 
   /** Conflicts and files below their replication factor, as `status` shows them (first 10,000). */
   #health(): { conflicts: { name: string; conflictOf: string }[]; underReplicated: string[] } {
-    const wanted = this.#options.replicas ?? DEFAULT_REPLICAS;
-    const conflicts: { name: string; conflictOf: string }[] = [];
-    const underReplicated: string[] = [];
-    for (const record of this.view.list()) {
-      if (record.conflictOf && conflicts.length < 10_000)
-        conflicts.push({ name: record.name, conflictOf: record.conflictOf });
-      const live = this.view.newestHolders(record.name).filter((h) => h.up).length;
-      if (live < wanted && underReplicated.length < 10_000) underReplicated.push(record.name);
-    }
-    return { conflicts, underReplicated };
+    // Kept up to date by the view as records change: status never walks every record.
+    return this.view.health(this.#options.replicas ?? DEFAULT_REPLICAS);
   }
 
   async #listen(): Promise<void> {
