@@ -263,6 +263,10 @@ export function buildProgram(hooks: ProgramHooks): Command {
       .option('--no-multicast', 'no multicast discovery (use --peers)')
       .option('--peers <host:port,...>', 'servers to connect to directly')
       .option('--max-file-size <bytes>', 'largest file accepted (default: no limit but the disk)')
+      .option(
+        '--capacity <size>',
+        'bytes this server offers (500G, 2T, 1GB); when every server gives one, copies go where the smallest share is used',
+      )
       .addOption(
         new Option('--max-connections <n>', 'connections at once at most').default(
           String(DEFAULT_MAX_CONNECTIONS),

@@ -8,6 +8,7 @@
  */
 import type { FileRecord, Member, TombstoneRef } from '../protocol/messages.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
+import type { PlacementCandidate } from './placement.ts';
 import type { SavedMember } from '../storage/peer-records-snapshot.ts';
 import { SortedNames } from './sorted-names.ts';
 
@@ -25,6 +26,10 @@ export interface MemberState {
   tombstones: Map<string, TombstoneRef[]>;
   /** Port of its HTTP side, if it runs one (learned from its heartbeats). */
   httpPort?: number;
+  /** The bytes it offers to placement (its --capacity, from its heartbeats); absent: not given. */
+  capacity?: number;
+  /** Bytes in its records, kept as records are applied and removed (placement weighs it). */
+  bytes: number;
 }
 
 /** A server holding a file, with its record of it. */
@@ -85,6 +90,8 @@ export class ClusterView {
   readonly #selfAddress: () => string;
   /** host:port of this server's HTTP side, if any. */
   selfHttpAddress: string | undefined;
+  /** The bytes this server offers to placement (--capacity), if given. */
+  selfCapacity: number | undefined;
   readonly #members = new Map<number, MemberState>();
   /** The same members as an array: looked through for every holder of every listed name. */
   #memberList: MemberState[] = [];
@@ -183,6 +190,7 @@ export class ClusterView {
       version: 0,
       records: new Map(),
       tombstones: new Map(),
+      bytes: 0,
     });
     this.#memberList = [...this.#members.values()];
     return true;
@@ -205,10 +213,13 @@ export class ClusterView {
       version: 0,
       records: new Map(saved.records.map((r) => [r.name, r])),
       tombstones: new Map(),
+      bytes: 0,
     });
     this.#memberList = [...this.#members.values()];
     for (const tombstone of saved.tombstones)
       keepTombstoneRef(this.#members.get(saved.id)!, tombstone);
+    const restored = this.#members.get(saved.id)!;
+    for (const record of restored.records.values()) restored.bytes += record.size;
     for (const record of saved.records) this.#names.add(record.name);
     if (this.#healthWanted !== undefined) this.#dirtyMembers.add(saved.id);
   }
@@ -237,15 +248,18 @@ export class ClusterView {
         dropped = member.records;
         member.records = new Map();
         member.tombstones = new Map();
+        member.bytes = 0;
       }
     } else if (member.instance !== page.instance || member.version !== page.baseVersion) {
       return false;
     }
     for (const record of page.records) {
+      member.bytes += record.size - (member.records.get(record.name)?.size ?? 0);
       member.records.set(record.name, record);
       this.#names.add(record.name);
     }
     for (const name of page.removed) {
+      member.bytes -= member.records.get(name)?.size ?? 0;
       member.records.delete(name);
       if (!page.full) member.tombstones.delete(name);
       this.#forgetIfUnheld(name);
@@ -511,6 +525,7 @@ export class ClusterView {
         up: true,
         files: this.#local.size,
         httpAddress: this.selfHttpAddress,
+        ...(this.selfCapacity === undefined ? {} : { capacity: this.selfCapacity }),
       },
     ];
     for (const member of this.#members.values()) {
@@ -520,6 +535,7 @@ export class ClusterView {
         up: member.up,
         files: member.records.size,
         httpAddress: this.httpAddressOf(member.id),
+        ...(member.capacity === undefined ? {} : { capacity: member.capacity }),
         ...(member.up || member.downSince === undefined
           ? {}
           : { downForMs: Math.max(0, Date.now() - member.downSince) }),
@@ -533,6 +549,27 @@ export class ClusterView {
     const counts = new Map<number, number>([[this.selfId, this.#local.size]]);
     for (const member of this.#members.values()) counts.set(member.id, member.records.size);
     return counts;
+  }
+
+  /**
+   * What placement weighs, for each live member: the files and bytes it holds (kept as
+   * its records change, no walk) and its --capacity if it gave one. This server is not
+   * among them: it places the copies as the primary (or the acting one) and holds the
+   * file already, so it is never a candidate, and its bytes would need a size kept per
+   * local name (the catalog keeps no total).
+   */
+  placementCandidates(): PlacementCandidate[] {
+    const candidates: PlacementCandidate[] = [];
+    for (const member of this.#memberList) {
+      if (!member.up) continue;
+      candidates.push({
+        id: member.id,
+        files: member.records.size,
+        bytes: member.bytes,
+        ...(member.capacity === undefined ? {} : { capacity: member.capacity }),
+      });
+    }
+    return candidates;
   }
 
   /** host:port of a server's HTTP side (this one included), if it runs one. */

@@ -472,7 +472,10 @@ export class PeerMesh {
       case 'PEER_HEARTBEAT': {
         link.instance = message.body.instance;
         const member = this.#o.view.member(link.peerId);
-        if (member) member.httpPort = message.body.httpPort;
+        if (member) {
+          member.httpPort = message.body.httpPort;
+          member.capacity = message.body.capacity;
+        }
         if (
           !this.#syncing(link) &&
           !this.#o.view.isCurrent(link.peerId, message.body.instance, message.body.version)
@@ -632,6 +635,7 @@ export class PeerMesh {
       version: this.#version,
       files: this.#o.catalog.size,
       httpPort: this.#o.httpPort?.(),
+      capacity: this.#o.view.selfCapacity,
     });
   }
 

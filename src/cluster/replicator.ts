@@ -124,11 +124,7 @@ export class Replicator {
 
   /** The servers a new file's copies go to, by the placement rule (this server is the primary). */
   placeNew(): number[] {
-    const counts = this.#o.view.fileCounts();
-    const candidates = this.#o.view
-      .liveMembers()
-      .map((m) => ({ id: m.id, files: counts.get(m.id) ?? 0 }));
-    return choosePlacement(candidates, this.#o.replicas - 1);
+    return choosePlacement(this.#o.view.placementCandidates(), this.#o.replicas - 1);
   }
 
   /** The other live servers holding this version of the file (an edit's new version goes to them). */
@@ -415,14 +411,10 @@ export class Replicator {
         return false;
       }
       const holding = new Set([...view.holders(record.name).map((h) => h.id), ...record.replicas]);
-      const counts = view.fileCounts();
-      const live = view.liveMembers().filter((m) => !holding.has(m.id));
+      const live = view.placementCandidates().filter((c) => !holding.has(c.id));
       // Servers that just failed to take this file go last (tried only if no other is left).
-      const fresh = live.filter((m) => !this.#recentlyFailed(record.name, m.id));
-      const candidates = (fresh.length > 0 ? fresh : live).map((m) => ({
-        id: m.id,
-        files: counts.get(m.id) ?? 0,
-      }));
+      const fresh = live.filter((c) => !this.#recentlyFailed(record.name, c.id));
+      const candidates = fresh.length > 0 ? fresh : live;
       const targets = choosePlacement(candidates, wanted - counted.length - named.length);
       if (targets.length === 0) return false;
       const keep = [...counted.map((h) => h.id), ...named].filter((id) => id !== this.#o.serverId);

@@ -144,11 +144,19 @@ export const fileRecordSchema = z.object({
   writtenBy: z.string().min(1).max(255).optional(),
   /**
    * What the placement rule chose the copies from when the file was created: the live
-   * servers other than the primary and the files each held then (lanfs why). Kept
+   * servers other than the primary and the files each held then (lanfs why), with the
+   * bytes each held and its --capacity when known (the unequal-disks rule). Kept
    * across edits; absent on files created before it was recorded.
    */
   placedAmong: z
-    .array(z.object({ id: serverId, files: z.number().int().nonnegative() }))
+    .array(
+      z.object({
+        id: serverId,
+        files: z.number().int().nonnegative(),
+        bytes: z.number().int().nonnegative().optional(),
+        capacity: z.number().int().positive().optional(),
+      }),
+    )
     .max(64)
     .optional(),
 });
@@ -212,6 +220,8 @@ export const memberSchema = z.object({
   httpAddress: z.string().max(300).optional(),
   /** How long a down server has been down, as the reporting server saw it (status only). */
   downForMs: z.number().int().nonnegative().optional(),
+  /** The bytes it offers to placement (lanfs server --capacity), when it gave one. */
+  capacity: z.number().int().positive().optional(),
   /** Issue 15: the faults in force on this server (its own entry only; absent: none). */
   faults: faultsSchema.optional(),
   /**
@@ -513,6 +523,8 @@ const schemas = {
     files: z.number().int().nonnegative(),
     /** The port of the sender's HTTP side, if it runs one (for redirects between dashboards). */
     httpPort: z.number().int().min(1).max(65535).optional(),
+    /** The bytes the sender offers to placement (--capacity); absent: not given. */
+    capacity: z.number().int().positive().optional(),
   }),
   /** The members the sender knows of, so membership spreads through the mesh. */
   PEER_MEMBERS: z.object({ members: z.array(z.object({ id: serverId, address })).max(10_000) }),
@@ -656,7 +668,7 @@ function recordJsonBound(record: FileRecord): number {
   if (record.requestId !== undefined) bytes += 6 * record.requestId.length;
   if (record.contentType !== undefined) bytes += 6 * record.contentType.length;
   if (record.writtenBy !== undefined) bytes += 6 * record.writtenBy.length;
-  if (record.placedAmong !== undefined) bytes += 50 * record.placedAmong.length;
+  if (record.placedAmong !== undefined) bytes += 100 * record.placedAmong.length;
   if (record.metadata !== undefined) bytes += 6 * JSON.stringify(record.metadata).length;
   return bytes;
 }

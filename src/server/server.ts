@@ -78,6 +78,8 @@ export interface ServerOptions {
   healAfterMs?: number;
   /** Port of the HTTP side (dashboard, /api, /files, /metrics); absent: none. 0 picks one. */
   httpPort?: number;
+  /** --capacity: the bytes this server offers; with every candidate's known, placement weighs bytes. */
+  capacityBytes?: number;
   /** S3 multipart uploads left alone this long are removed (--multipart-expiry); default 24 h. */
   multipartExpiryMs?: number;
   /** --scrub-rate: MB/s the background scrub reads at most; 0 = no background passes. */
@@ -227,6 +229,7 @@ export class LanfsServer {
       await this.#listen();
       await this.#lock.setAddress(this.address);
       const view = new ClusterView(catalog, () => this.address);
+      view.selfCapacity = this.#options.capacityBytes;
       this.#view = view;
       // What the others held when last heard, so their files stay listed while they are down.
       this.#kept = new KeptView({

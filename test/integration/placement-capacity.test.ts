@@ -2,11 +2,8 @@
  * Placement across unequal disks (issue 16 part 4): three servers with unequal
  * `--capacity`; the copies of new files go to the server using the smaller share
  * of its capacity, where the fewest-files rule would alternate between the two.
- *
- * TODO until the inputs travel between servers: `--capacity` is not yet declared
- * (src/cli/program.ts) nor carried to the peers (PEER_HEARTBEAT, cluster view,
- * replicator and file service candidates); see docs/ARCHITECTURE.md, "Placement
- * across unequal disks". The rule itself is tested in src/cluster/placement.test.ts.
+ * Each server learns the others' capacity from their heartbeats and their bytes
+ * from their records. The rule itself is tested in src/cluster/placement.test.ts.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -23,10 +20,7 @@ const credentials = { key: TEST_KEY, insecure: false, cluster: 'lanfs' };
 
 test(
   'placement capacity - the copies of new files go to the roomier server',
-  {
-    todo: '--capacity is not declared nor carried between servers yet (see the file header)',
-    timeout: 60_000,
-  },
+  { timeout: 60_000 },
   async (t) => {
     const cluster = await startCluster(t, 3, {
       args: (i) => ['--replicas', '2', '--capacity', CAPACITY[i]!],

@@ -23,6 +23,8 @@ export interface ServerCommandOptions extends KeyOptions {
   peerTimeout: string;
   healAfter: string;
   maxFileSize?: string;
+  /** The bytes this server offers to placement (500G, 2T, 1GB); absent: the fewest-files rule. */
+  capacity?: string;
   maxConnections: string;
   stallTimeout: string;
   idleTimeout: string;
@@ -37,6 +39,22 @@ export interface ServerCommandOptions extends KeyOptions {
   trashDays: string;
   deleteBrake: string;
   allowFaults?: boolean;
+}
+
+/** --capacity: a size like `500G`, `2TiB` or `1GB` (as --versions-budget reads one, no share), in bytes. */
+export function parseCapacity(value: string): number {
+  let bytes: number | undefined;
+  try {
+    const size = parseBudget(value);
+    bytes = 'bytes' in size ? size.bytes : undefined;
+  } catch {
+    bytes = undefined;
+  }
+  if (bytes === undefined || bytes <= 0)
+    throw new UsageError(
+      `--capacity ${JSON.stringify(value)} is not a size (like 500G, 2T or 1GB) above zero.`,
+    );
+  return bytes;
 }
 
 /** A duration like `90s`, `30m`, `24h` or `2d` (a bare number is seconds), in ms. */
@@ -92,6 +110,7 @@ export function serverOptionsFrom(options: ServerCommandOptions): Omit<ServerOpt
       options.httpPort === undefined
         ? undefined
         : parsePositiveInt(options.httpPort, '--http-port', true),
+    capacityBytes: options.capacity === undefined ? undefined : parseCapacity(options.capacity),
     multipartExpiryMs:
       options.multipartExpiry === undefined
         ? undefined
