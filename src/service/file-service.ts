@@ -303,17 +303,13 @@ export class FileService {
     let upload: Upload | undefined;
     let copies: CopySet | undefined;
     let targets: number[];
-    let placedAmong: { id: number; files: number }[] = [];
+    let placedAmong: ReturnType<ClusterView['placementCandidates']> = [];
     try {
       // For a large upload, find out now (not after the bytes) that the path is taken on disk.
       if (request.size === null || request.size > EARLY_CHECK_MIN_BYTES)
         await catalog.directory.checkPlaceable(name);
       // What the rule chose from, kept in the record so `lanfs why` can show it later.
-      const counts = view.fileCounts();
-      placedAmong = view
-        .liveMembers()
-        .slice(0, 64)
-        .map((m) => ({ id: m.id, files: counts.get(m.id) ?? 0 }));
+      placedAmong = view.placementCandidates().slice(0, 64);
       targets = replicator.placeNew();
       upload = await catalog.directory.beginUpload();
       if (targets.length > 0)
