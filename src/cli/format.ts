@@ -113,11 +113,22 @@ export function explainMissingCopies(status: BodyOf<'STATUS_RESULT'>): string {
 
 export function formatStatus(status: BodyOf<'STATUS_RESULT'>, connectedTo: string): string {
   const rows = [['SERVER', 'ADDRESS', 'STATE', 'FILES', 'IN FILES', 'VERSIONS', 'TRASH', 'FREE']];
+  // A CAPACITY column only when some server gave --capacity (placement then weighs bytes).
+  const capacities = status.servers.some((s) => s.capacity !== undefined);
+  if (capacities) rows[0]!.push('CAPACITY');
   for (const s of status.servers) {
     const space = s.space
       ? [s.space.files, s.space.versions, s.space.trash, s.space.free].map(formatBytes)
       : ['-', '-', '-', '-'];
-    rows.push([String(s.id), s.address, s.up ? 'up' : 'DOWN', String(s.files), ...space]);
+    const capacity = s.capacity === undefined ? '-' : formatBytes(s.capacity);
+    rows.push([
+      String(s.id),
+      s.address,
+      s.up ? 'up' : 'DOWN',
+      String(s.files),
+      ...space,
+      ...(capacities ? [capacity] : []),
+    ]);
   }
   const lines = [
     table(rows),

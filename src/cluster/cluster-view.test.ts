@@ -278,3 +278,43 @@ test('cluster view - listPage pages every file once in name order across members
   assert.equal(v.health(2).underReplicated.includes(names[0]!), false, 'gone everywhere');
   assert.equal(v.nameCount, all.length - 1, 'the index forgets a name nobody holds');
 });
+
+test('cluster view - placement candidates: each live member with its files, the bytes of its records kept as pages apply, and its capacity', async (t) => {
+  const v = await view(t);
+  const sized = (name: string, size: number): FileRecord => ({ ...record(name, 2), size });
+  v.upsertMember(2, '127.0.0.1:7071');
+  v.upsertMember(3, '127.0.0.1:7072');
+  v.setUp(2, true);
+  v.member(2)!.capacity = 1_000_000;
+  // A full copy, then a delta that replaces one record (a bigger version) and removes another.
+  v.applyRecords(2, page([sized('a', 100), sized('b', 20), sized('c', 3)], {}));
+  v.applyRecords(
+    2,
+    page([sized('a', 250)], {
+      full: false,
+      reset: false,
+      baseVersion: 0,
+      version: 1,
+      removed: ['b'],
+    }),
+  );
+  // Member 3 is down: not a candidate. This server places, so it is none either.
+  v.applyRecords(3, page([sized('d', 7)], {}));
+  assert.deepEqual(v.placementCandidates(), [{ id: 2, files: 2, bytes: 253, capacity: 1_000_000 }]);
+  v.setUp(3, true);
+  assert.deepEqual(v.placementCandidates()[1], { id: 3, files: 1, bytes: 7 });
+  // A full copy with reset starts the total again.
+  v.applyRecords(2, page([sized('e', 5)], { version: 2 }));
+  assert.equal(v.placementCandidates()[0]!.bytes, 5);
+  // status shows a capacity given (this server's and a member's).
+  v.selfCapacity = 2_000_000;
+  const servers = v.servers();
+  assert.deepEqual(
+    servers.map((s) => [s.id, s.capacity]),
+    [
+      [1, 2_000_000],
+      [2, 1_000_000],
+      [3, undefined],
+    ],
+  );
+});

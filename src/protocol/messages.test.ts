@@ -149,6 +149,8 @@ test('messages - pages of records stay under their bound whatever the records ca
     placedAmong: Array.from({ length: 64 }, () => ({
       id: Number.MAX_SAFE_INTEGER,
       files: Number.MAX_SAFE_INTEGER,
+      bytes: Number.MAX_SAFE_INTEGER,
+      capacity: Number.MAX_SAFE_INTEGER,
     })),
     metadata: { k: '\u0002'.repeat(2000) },
   };
@@ -171,4 +173,27 @@ test('messages - pages of records stay under their bound whatever the records ca
       );
     assert.equal(pages.flat().length, 3000);
   }
+});
+
+test('messages - capacity travels in PEER_HEARTBEAT and placedAmong, and stays optional for older peers', () => {
+  const heartbeat = { instance: 'feedfeedfeedfeed', version: 3, files: 2, capacity: 1_000_000 };
+  assert.deepEqual(roundTrip(encodeMessage('PEER_HEARTBEAT', 0, heartbeat)).body, heartbeat);
+  const old = { instance: 'feedfeedfeedfeed', version: 3, files: 2 };
+  assert.deepEqual(roundTrip(encodeMessage('PEER_HEARTBEAT', 0, old)).body, old);
+  const record = {
+    name: 'a.txt',
+    fileId: '0123456789abcdef',
+    size: 3,
+    sha256: 'a'.repeat(64),
+    version: 1,
+    primary: 1,
+    replicas: [3],
+    modifiedAt: 1700000000000,
+    placedAmong: [
+      { id: 2, files: 4, bytes: 4000, capacity: 1_000_000 },
+      { id: 3, files: 1 },
+    ],
+  };
+  const message = roundTrip(encodeMessage('LIST_PAGE', 1, { records: [record], done: true }));
+  assert.deepEqual((message.body as { records: unknown[] }).records, [record]);
 });

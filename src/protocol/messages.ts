@@ -668,7 +668,7 @@ function recordJsonBound(record: FileRecord): number {
   if (record.requestId !== undefined) bytes += 6 * record.requestId.length;
   if (record.contentType !== undefined) bytes += 6 * record.contentType.length;
   if (record.writtenBy !== undefined) bytes += 6 * record.writtenBy.length;
-  if (record.placedAmong !== undefined) bytes += 100 * record.placedAmong.length;
+  if (record.placedAmong !== undefined) bytes += 110 * record.placedAmong.length;
   if (record.metadata !== undefined) bytes += 6 * JSON.stringify(record.metadata).length;
   return bytes;
 }

@@ -1,6 +1,7 @@
 /**
  * `lanfs status`: every server with its address, up/down and file count, and
- * (issue 14) its bytes in files, versions and trash, free disk, and bursts of deletes.
+ * (issue 14) its bytes in files, versions and trash, free disk, and bursts of deletes;
+ * (issue 16) its --capacity when it gave one (a CAPACITY column, `capacity` in --json).
  */
 import { print, type CliContext } from '../context.ts';
 import { statusJson } from '../../protocol/listing.ts';
