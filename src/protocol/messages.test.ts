@@ -177,9 +177,17 @@ test('messages - pages of records stay under their bound whatever the records ca
 
 test('messages - capacity travels in PEER_HEARTBEAT and placedAmong, and stays optional for older peers', () => {
   const heartbeat = { instance: 'feedfeedfeedfeed', version: 3, files: 2, capacity: 1_000_000 };
-  assert.deepEqual(roundTrip(encodeMessage('PEER_HEARTBEAT', 0, heartbeat)).body, heartbeat);
+  assert.deepEqual(roundTrip(encodeMessage('PEER_HEARTBEAT', 0, heartbeat)), {
+    type: 'PEER_HEARTBEAT',
+    streamId: 0,
+    body: heartbeat,
+  });
   const old = { instance: 'feedfeedfeedfeed', version: 3, files: 2 };
-  assert.deepEqual(roundTrip(encodeMessage('PEER_HEARTBEAT', 0, old)).body, old);
+  assert.deepEqual(roundTrip(encodeMessage('PEER_HEARTBEAT', 0, old)), {
+    type: 'PEER_HEARTBEAT',
+    streamId: 0,
+    body: old,
+  });
   const record = {
     name: 'a.txt',
     fileId: '0123456789abcdef',
@@ -194,6 +202,9 @@ test('messages - capacity travels in PEER_HEARTBEAT and placedAmong, and stays o
       { id: 3, files: 1 },
     ],
   };
-  const message = roundTrip(encodeMessage('LIST_PAGE', 1, { records: [record], done: true }));
-  assert.deepEqual((message.body as { records: unknown[] }).records, [record]);
+  assert.deepEqual(roundTrip(encodeMessage('LIST_PAGE', 1, { records: [record], done: true })), {
+    type: 'LIST_PAGE',
+    streamId: 1,
+    body: { records: [record], done: true },
+  });
 });
