@@ -308,8 +308,14 @@ export class FileService {
       // For a large upload, find out now (not after the bytes) that the path is taken on disk.
       if (request.size === null || request.size > EARLY_CHECK_MIN_BYTES)
         await catalog.directory.checkPlaceable(name);
-      // What the rule chose from, kept in the record so `lanfs why` can show it later.
-      placedAmong = view.placementCandidates().slice(0, 64);
+      // What the rule chose from, kept in the record so `lanfs why` can show it later:
+      // bytes only beside a capacity (the only rule that weighs them), as each record keeps it.
+      placedAmong = view
+        .placementCandidates()
+        .slice(0, 64)
+        .map(({ id, files, bytes, capacity }) =>
+          capacity === undefined ? { id, files } : { id, files, bytes, capacity },
+        );
       targets = replicator.placeNew();
       upload = await catalog.directory.beginUpload();
       if (targets.length > 0)
