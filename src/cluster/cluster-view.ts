@@ -544,13 +544,6 @@ export class ClusterView {
     return servers.sort((a, b) => a.id - b.id);
   }
 
-  /** Files held, per server id (this one included): the measure of placement. */
-  fileCounts(): Map<number, number> {
-    const counts = new Map<number, number>([[this.selfId, this.#local.size]]);
-    for (const member of this.#members.values()) counts.set(member.id, member.records.size);
-    return counts;
-  }
-
   /**
    * What placement weighs, for each live member: the files and bytes it holds (kept as
    * its records change, no walk) and its --capacity if it gave one. This server is not

@@ -8,6 +8,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LanfsClient } from '../../src/client/client.ts';
+import { CAPACITY_PLACEMENT_RULE } from '../../src/cluster/placement.ts';
+import { runCli } from '../harness/cli.ts';
 import { onCleanup } from '../harness/cleanup.ts';
 import { startCluster, TEST_KEY } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait-for.ts';
@@ -47,5 +49,34 @@ test(
     // By share: the first copy to 2 (equal shares, lower id), the rest to 3. The
     // fewest-files rule gives each 5.
     assert.deepEqual([files.get(2), files.get(3)], [1, FILES - 1]);
+
+    const json = async (args: string[]): Promise<unknown> => {
+      const result = await runCli([...args, '--json'], { env: cluster.env(0) });
+      assert.equal(result.code, 0, result.stderr);
+      return JSON.parse(result.stdout);
+    };
+    // status shows each server's capacity; why replays the choice from what was recorded.
+    const status = (await json(['status'])) as { servers: { id: number; capacity?: number }[] };
+    assert.deepEqual(
+      status.servers.map((s) => [s.id, s.capacity]),
+      [
+        [1, 1e9],
+        [2, 1e6],
+        [3, 1e8],
+      ],
+    );
+    const why = (await json(['why', 'f1.bin'])) as {
+      rule: string;
+      atCreate: { candidates: { id: number }[]; chose: number[] };
+    };
+    assert.equal(why.rule, CAPACITY_PLACEMENT_RULE);
+    assert.deepEqual(why.atCreate.chose, [3]);
+    assert.deepEqual(
+      why.atCreate.candidates.slice().sort((a, b) => a.id - b.id),
+      [
+        { id: 2, files: 1, bytes: FILE_BYTES, capacity: 1e6 },
+        { id: 3, files: 0, bytes: 0, capacity: 1e8 },
+      ],
+    );
   },
 );
