@@ -80,6 +80,9 @@ interface Link {
   /** Which server dialed: the link dialed by the lower id wins a tie. */
   dialerId: number;
   lastHeard: number;
+  /** When the peer last told its catalog version (a heartbeat), if it has on this link:
+   *  only after that can a sync it calls for be known (view-freshness.ts). */
+  versionHeardAt?: number;
   /** When we asked for the peer's records (a sync not answered yet), else undefined; moved
    *  on by each page of a full copy, so a long one is not asked for again while it comes. */
   syncing: number | undefined;
@@ -97,9 +100,8 @@ export class PeerMesh {
   /** Addresses found to be this server itself (a --peers list naming every server). */
   readonly #selfAddresses = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
-  /** The heartbeat interval, and when the last heartbeat tick ran (to tell a stall). */
+  /** The heartbeat interval. */
   #tickMs = HEARTBEAT_INTERVAL_MS;
-  #lastTickAt = 0;
   #redialTimer: NodeJS.Timeout | undefined;
   #stopped = false;
   /** Peers this server keeps no link with: a fault in force (lanfs fault cut, --allow-faults). */
@@ -133,7 +135,6 @@ export class PeerMesh {
   start(): void {
     for (const member of this.#loadMembers()) this.addMember(member.id, member.address, false);
     this.#tickMs = this.#o.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
-    this.#lastTickAt = Date.now();
     this.#timer = setInterval(() => this.#tick(), this.#tickMs);
     this.#redialTimer = setInterval(() => this.#redial(), REDIAL_INTERVAL_MS);
   }
@@ -264,14 +265,16 @@ export class PeerMesh {
   }
 
   /**
-   * Whether every member was heard after `since` (ms epoch) on a live link, with no
+   * Whether every member told its catalog version after `since` (ms epoch) on a live
+   * link (a new link's first message is not that: its members list comes first), with no
    * sync of its records outstanding: the view is as current as the peers (see
    * view-freshness.ts). A member down is not heard, so this is false while one is.
    */
   heardEverySince(since: number): boolean {
     for (const member of this.#o.view.members()) {
       const link = this.#links.get(member.id);
-      if (!link || link.lastHeard <= since || this.#syncing(link)) return false;
+      const heard = link?.versionHeardAt;
+      if (!link || heard === undefined || heard <= since || this.#syncing(link)) return false;
     }
     return true;
   }
@@ -481,6 +484,7 @@ export class PeerMesh {
           !this.#o.view.isCurrent(link.peerId, message.body.instance, message.body.version)
         )
           this.#requestSync(link);
+        link.versionHeardAt = Date.now();
         return;
       }
       case 'PEER_RECORDS': {
@@ -701,12 +705,8 @@ export class PeerMesh {
 
   #tick(): void {
     const now = Date.now();
-    // This server stood still itself (a long task, a major GC of a large view): what its
-    // peers sent meanwhile waits unread behind this timer, so none is blamed this time.
-    const stoodStill = now - this.#lastTickAt > 2 * this.#tickMs;
-    this.#lastTickAt = now;
     for (const link of [...this.#links.values()]) {
-      if (!stoodStill && now - link.lastHeard > this.#downAfterMs) {
+      if (now - link.lastHeard > this.#downAfterMs) {
         // Silent (crashed, frozen or cut off): down, and dialed again until it answers.
         this.#o.logger.warn({ peer: link.peerId, silentMs: now - link.lastHeard }, 'peer silent');
         link.connection.destroy();

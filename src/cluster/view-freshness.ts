@@ -73,9 +73,14 @@ export class ViewFreshness {
     return !this.#o.peersHeardSince(this.#since);
   }
 
-  /** Resolves once the view is current (at once, nearly always). */
-  async settled(): Promise<void> {
+  /**
+   * Resolves once the view is current (at once, nearly always): true when every
+   * member was heard, false when the bound ran out first (a partition, or peers slow
+   * to answer): a write that began before a stall should then not go on.
+   */
+  async settled(): Promise<boolean> {
     // Bounded: unsure turns false at the latest maxWaitMs after the start or stall.
     while (this.unsure) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    return this.#o.peersHeardSince(this.#since);
   }
 }

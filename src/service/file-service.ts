@@ -183,6 +183,21 @@ export class FileService {
   }
 
   /**
+   * True when this server's view went unsure during a write (its loop stood still):
+   * after waiting until it is current again, the write must be checked once more.
+   */
+  async #stoodStill(name: string, received: Upload): Promise<boolean> {
+    const freshness = this.#c.freshness;
+    if (!freshness?.unsure) return false;
+    if (await freshness.settled()) return true;
+    await received.abort();
+    throw new LanfsError(
+      'LANFS_ERR_UNAVAILABLE',
+      `This server stood still while "${name}" was being written and has not heard the other servers since; nothing was written: try again in a moment.`,
+    );
+  }
+
+  /**
    * The files of the cluster in name order: all, or at most `limit` of those after
    * the name `after` whose names start with `prefix` (a seek in the view's index).
    */
@@ -351,6 +366,13 @@ export class FileService {
             await received.abort();
             throw new NameExistsError(name, 'is being created on another server');
           }
+          // Stood still while the bytes came (a freeze): others may have made the name meanwhile.
+          if (await this.#stoodStill(name, received)) {
+            if (view.has(name)) {
+              await received.abort();
+              throw new NameExistsError(name, 'was created on another server meanwhile');
+            }
+          }
           let record = await catalog.create(
             name,
             received,
@@ -459,6 +481,16 @@ export class FileService {
         const written = this.#startWriting(name);
         let record: FileRecord;
         try {
+          // Stood still while the bytes came (a freeze): the others may have deleted the
+          // file, or taken over as its primary, meanwhile.
+          if (await this.#stoodStill(name, received)) {
+            const now = catalog.get(name);
+            if (!now || this.#c.view.coveringTombstone(name, now)) {
+              await received.abort();
+              throw new NotFoundError(name);
+            }
+            this.#requireHere(name);
+          }
           record = await catalog.edit(
             name,
             request.baseVersion,

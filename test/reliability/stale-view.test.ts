@@ -72,5 +72,55 @@ test('stale view - a copy holder thawed after an edit went on without it serves 
   // The request is sent while the server is still stopped; it wakes to find it queued.
   const reading = read(client, 'doc.txt');
   frozen.child.kill('SIGCONT');
-  assert.equal(await reading, sha('new\n'), 'the thawed server served its old copy');
+  const got = await reading;
+  assert.equal(got, sha('new\n'), 'the thawed server served its old copy');
+});
+
+test('stale view - an edit whose upload spans a freeze of its primary, during which the file was deleted elsewhere, is refused', async (t) => {
+  const cluster = await startCluster(t, 3, { args: ['--replicas', '3'] });
+  const credentials = { key: cluster.key!, insecure: false, cluster: 'lanfs' };
+  const primary = cluster.servers[2]!;
+  // Created on server 3: it is the file's primary, where its edits run.
+  const created = await runCli(['create', 'doc.txt'], { env: cluster.env(2), input: 'old\n' });
+  assert.equal(created.code, 0, created.stderr);
+  const editor = await LanfsClient.connect({ servers: [primary.address], credentials });
+  onCleanup(t, () => editor.close());
+  // The edit's bytes come in two parts; the primary freezes between them.
+  let second: () => void = () => undefined;
+  const secondPart = new Promise<void>((resolve) => (second = resolve));
+  let firstSent: () => void = () => undefined;
+  const firstPart = new Promise<void>((resolve) => (firstSent = resolve));
+  async function* body(): AsyncIterable<Buffer> {
+    yield Buffer.from('new, part one\n');
+    firstSent();
+    await secondPart;
+    yield Buffer.from('new, part two\n');
+  }
+  const editing = editor.edit('doc.txt', 1, body()).then(
+    (record) => ({ record, error: undefined }),
+    (error: unknown) => ({ record: undefined, error }),
+  );
+  await firstPart;
+  await new Promise((resolve) => setTimeout(resolve, 200)); // the first part reaches it
+  primary.child.kill('SIGSTOP');
+  onCleanup(t, () => primary.child.kill('SIGCONT'));
+  await waitFor(
+    'server 3 marked down by server 1',
+    async () => (await cluster.upIds(0)).includes(3),
+    (up) => !up,
+    { timeoutMs: 10_000 },
+  );
+  const deleted = await runCli(['delete', 'doc.txt'], { env: cluster.env(0) });
+  assert.equal(deleted.code, 0, deleted.stderr);
+  second();
+  primary.child.kill('SIGCONT');
+  const outcome = await editing;
+  assert.equal(outcome.record, undefined, 'the thawed primary applied an edit of a deleted file');
+  // Nothing of the edit lives on: the name stays deleted everywhere.
+  await waitFor(
+    'every server without doc.txt',
+    () => runCli(['show', '--json'], { env: cluster.env(1) }),
+    (r) => r.code === 0 && !r.stdout.includes('doc.txt'),
+    { timeoutMs: 15_000 },
+  );
 });
