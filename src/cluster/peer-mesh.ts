@@ -100,8 +100,9 @@ export class PeerMesh {
   /** Addresses found to be this server itself (a --peers list naming every server). */
   readonly #selfAddresses = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
-  /** The heartbeat interval. */
+  /** The heartbeat interval, and when the last heartbeat tick ran (to tell a stall). */
   #tickMs = HEARTBEAT_INTERVAL_MS;
+  #lastTickAt = 0;
   #redialTimer: NodeJS.Timeout | undefined;
   #stopped = false;
   /** Peers this server keeps no link with: a fault in force (lanfs fault cut, --allow-faults). */
@@ -135,6 +136,7 @@ export class PeerMesh {
   start(): void {
     for (const member of this.#loadMembers()) this.addMember(member.id, member.address, false);
     this.#tickMs = this.#o.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
+    this.#lastTickAt = Date.now();
     this.#timer = setInterval(() => this.#tick(), this.#tickMs);
     this.#redialTimer = setInterval(() => this.#redial(), REDIAL_INTERVAL_MS);
   }
@@ -705,8 +707,24 @@ export class PeerMesh {
 
   #tick(): void {
     const now = Date.now();
+    const stalledMs = now - this.#lastTickAt;
+    this.#lastTickAt = now;
+    if (stalledMs > this.#downAfterMs) {
+      // This server stood still longer than its peers wait (SIGSTOP, a long pause): they
+      // have dropped it. Drop our ends too and dial again: fresh links, fresh syncs.
+      this.#o.logger.warn({ stalledMs }, 'this server stood still; linking to its peers again');
+      for (const link of [...this.#links.values()]) {
+        link.connection.destroy();
+        this.#detach(link);
+      }
+      this.#redial();
+      return;
+    }
+    // Stood still briefly (a long task, a major GC of a large view): what the peers sent
+    // meanwhile waits unread behind this timer, so none is blamed this time.
+    const stoodStill = stalledMs > 2 * this.#tickMs;
     for (const link of [...this.#links.values()]) {
-      if (now - link.lastHeard > this.#downAfterMs) {
+      if (!stoodStill && now - link.lastHeard > this.#downAfterMs) {
         // Silent (crashed, frozen or cut off): down, and dialed again until it answers.
         this.#o.logger.warn({ peer: link.peerId, silentMs: now - link.lastHeard }, 'peer silent');
         link.connection.destroy();
