@@ -263,7 +263,7 @@ export class LanfsClient {
       try {
         return await server.upload('CREATE', body, sourceOf(source), options);
       } catch (err) {
-        throw inDoubt(err, attempt, 'LANFS_ERR_NAME_EXISTS', `create of "${body.name}"`);
+        throw inDoubt(err, attempt, ['LANFS_ERR_NAME_EXISTS'], `create of "${body.name}"`);
       } finally {
         attempt++;
       }
@@ -295,7 +295,13 @@ export class LanfsClient {
           s.upload('EDIT', body, sourceOf(source), options),
         );
       } catch (err) {
-        throw inDoubt(err, attempt, 'LANFS_ERR_EDIT_CONFLICT', `edit of "${body.name}"`);
+        // Deleted since, or changed since: the first try may have been applied before that.
+        throw inDoubt(
+          err,
+          attempt,
+          ['LANFS_ERR_EDIT_CONFLICT', 'LANFS_ERR_NOT_FOUND'],
+          `edit of "${body.name}"`,
+        );
       } finally {
         attempt++;
       }
@@ -608,8 +614,8 @@ function sourceOf(source: UploadSource | (() => UploadSource)): UploadSource {
  * changed), the first try may still have been applied on the server that died before
  * answering, so the client must not say it was not: its outcome is unknown.
  */
-function inDoubt(err: unknown, attempt: number, refusal: string, what: string): unknown {
-  if (attempt === 0 || !(err instanceof LanfsError) || err.code !== refusal) return err;
+function inDoubt(err: unknown, attempt: number, refusals: string[], what: string): unknown {
+  if (attempt === 0 || !(err instanceof LanfsError) || !refusals.includes(err.code)) return err;
   return new ConnectionClosedError(
     `The server died during the ${what}, and it cannot be told whether that one took effect: ${err.message} Look with "lanfs history" or "lanfs show" before writing again.`,
     { cause: err },
