@@ -572,17 +572,12 @@ export class LocalCatalog {
   }
 
   /**
-   * The version of name an edit with this request id made, if it is the current one or
-   * a kept one (a version, or the trash): a client that retried an edit (its server died
-   * before answering) and finds later versions on top, or the file deleted since, is
-   * told its edit was applied, not that it conflicts.
+   * The kept version of name (an older version, or the trash) an edit with this request
+   * id made: after a restart (recentWrite forgot it) a retried edit that finds later
+   * versions on top, or the file deleted since, is told it was applied, not that it
+   * conflicts. A walk of the kept entries: only for an edit that would be refused.
    */
   editedBy(name: string, requestId: string): FileRecord | undefined {
-    const recent = this.recentWrite(name, requestId);
-    if (recent) return recent;
-    const current = this.#records.get(name);
-    if (current?.requestId === requestId) return publicRecord(current);
-    // Kept as an older version, or in the trash (the file deleted since): applied all the same.
     return this.versions.madeBy(name, requestId)?.record;
   }
 
