@@ -172,11 +172,15 @@ function keptEvent(type, event) {
 
 // The event stream's snapshot has this server's own space and no leases: the other
 // servers' space, the bursts and who edits what come from /api/status and /api/files.
+// One read at a time; an event during a read asks for one more after it, since the
+// read in flight may have been answered before what the event tells (a lease taken).
 let keptLoading = false;
+let keptAgain = false;
 function keptStart() {
   void loadTrash().catch(() => undefined);
-  if (keptLoading) return;
+  if (keptLoading) { keptAgain = true; return; }
   keptLoading = true;
+  keptAgain = false;
   Promise.all([getJson('/api/status'), getJson('/api/files')]).then(([status, files]) => {
     if (!state.status) return;
     for (const s of state.status.servers) {
@@ -185,6 +189,9 @@ function keptStart() {
     }
     for (const f of files) { const mine = state.files.get(f.name); if (mine) mine.editing = f.editing; }
     render();
-  }).catch(() => undefined).finally(() => { keptLoading = false; });
+  }).catch(() => undefined).finally(() => {
+    keptLoading = false;
+    if (keptAgain) keptStart();
+  });
 }
 `;

@@ -170,7 +170,9 @@ function applyEvent(type, event) {
     status.conflicts = status.conflicts.filter((c) => c.name !== name);
     if (event.record) {
       const r = event.record;
-      state.files.set(name, { ...r, available: r.available !== false, modifiedAt: new Date(r.modifiedAt).toISOString() });
+      // Who edits it is not in the record: kept until a lease event reads it again.
+      const editing = state.files.get(name)?.editing;
+      state.files.set(name, { ...r, available: r.available !== false, modifiedAt: new Date(r.modifiedAt).toISOString(), editing });
       if (r.conflictOf) status.conflicts.push({ name, conflictOf: r.conflictOf });
       if (1 + r.replicas.length >= status.replicas) status.underReplicated = status.underReplicated.filter((n) => n !== name);
     } else {
