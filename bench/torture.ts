@@ -16,7 +16,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -494,20 +494,19 @@ function argument(name: string, fallback: number): number {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  // --log-dir DIR keeps every server's log there (DIR/sN.log), made if missing.
+  const logDir = process.argv.includes('--log-dir')
+    ? process.argv[process.argv.indexOf('--log-dir') + 1]
+    : undefined;
+  if (logDir) await mkdir(logDir, { recursive: true });
   const report = await runTorture({
     seconds: argument('seconds', 120),
     seed: argument('seed', Date.now() % 100_000),
     servers: argument('servers', 5),
     log: (line) => process.stderr.write(`${line}\n`),
-    // --log-dir DIR keeps every server's log there (DIR/sN.log).
-    ...(process.argv.includes('--log-dir')
-      ? { logDir: process.argv[process.argv.indexOf('--log-dir') + 1] }
-      : {}),
+    ...(logDir ? { logDir } : {}),
   });
   process.stdout.write(`${formatReport(report)}\n`);
-  const logDir = process.argv.includes('--log-dir')
-    ? process.argv[process.argv.indexOf('--log-dir') + 1]
-    : undefined;
   // Every operation and fault beside the server logs, to follow a verdict's name back.
   if (logDir)
     await writeFile(
