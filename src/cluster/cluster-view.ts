@@ -21,6 +21,12 @@ export interface MemberState {
   /** The run of the member whose records we hold, and up to which version of its catalog. */
   instance: string | undefined;
   version: number;
+  /**
+   * A full copy of its records began (reset) and its last page has not come: what we
+   * hold is only part of them, whatever the version says. A copy cut off midway (its
+   * link dropped or replaced) must then be asked for again in full, not taken as current.
+   */
+  copying: boolean;
   records: Map<string, FileRecord>;
   /** By name: one per deleted file of that name the member has not seen settled. */
   tombstones: Map<string, TombstoneRef[]>;
@@ -52,6 +58,8 @@ export interface RecordsPage {
   baseVersion: number;
   full: boolean;
   reset: boolean;
+  /** The last page of the copy or delta; absent counts as the last (a page alone). */
+  done?: boolean;
   records: FileRecord[];
   removed: string[];
   tombstones: TombstoneRef[];
@@ -188,6 +196,7 @@ export class ClusterView {
       downSince: Date.now(),
       instance: undefined,
       version: 0,
+      copying: false,
       records: new Map(),
       tombstones: new Map(),
       bytes: 0,
@@ -211,6 +220,7 @@ export class ClusterView {
       downSince: saved.lastSeen,
       instance: undefined,
       version: 0,
+      copying: false,
       records: new Map(saved.records.map((r) => [r.name, r])),
       tombstones: new Map(),
       bytes: 0,
@@ -280,13 +290,32 @@ export class ClusterView {
     }
     member.instance = page.instance;
     member.version = page.version;
+    if (page.full) member.copying = page.done === false;
     return true;
   }
 
-  /** Whether we hold the member's catalog at this (instance, version). */
+  /**
+   * Whether we hold the member's catalog at this (instance, version): all of it, not a
+   * full copy that has not ended (the version came with its first page).
+   */
   isCurrent(id: number, instance: string, version: number): boolean {
     const member = this.#members.get(id);
-    return member !== undefined && member.instance === instance && member.version === version;
+    return (
+      member !== undefined &&
+      !member.copying &&
+      member.instance === instance &&
+      member.version === version
+    );
+  }
+
+  /**
+   * The (instance, version) of the member's records we hold, for a sync to ask only what
+   * changed since; undefined when we hold none of its run, or only part of a full copy.
+   */
+  heldVersion(id: number): { instance: string; version: number } | undefined {
+    const member = this.#members.get(id);
+    if (!member || member.instance === undefined || member.copying) return undefined;
+    return { instance: member.instance, version: member.version };
   }
 
   /** The newest tombstone any server keeps for name (this one included). */

@@ -39,6 +39,13 @@ const CLAIM_HOLD_MS = 30_000;
 /** A sync asked for and not answered within this long may be asked for again. */
 const SYNC_ANSWER_MS = 5000;
 /**
+ * A full copy coming on a live link with no page for this long may be asked for again.
+ * Longer than SYNC_ANSWER_MS: its sender stops it only when the link ends (then the next
+ * link asks anew), and a copy asked again starts over, so on a loaded machine a short
+ * bound would restart a slow copy again and again.
+ */
+const FULL_COPY_PAGE_WAIT_MS = 30_000;
+/**
  * Names whose last change (catalog version) is remembered, so a peer back after a
  * cut link gets only what changed meanwhile. Past this many, the oldest are
  * forgotten and a peer that missed them gets every record (a full sync) instead.
@@ -86,6 +93,8 @@ interface Link {
   /** When we asked for the peer's records (a sync not answered yet), else undefined; moved
    *  on by each page of a full copy, so a long one is not asked for again while it comes. */
   syncing: number | undefined;
+  /** A full copy of the peer's records is coming on this link (its last page not yet). */
+  copyArriving?: boolean;
   /** Counts the full copies started on this link: a newer one stops an older one. */
   fullCopies?: number;
 }
@@ -442,6 +451,7 @@ export class PeerMesh {
       }
       this.#links.delete(link.peerId);
       existing.connection.close();
+      this.#o.logger.debug({ peer: link.peerId }, 'link replaced: both sides dialed at once');
     }
     this.#links.set(link.peerId, link);
     // Up before its first message is handled (setHandler hands over at once what came
@@ -490,6 +500,9 @@ export class PeerMesh {
         return;
       }
       case 'PEER_RECORDS': {
+        // A link replaced meanwhile (both sides dialed at once): what it still brings is
+        // the end of a copy its sender stopped, or a delta the new link's sync covers.
+        if (this.#links.get(link.peerId) !== link) return;
         link.instance = message.body.instance;
         const applied = this.#o.view.applyRecords(link.peerId, message.body);
         // A claimant's record (or its removal) ends its claim: let it go now, not when next
@@ -498,9 +511,15 @@ export class PeerMesh {
         for (const name of settled)
           if (this.#claimedBy.get(name)?.claimant === link.peerId) this.#claimedBy.delete(name);
         // A full copy, or a delta that applied, brings us up to the version it names.
-        if (message.body.done && (message.body.full || applied)) link.syncing = undefined;
+        if (message.body.done && (message.body.full || applied)) {
+          link.syncing = undefined;
+          if (message.body.full) link.copyArriving = false;
+        }
         // A full copy still coming (a million records take a while): not asked for again.
-        else if (message.body.full && link.syncing !== undefined) link.syncing = Date.now();
+        else if (message.body.full) {
+          link.syncing = Date.now();
+          link.copyArriving = true;
+        }
         if (!applied && !this.#syncing(link)) this.#requestSync(link);
         return;
       }
@@ -538,18 +557,20 @@ export class PeerMesh {
   }
 
   #syncing(link: Link): boolean {
-    return link.syncing !== undefined && Date.now() - link.syncing < SYNC_ANSWER_MS;
+    const waitMs = link.copyArriving ? FULL_COPY_PAGE_WAIT_MS : SYNC_ANSWER_MS;
+    return link.syncing !== undefined && Date.now() - link.syncing < waitMs;
   }
 
-  /** Asks for the peer's records, naming the version of them we hold (if any). */
+  /**
+   * Asks for the peer's records, naming the version of them we hold, if we hold all of
+   * it: part of a full copy (cut off with its link) names none, so the answer is a whole
+   * copy again, not the changes since a version whose records we never got (issue 16).
+   */
   #requestSync(link: Link): void {
     link.syncing = Date.now();
-    const member = this.#o.view.member(link.peerId);
+    link.copyArriving = false;
     link.connection.send('PEER_SYNC_REQUEST', 0, {
-      since:
-        member?.instance !== undefined
-          ? { instance: member.instance, version: member.version }
-          : undefined,
+      since: this.#o.view.heldVersion(link.peerId),
     });
   }
 
@@ -594,7 +615,13 @@ export class PeerMesh {
     for (let from = 0; from === 0 || from < names.length; from += FULL_COPY_STEP_NAMES) {
       if (from > 0) {
         await link.connection.drain();
-        if (this.#links.get(link.peerId) !== link || link.fullCopies !== run) return;
+        if (this.#links.get(link.peerId) !== link || link.fullCopies !== run) {
+          this.#o.logger.debug(
+            { peer: link.peerId, sent: from, replaced: this.#links.get(link.peerId) !== link },
+            'full copy stopped before its end',
+          );
+          return;
+        }
       }
       const records: FileRecord[] = [];
       for (const name of names.slice(from, from + FULL_COPY_STEP_NAMES)) {
