@@ -24,6 +24,7 @@
 import { Writable } from 'node:stream';
 import { PeerLinks, type PeerLink, type UploadWriter } from './peer-link.ts';
 import type { FileRecord, ReplicaHeader } from '../protocol/messages.ts';
+import { ConnectionClosedError, LanfsError, TimeoutError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
 import type { Tombstone } from '../storage/state-store.ts';
@@ -56,6 +57,8 @@ const FULL_SWEEP_INTERVAL_MS = 10_000;
 const FAILED_TARGET_BACKOFF_MS = 60_000;
 /** Catch-ups running at once outside the rounds. */
 const CATCH_UPS_AT_ONCE = 4;
+/** Names whose copies of unknown outcome are remembered at most (the oldest go first). */
+const UNSURE_COPIES_NAMES = 10_000;
 
 export interface ReplicatorOptions {
   serverId: number;
@@ -99,6 +102,12 @@ export class Replicator {
   readonly #catchUpQueue = new Set<string>();
   /** name → peer → when a copy of name to that peer last failed. */
   readonly #failedTargets = new Map<string, Map<number, number>>();
+  /**
+   * name → peer → fileId: copies sent in full whose END got no answer (the peer died
+   * or the link broke). The peer may have stored the file anyway, though no record
+   * says so: a delete of that file must wait for it (see afterDelete).
+   */
+  readonly #unsureCopies = new Map<string, Map<number, string>>();
 
   constructor(options: ReplicatorOptions) {
     this.#o = options;
@@ -143,10 +152,18 @@ export class Replicator {
    */
   startCopies(header: ReplicaHeader, targets: number[]): CopySet {
     const writers = targets.map((id) => ({ id, writer: this.#openCopy(id, header) }));
-    const failed = (id: number, err: unknown): undefined => {
+    const failed = (id: number, err: unknown, atEnd = false): undefined => {
       this.#copyFailed(header.name, id);
+      const unsure = atEnd && this.#noteUnsure(header.name, header.fileId, id, err);
       this.#o.logger.warn(
-        { peer: id, name: header.name, reason: (err as Error).message },
+        {
+          peer: id,
+          name: header.name,
+          fileId: header.fileId,
+          version: header.version,
+          reason: (err as Error).message,
+          ...(unsure ? { mayBeStored: true } : {}),
+        },
         'copy failed',
       );
       return undefined;
@@ -175,7 +192,7 @@ export class Replicator {
               await writer.end(extra);
               return w.id;
             } catch (err) {
-              return failed(w.id, err);
+              return failed(w.id, err, true);
             }
           }),
         );
@@ -199,15 +216,39 @@ export class Replicator {
     }
   }
 
-  /** After a delete here: the other live holders drop their copies now; the rest when they return. */
+  /**
+   * After a delete here: the other live holders drop their copies now; the rest when
+   * they return. Servers whose copy of the file got no answer to its END (see
+   * #unsureCopies) join the tombstone's holders first: the torture's last wrong reads
+   * were such a copy, stored by a server killed before it answered, left out of the
+   * record and of the tombstone, which was buried by the next create of the name; the
+   * server came back with the deleted file under its name.
+   */
   async afterDelete(
     tombstone: Tombstone,
     holders: number[],
     options: { purge?: boolean } = {},
   ): Promise<void> {
     const ref = { name: tombstone.name, fileId: tombstone.fileId, version: tombstone.version };
+    // Called before any await, so the name's lock is asked before a later create's.
+    const unsure = this.#takeUnsure(tombstone.name, tombstone.fileId).filter(
+      (id) => !holders.includes(id) && id !== this.#o.serverId,
+    );
+    if (unsure.length > 0) {
+      const kept = await this.#o.catalog.addPending(tombstone, unsure);
+      this.#o.logger.info(
+        {
+          name: tombstone.name,
+          fileId: tombstone.fileId,
+          version: tombstone.version,
+          unsure,
+          kept,
+        },
+        'delete also waits for servers whose copy may be stored',
+      );
+    }
     await Promise.all(
-      holders
+      [...holders, ...unsure]
         .filter((id) => this.#o.view.member(id)?.up)
         .map(async (id) => {
           try {
@@ -547,12 +588,14 @@ export class Replicator {
 
   /** Streams our bytes of record.name to a peer, which stores them as a copy. */
   async #copyTo(peerId: number, record: FileRecord): Promise<boolean> {
+    let sending = false;
     try {
       const connection = await this.#connection(peerId);
       const { handle } = await this.#o.catalog.directory.openForRead(record.name);
       try {
         const bytes = handle.createReadStream({ autoClose: false, highWaterMark: 1024 * 1024 });
         const started = performance.now();
+        sending = true;
         await connection.upload({ record }, bytes);
         this.copyRate.record(record.size, performance.now() - started);
       } finally {
@@ -561,12 +604,54 @@ export class Replicator {
       return true;
     } catch (err) {
       this.#copyFailed(record.name, peerId);
+      // The upload ends with END: a link that broke may have broken after it was stored.
+      const unsure = sending && this.#noteUnsure(record.name, record.fileId, peerId, err);
       this.#o.logger.warn(
-        { peer: peerId, name: record.name, reason: (err as Error).message },
+        {
+          peer: peerId,
+          name: record.name,
+          fileId: record.fileId,
+          version: record.version,
+          reason: (err as Error).message,
+          ...(unsure ? { mayBeStored: true } : {}),
+        },
         'copy failed',
       );
       return false;
     }
+  }
+
+  /**
+   * A copy failed where the peer may still have stored it (no answer: the link closed
+   * or timed out, rather than a refusal): remembered for a delete of that file. True
+   * if so.
+   */
+  #noteUnsure(name: string, fileId: string, peerId: number, err: unknown): boolean {
+    const answered =
+      err instanceof LanfsError &&
+      !(err instanceof ConnectionClosedError) &&
+      !(err instanceof TimeoutError);
+    if (answered) return false;
+    let ofName = this.#unsureCopies.get(name);
+    if (!ofName) {
+      for (const oldest of this.#unsureCopies.keys()) {
+        if (this.#unsureCopies.size < UNSURE_COPIES_NAMES) break;
+        this.#unsureCopies.delete(oldest);
+      }
+      this.#unsureCopies.set(name, (ofName = new Map<number, string>()));
+    }
+    ofName.set(peerId, fileId);
+    return true;
+  }
+
+  /** The peers whose copy of this file may be stored unknown to us; forgotten once asked. */
+  #takeUnsure(name: string, fileId: string): number[] {
+    const ofName = this.#unsureCopies.get(name);
+    if (!ofName) return [];
+    const ids = [...ofName].filter(([, id]) => id === fileId).map(([peer]) => peer);
+    for (const peer of ids) ofName.delete(peer);
+    if (ofName.size === 0) this.#unsureCopies.delete(name);
+    return ids;
   }
 
   async #connection(peerId: number): Promise<PeerLink> {

@@ -979,6 +979,25 @@ export class LocalCatalog {
   }
 
   /**
+   * More servers a tombstone waits for: ones that may hold a copy of the deleted file
+   * though no record says so (a copy whose END got no answer: the holder died after
+   * storing it, or before). Under the name's lock, so a create of the name queued
+   * after the delete finds them pending and leaves the tombstone in place. False if
+   * the tombstone is gone already (buried).
+   */
+  async addPending(which: TombstoneId, ids: number[]): Promise<boolean> {
+    return await this.#withLock(which.name, async () => {
+      const tombstone = this.#tombstones.get(which.name)?.get(which.fileId);
+      if (!tombstone) return false;
+      const pending = [...new Set([...tombstone.pending, ...ids])].sort((a, b) => a - b);
+      if (pending.length === tombstone.pending.length) return true;
+      await this.#commitAndApply({ tombstones: [{ ...tombstone, pending }] });
+      this.#changed(which.name);
+      return true;
+    });
+  }
+
+  /**
    * Checkpoint: a snapshot of the records, after every file written since the
    * last one is flushed, lets the journal start afresh. Runs on its own when the
    * journal passes its bound, and at stop.
