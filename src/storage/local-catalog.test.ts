@@ -236,3 +236,25 @@ test('catalog - a name deleted, made anew and deleted again keeps one tombstone 
   await third.catalog.settleTombstone({ name: 'doc.txt', fileId: one.fileId }, [2, 3]);
   assert.deepEqual(byFile(third.catalog), [[two.fileId, [3]]]);
 });
+
+test('catalog - servers added to a tombstone after the delete keep it through a new file of the name, across a restart', async (t) => {
+  const root = await dataDir(t);
+  const first = await open(t, root, 1);
+  let { u, check } = await upload(first.catalog, 'old');
+  const old = await first.catalog.create('doc.txt', u, check);
+  // No record named a copy; server 2's copy got no answer to its END (it may hold one).
+  const tombstone = await first.catalog.delete('doc.txt', []);
+  assert.equal(await first.catalog.addPending(tombstone, [2]), true);
+  ({ u, check } = await upload(first.catalog, 'new'));
+  await first.catalog.create('doc.txt', u, check);
+  const pending = (c: LocalCatalog) => c.tombstonesOf('doc.txt').map((d) => [d.fileId, d.pending]);
+  assert.deepEqual(pending(first.catalog), [[old.fileId, [2]]], 'the new file buried it');
+  await first.catalog.close();
+  const again = await open(t, root);
+  assert.deepEqual(pending(again.catalog), [[old.fileId, [2]]]);
+  await again.catalog.settleTombstone(tombstone, [2]);
+  assert.deepEqual(again.catalog.tombstones(), []);
+  // A tombstone already buried is not made again.
+  assert.equal(await again.catalog.addPending(tombstone, [3]), false);
+  assert.deepEqual(again.catalog.tombstones(), []);
+});
