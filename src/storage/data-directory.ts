@@ -27,6 +27,7 @@ import { STATE_DIR_NAME, validateName } from '../protocol/file-name.ts';
 import { crashPoint } from '../shared/crash-points.ts';
 import { InvalidNameError, LanfsError, NameExistsError, StorageError } from '../shared/errors.ts';
 import { DiskFaultInjector, diskFaultsFromEnv } from './disk-faults.ts';
+import { InlineWriter } from './inline-writer.ts';
 
 export const TEMP_DIR_NAME = 'tmp';
 /** Under .lanfs: damaged copies the scrubber replaced, kept for a person to look at. */
@@ -257,6 +258,8 @@ export class DataDirectory {
   /** Folders known to exist as real folders (not links), so a create in them needs no check. */
   readonly #knownFolders = new Set<string>();
   readonly #spareTemps: Promise<TempFile>[] = [];
+  /** Writes the plain files of small changes, off the event loop and the I/O threads. */
+  readonly #inlineWriter = new InlineWriter();
   readonly #inlineBudget = new InlineBudget();
   /** Files and folders changed since the last checkpoint without a flush of their own. */
   readonly #unsyncedFiles = new Set<string>();
@@ -323,6 +326,7 @@ export class DataDirectory {
   async close(): Promise<void> {
     const spares = this.#spareTemps.splice(0);
     this.#closed = true;
+    await this.#inlineWriter.close();
     await Promise.all(
       spares.map(async (spare) => {
         const temp = await spare.catch(() => undefined);
@@ -410,40 +414,18 @@ export class DataDirectory {
     bytes: Buffer,
     options: { replace: boolean; durable?: boolean },
   ): Promise<LocalFile> {
-    const target = options.replace
-      ? join(this.tempDir, `inline-${Date.now()}-${randomBytes(6).toString('hex')}`)
-      : path;
-    if (!options.replace) await this.#makeParentsFresh(name);
-    // Created exclusively: if anything below fails, the file is ours to remove, so a
-    // half-written one is never left at the name (where a later scan would adopt it).
-    const handle = await open(
-      target,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
-      0o644,
-    );
-    try {
-      let local: LocalFile;
-      try {
-        let written = 0;
-        while (written < bytes.length) {
-          const { bytesWritten } = await handle.write(bytes, written, bytes.length - written);
-          written += bytesWritten;
-        }
-        if (options.durable) await handle.sync();
-        const st = await handle.stat();
-        local = { name, size: st.size, ino: st.ino, mtimeMs: st.mtimeMs };
-      } finally {
-        await handle.close();
-      }
-      if (options.replace) {
-        await this.#makeParentsFresh(name);
-        await rename(target, path);
-      }
-      return local;
-    } catch (err) {
-      await unlink(target).catch(() => undefined);
-      throw err;
-    }
+    await this.#makeParentsFresh(name);
+    // Created exclusively (at the name, or at a temp file renamed over the old bytes):
+    // a half-written file is the writer's to remove, never left where a scan adopts it.
+    const st = await this.#inlineWriter.write({
+      path,
+      tempPath: options.replace
+        ? join(this.tempDir, `inline-${Date.now()}-${randomBytes(6).toString('hex')}`)
+        : undefined,
+      bytes,
+      durable: options.durable === true,
+    });
+    return { name, size: st.size, ino: st.ino, mtimeMs: st.mtimeMs };
   }
 
   /** #makeParents, once more from scratch if a folder it knew of was removed meanwhile. */
