@@ -8,7 +8,7 @@ import { Option, type Command } from '@commander-js/extra-typings';
 import type { ClientOptions } from '../client/client.ts';
 import { parseAddress } from '../client/client.ts';
 import { DEFAULT_GROUP, parseGroup } from '../discovery/multicast-beacon.ts';
-import { DEFAULT_CLUSTER } from '../server/server.ts';
+import { DEFAULT_CLUSTER } from '../server/defaults.ts';
 import { UsageError } from '../shared/errors.ts';
 import type { TlsOptions } from '../transport/dial.ts';
 import type { Credentials } from '../transport/handshake.ts';
@@ -156,4 +156,15 @@ export function resolveClientOptions(
     onEvent: options.verbose ? onEvent : undefined,
     onFailover: onEvent,
   };
+}
+
+/** A whole number from the command line; a usage error in one sentence otherwise. */
+export function parsePositiveInt(value: string, what: string, allowZero = false): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || (n === 0 && !allowZero)) {
+    throw new UsageError(
+      `${what} must be a ${allowZero ? 'non-negative' : 'positive'} integer, not "${value}".`,
+    );
+  }
+  return n;
 }

@@ -20,7 +20,7 @@ import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_PORT,
   DEFAULT_REPLICAS,
-} from '../server/server.ts';
+} from '../server/defaults.ts';
 import type { CliContext } from './context.ts';
 import { create } from './commands/create.ts';
 import { deleteFile } from './commands/delete.ts';
@@ -32,7 +32,6 @@ import { doctor, DEFAULT_LISTEN_SECONDS } from './commands/doctor.ts';
 import { edit } from './commands/edit.ts';
 import { history, restore } from './commands/history.ts';
 import { trash, undelete } from './commands/trash.ts';
-import { server } from './commands/server.ts';
 import { scrub } from './commands/scrub.ts';
 import { show } from './commands/show.ts';
 import { status } from './commands/status.ts';
@@ -345,7 +344,11 @@ export function buildProgram(hooks: ProgramHooks): Command {
         ).env('LANFS_LOG_FORMAT'),
       );
     addKeyOptions(serverCommand as never);
-    serverCommand.action(async (options) => await server(hooks.context({}), options as never));
+    // Loaded only when asked for: the whole server is most of what a start-up would load.
+    serverCommand.action(async (options) => {
+      const { server } = await import('./commands/server.ts');
+      await server(hooks.context({}), options as never);
+    });
   }
   hooks.extend?.(program);
   return program;

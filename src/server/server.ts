@@ -40,13 +40,21 @@ import { EventStream, type ClusterEvent } from '../events/event-stream.ts';
 import { ClientSession, DEFAULT_SESSION_LIMITS, type SessionLimits } from './client-session.ts';
 import { FaultControl } from './fault-control.ts';
 
-export const DEFAULT_PORT = 7070;
-export const DEFAULT_CLUSTER = 'lanfs';
-export const DEFAULT_REPLICAS = 2;
-/** Connections at once at most (clients, peers, and those still in their handshake). */
-export const DEFAULT_MAX_CONNECTIONS = 1024;
-/** S3 multipart uploads left alone this long are removed (--multipart-expiry). */
-export const DEFAULT_MULTIPART_EXPIRY_MS = 24 * 3600 * 1000;
+import {
+  DEFAULT_CLUSTER,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MULTIPART_EXPIRY_MS,
+  DEFAULT_PORT,
+  DEFAULT_REPLICAS,
+} from './defaults.ts';
+
+export {
+  DEFAULT_CLUSTER,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MULTIPART_EXPIRY_MS,
+  DEFAULT_PORT,
+  DEFAULT_REPLICAS,
+};
 /** The longest wait between two looks for expired multipart uploads. */
 const MULTIPART_SWEEP_MAX_MS = 5 * 60 * 1000;
 /** How long dialing another server for a forwarded request may take. */

@@ -10,7 +10,7 @@ import type { LanfsClient } from '../../client/client.ts';
 import type { BodyOf } from '../../protocol/messages.ts';
 import { UsageError } from '../../shared/errors.ts';
 import { print, type CliContext } from '../context.ts';
-import { parsePositiveInt } from './server.ts';
+import { parsePositiveInt } from '../options.ts';
 
 export const FAULT_ACTIONS = ['kill', 'stop', 'cont', 'slow-disk', 'cut', 'heal'] as const;
 

@@ -6,7 +6,7 @@ import { parseGroup } from '../../discovery/multicast-beacon.ts';
 import { type LanfsError, UsageError } from '../../shared/errors.ts';
 import { createLogger, logFormatFrom } from '../../shared/logger.ts';
 import { note, print, type CliContext } from '../context.ts';
-import { addressList, resolveCredentials, type KeyOptions } from '../options.ts';
+import { addressList, parsePositiveInt, resolveCredentials, type KeyOptions } from '../options.ts';
 import { parseBudget } from '../../storage/version-store.ts';
 
 export interface ServerCommandOptions extends KeyOptions {
@@ -76,16 +76,6 @@ export function parseScrubRate(value: string): number {
     throw new UsageError(
       `--scrub-rate must be a number of MB/s (0 turns the scrub off), not "${value}".`,
     );
-  return n;
-}
-
-export function parsePositiveInt(value: string, what: string, allowZero = false): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || (n === 0 && !allowZero)) {
-    throw new UsageError(
-      `${what} must be a ${allowZero ? 'non-negative' : 'positive'} integer, not "${value}".`,
-    );
-  }
   return n;
 }
 

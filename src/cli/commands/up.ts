@@ -20,7 +20,7 @@ import { print, type CliContext } from '../context.ts';
 import { table } from '../format.ts';
 import { runShell, type ShellCommand, type ShellHooks } from '../shell.ts';
 import { parseGroup } from '../../discovery/multicast-beacon.ts';
-import { parsePositiveInt } from './server.ts';
+import { parsePositiveInt } from '../options.ts';
 import { cutServers, healAll, slowSentence } from './fault.ts';
 import { LanfsClient } from '../../client/client.ts';
 
