@@ -90,3 +90,65 @@ test('frame decoder - a truncated frame waits for the rest and is not delivered'
   assert.equal(decoder.bufferedBytes, FRAME_HEADER_BYTES + 50);
   assert.equal(decoder.push(frame.subarray(FRAME_HEADER_BYTES + 50)).length, 1);
 });
+
+test('frame decoder - a streamed type comes out in the pieces it arrived in, never copied, and the stream of each is whole', () => {
+  const STREAMED = 5;
+  fc.assert(
+    fc.property(
+      fc.array(frameArb, { maxLength: 8 }),
+      fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1 }),
+      (frames, cuts) => {
+        const bytes = Buffer.concat(frames.map((f) => encodeFrame(f.type, f.streamId, f.payload)));
+        const decoder = new FrameDecoder({ streamedType: STREAMED });
+        const out: { type: number; streamId: number; payload: Buffer }[] = [];
+        let offset = 0;
+        for (let i = 0; offset < bytes.length; i++) {
+          const chunk = Buffer.from(bytes.subarray(offset, offset + cuts[i % cuts.length]!));
+          offset += chunk.length;
+          for (const frame of decoder.push(chunk)) {
+            // A piece of a streamed payload is a view of the chunk it came in.
+            if (frame.type === STREAMED && frame.payload.length > 0)
+              assert.equal(frame.payload.buffer, chunk.buffer);
+            out.push(frame);
+          }
+        }
+        assert.equal(decoder.midFrame, false);
+        // Joined back per frame: each streamed payload's pieces follow each other.
+        const joined: typeof out = [];
+        let left = 0;
+        for (const frame of out) {
+          if (frame.type === STREAMED && left > 0) {
+            const last = joined[joined.length - 1]!;
+            last.payload = Buffer.concat([last.payload, frame.payload]);
+            left -= frame.payload.length;
+            continue;
+          }
+          joined.push({ ...frame });
+          if (frame.type === STREAMED) {
+            const whole = frames[joined.length - 1]!.payload.length;
+            left = whole - frame.payload.length;
+          }
+        }
+        assert.deepEqual(
+          joined.map((f) => [f.type, f.streamId, f.payload.toString('hex')]),
+          frames.map((f) => [f.type, f.streamId, f.payload.toString('hex')]),
+        );
+      },
+    ),
+  );
+});
+
+test('frame decoder - a streamed frame cut off midway is still mid-frame; its length is checked before any byte', () => {
+  const decoder = new FrameDecoder({ streamedType: 5 });
+  const frame = encodeFrame(5, 7, Buffer.alloc(1000, 1));
+  assert.equal(decoder.push(frame.subarray(0, 600)).length, 1);
+  assert.equal(decoder.midFrame, true);
+  assert.equal(decoder.bufferedBytes, 0);
+  assert.throws(
+    () =>
+      new FrameDecoder({ streamedType: 5 }).push(
+        encodeFrameHeader(5, 1, MAX_FRAME_PAYLOAD_BYTES + 1),
+      ),
+    (err: ProtocolError) => err.code === 'LANFS_ERR_FRAME_TOO_LARGE',
+  );
+});

@@ -3,7 +3,9 @@
  * returns the complete frames. It checks every header before buffering a payload
  * (magic, version, known type, length against the maximum), so a hostile length
  * prefix never makes it allocate; after a ProtocolError the decoder is unusable
- * and the connection must be closed.
+ * and the connection must be closed. The payload of a streamed type (file bytes)
+ * comes out in the pieces it arrived in, each as a frame of its own, so a large
+ * frame split over many socket reads is never copied into one buffer.
  */
 import { ProtocolError } from '../shared/errors.ts';
 import {
@@ -19,6 +21,8 @@ export interface FrameDecoderOptions {
   maxPayloadBytes?: number;
   /** Message types this end understands; anything else is a protocol error. */
   isKnownType?: (type: number) => boolean;
+  /** A type whose payload is a stretch of a byte stream: handed on as it arrives, in pieces. */
+  streamedType?: number;
 }
 
 export class FrameDecoder {
@@ -27,15 +31,24 @@ export class FrameDecoder {
   #chunks: Buffer[] = [];
   #buffered = 0;
   #failed = false;
+  readonly #streamedType: number | undefined;
+  /** The streamed frame whose payload is still arriving, and how much of it is left. */
+  #streaming: { type: number; streamId: number; left: number } | undefined;
 
   constructor(options: FrameDecoderOptions = {}) {
     this.#maxPayloadBytes = options.maxPayloadBytes ?? MAX_FRAME_PAYLOAD_BYTES;
     this.#isKnownType = options.isKnownType ?? (() => true);
+    this.#streamedType = options.streamedType;
   }
 
   /** Bytes received but not yet part of a complete frame. */
   get bufferedBytes(): number {
     return this.#buffered;
+  }
+
+  /** Whether a frame has begun and not ended (its header or part of its payload came). */
+  get midFrame(): boolean {
+    return this.#buffered > 0 || this.#streaming !== undefined;
   }
 
   /** Returns the frames completed by this chunk; throws ProtocolError on bad input. */
@@ -46,9 +59,30 @@ export class FrameDecoder {
     this.#buffered += chunk.length;
     const frames: Frame[] = [];
     for (;;) {
+      const streaming = this.#streaming;
+      if (streaming) {
+        // As many pieces as have arrived, each the part of one received chunk: no copy.
+        while (streaming.left > 0 && this.#buffered > 0) {
+          const first = this.#chunks[0]!;
+          const payload = this.#consume(Math.min(first.length, streaming.left));
+          streaming.left -= payload.length;
+          frames.push({ type: streaming.type, streamId: streaming.streamId, payload });
+        }
+        if (streaming.left > 0) break;
+        this.#streaming = undefined;
+      }
       if (this.#buffered < FRAME_HEADER_BYTES) break;
       const header = this.#peek(FRAME_HEADER_BYTES);
       const payloadLength = this.#checkHeader(header);
+      if (payloadLength > 0 && header.readUInt8(3) === this.#streamedType) {
+        this.#consume(FRAME_HEADER_BYTES);
+        this.#streaming = {
+          type: header.readUInt8(3),
+          streamId: header.readUInt32BE(4),
+          left: payloadLength,
+        };
+        continue;
+      }
       if (this.#buffered < FRAME_HEADER_BYTES + payloadLength) break;
       this.#consume(FRAME_HEADER_BYTES);
       const payload = payloadLength === 0 ? Buffer.alloc(0) : this.#consume(payloadLength);

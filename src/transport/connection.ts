@@ -57,7 +57,11 @@ export interface ConnectionSocket {
 
 export class Connection {
   readonly socket: ConnectionSocket;
-  readonly #decoder = new FrameDecoder({ isKnownType: isKnownMessageType });
+  readonly #decoder = new FrameDecoder({
+    isKnownType: isKnownMessageType,
+    // File bytes go on as they arrive: a 256 KiB DATA frame is never copied together.
+    streamedType: MessageType.DATA,
+  });
   #handler: MessageHandler | undefined;
   #queue: Message[] = [];
   #waiter: { resolve: (m: Message) => void; reject: (e: Error) => void } | undefined;
@@ -193,7 +197,7 @@ export class Connection {
     const timer = setInterval(
       () => {
         const quiet = Date.now() - this.lastMessageAt;
-        if (this.#decoder.bufferedBytes > 0 && quiet > limits.partialMessageMs) {
+        if (this.#decoder.midFrame && quiet > limits.partialMessageMs) {
           this.close(
             new TimeoutError(
               `Part of a message arrived and then nothing for ${limits.partialMessageMs} ms; closing.`,
