@@ -199,7 +199,12 @@ function startNode(
     ],
     {
       stdio: ['ignore', 'pipe', logDir ? 'pipe' : 'ignore'],
-      env: { ...process.env, LANFS_LOG_FORMAT: 'json' },
+      // Kept logs carry every catalog change (debug), to follow a file through a trace.
+      env: {
+        ...process.env,
+        LANFS_LOG_FORMAT: 'json',
+        ...(logDir ? { LANFS_LOG_LEVEL: 'debug' } : {}),
+      },
     },
   );
   node.child = child;

@@ -442,10 +442,15 @@ export class Replicator {
     const live = newest.filter((h) => h.up);
     const wanted = this.#o.replicas;
     // A copy just made may not be in that holder's records yet (they travel separately):
-    // servers the record names as copies and that are up count as holders too.
-    const named = record.replicas.filter(
-      (id) => view.member(id)?.up && !counted.some((h) => h.id === id),
-    );
+    // servers the record names as copies and that are up count as holders too. So do
+    // ones down for less than the grace period: one may hold the file though its records
+    // never showed it (a former primary killed right after the create), and a delete
+    // must still wait for it (the record's copies are the delete's holders).
+    const named = record.replicas.filter((id) => {
+      const member = view.member(id);
+      if (!member || counted.some((h) => h.id === id)) return false;
+      return member.up || Date.now() - (member.downSince ?? 0) < graceMs;
+    });
     if (counted.length + named.length < wanted) {
       if (Date.now() - record.modifiedAt < FRESH_FILE_MS) {
         this.#dirty.add(record.name); // its copies may still be on their way: look again soon
@@ -504,8 +509,9 @@ export class Replicator {
       JSON.stringify(record.replicas) !== JSON.stringify(replicas)
     ) {
       // Placement as it is now (after a takeover, or copies found at start).
-      const known = counted
-        .map((h) => h.id)
+      // A named server that is up shows what it holds: kept only if its records do.
+      const downNamed = named.filter((id) => !view.member(id)?.up);
+      const known = [...new Set([...counted.map((h) => h.id), ...downNamed])]
         .filter((id) => id !== this.#o.serverId)
         .sort((a, b) => a - b);
       if (

@@ -258,3 +258,30 @@ test('catalog - servers added to a tombstone after the delete keep it through a 
   assert.equal(await again.catalog.addPending(tombstone, [3]), false);
   assert.deepEqual(again.catalog.tombstones(), []);
 });
+
+test('catalog - an edit by a server taking over as primary keeps the former primary among the copies', async (t) => {
+  const { catalog } = await open(t, await dataDir(t), 2);
+  // A copy from server 1, the primary, which died before its own record went out.
+  let { u, check } = await upload(catalog, 'one');
+  const copy = await catalog.storeCopy(
+    {
+      name: 'doc.txt',
+      fileId: 'f1',
+      size: 3,
+      sha256: sha('one'),
+      version: 1,
+      primary: 1,
+      replicas: [2],
+      modifiedAt: Date.now(),
+    },
+    u,
+    check,
+  );
+  assert.equal(copy.primary, 1);
+  ({ u, check } = await upload(catalog, 'two'));
+  const edited = await catalog.edit('doc.txt', 1, u, check);
+  assert.equal(edited.primary, 2);
+  assert.deepEqual(edited.replicas, [1, 2], 'server 1 holds version 1: a delete must wait for it');
+  ({ u, check } = await upload(catalog, 'three'));
+  assert.deepEqual((await catalog.edit('doc.txt', 2, u, check)).replicas, [1, 2]);
+});

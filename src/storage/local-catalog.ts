@@ -464,7 +464,7 @@ export class LocalCatalog {
           'replace',
           (local) => ({
             ...this.#recordFor(local, received.sha256, baseVersion + 1, Date.now(), current.fileId),
-            replicas: current.replicas,
+            replicas: withFormerPrimary(current, this.serverId),
             requestId,
             lineage: nextLineage(current),
             ...described(description),
@@ -798,6 +798,10 @@ export class LocalCatalog {
       }
       this.#openFiles.invalidate(name);
       this.#store.apply({ ...extra, put: [record] });
+      this.#trace(mode === 'new' ? 'stored a new file' : 'stored a version', {
+        ...extra,
+        put: [record],
+      });
       this.#changed(name);
       return publicRecord(record);
     });
@@ -818,7 +822,9 @@ export class LocalCatalog {
         JSON.stringify(current.replicas) === JSON.stringify(replicas)
       )
         return;
-      await this.#commitAndApply({ put: [{ ...current, primary, replicas }] });
+      const change: StoreChange = { put: [{ ...current, primary, replicas }] };
+      await this.#commitAndApply(change);
+      this.#trace('placement', change);
       this.#changed(name);
     });
   }
@@ -907,6 +913,7 @@ export class LocalCatalog {
       }
       crashPoint('delete-after-unlink');
       this.#store.apply(change);
+      this.#trace('removed', change);
       this.#changed(name);
     });
   }
@@ -939,6 +946,7 @@ export class LocalCatalog {
     const change: StoreChange = { put: [moved], deleted: [name] };
     await this.#store.commit(change);
     this.#store.apply(change);
+    this.#trace('moved to its conflict name', change);
     this.#changed(name);
     this.#changed(newName);
   }
@@ -970,11 +978,12 @@ export class LocalCatalog {
     if (!tombstone) return;
     const pending = tombstone.pending.filter((id) => !seenWithout.includes(id));
     if (pending.length === tombstone.pending.length) return;
-    await this.#commitAndApply(
+    const change: StoreChange =
       pending.length === 0
         ? { buried: [tombstoneId(tombstone)] }
-        : { tombstones: [{ ...tombstone, pending }] },
-    );
+        : { tombstones: [{ ...tombstone, pending }] };
+    await this.#commitAndApply(change);
+    this.#trace('tombstone settled', change);
     this.#changed(which.name);
   }
 
@@ -991,7 +1000,9 @@ export class LocalCatalog {
       if (!tombstone) return false;
       const pending = [...new Set([...tombstone.pending, ...ids])].sort((a, b) => a - b);
       if (pending.length === tombstone.pending.length) return true;
-      await this.#commitAndApply({ tombstones: [{ ...tombstone, pending }] });
+      const change: StoreChange = { tombstones: [{ ...tombstone, pending }] };
+      await this.#commitAndApply(change);
+      this.#trace('tombstone waits for more servers', change);
       this.#changed(which.name);
       return true;
     });
@@ -1020,6 +1031,36 @@ export class LocalCatalog {
     if (!force && bytes < this.#checkpointBytes && bytes < this.#store.snapshotBytes / 4) return;
     this.checkpoint().catch((err: unknown) =>
       this.#logger.warn({ err }, 'checkpoint failed; the journal keeps every change meanwhile'),
+    );
+  }
+
+  /**
+   * One line per change of a file or tombstone, at debug level (off by default): the
+   * identities (fileId, version, primary, copies, pending holders) a torture trace
+   * follows a file by (bench/torture.ts --log-dir).
+   */
+  #trace(what: string, change: StoreChange): void {
+    if (!this.#logger.isLevelEnabled('debug')) return;
+    this.#logger.debug(
+      {
+        component: 'catalog',
+        put: change.put?.map((r) => ({
+          name: r.name,
+          fileId: r.fileId,
+          version: r.version,
+          primary: r.primary,
+          replicas: r.replicas,
+        })),
+        deleted: change.deleted,
+        tombstones: change.tombstones?.map((t) => ({
+          name: t.name,
+          fileId: t.fileId,
+          version: t.version,
+          pending: t.pending,
+        })),
+        buried: change.buried,
+      },
+      what,
     );
   }
 
@@ -1335,6 +1376,19 @@ async function openKeptFile(path: string): Promise<{ handle: FileHandle }> {
   } catch (err) {
     throw storageError(err, 'reading a kept version');
   }
+}
+
+/**
+ * The copies of a file after an edit here: the primary it had stays among them when
+ * this server takes over. It holds the file (an older version, caught up when it is
+ * back), though maybe unknown to every view: a primary killed right after a create
+ * acknowledged may die before its record went out. Left out, the next delete did not
+ * wait for it, and it came back with the deleted file (a torture wrong read).
+ */
+function withFormerPrimary(current: StoredRecord, serverId: number): number[] {
+  if (current.primary === serverId || current.replicas.includes(current.primary))
+    return current.replicas;
+  return [...current.replicas, current.primary].sort((a, b) => a - b);
 }
 
 export function newFileId(): string {
