@@ -133,6 +133,9 @@ export class PeerMesh {
   readonly #ownClaims = new Map<string, { state: OwnClaimState; at: number }>();
   readonly #claimReplies = new Map<number, (peerId: number, granted: boolean) => void>();
   #nextClaimId = 1;
+  /** Peers whose links this server dropped after its own stall, and when: still up in the
+   *  view until a new link comes or downAfterMs passes (see #tick). */
+  readonly #relinking = new Map<number, number>();
   /** Bytes sent and received on links that have closed (see trafficBytes). */
   #closedTrafficBytes = 0;
 
@@ -454,6 +457,7 @@ export class PeerMesh {
       this.#o.logger.debug({ peer: link.peerId }, 'link replaced: both sides dialed at once');
     }
     this.#links.set(link.peerId, link);
+    this.#relinking.delete(link.peerId);
     // Up before its first message is handled (setHandler hands over at once what came
     // with the handshake): its records must land on a live member, which a catch-up reads.
     this.#o.view.setUp(link.peerId, true);
@@ -738,14 +742,31 @@ export class PeerMesh {
     this.#lastTickAt = now;
     if (stalledMs > this.#downAfterMs) {
       // This server stood still longer than its peers wait (SIGSTOP, a long pause): they
-      // have dropped it. Drop our ends too and dial again: fresh links, fresh syncs.
+      // have dropped it. Drop our ends too and dial again: fresh links, fresh syncs. The
+      // members stay up in the view meanwhile (marked down only if no new link comes
+      // within downAfterMs): marking each down and up again has every record of each
+      // looked at anew (events, placement, the kept view), and on a loaded machine that
+      // work was the next stall: issue 16's 20-server join of 100,000 records collapsed
+      // so, servers relinking over and over until none answered a handshake.
       this.#o.logger.warn({ stalledMs }, 'this server stood still; linking to its peers again');
       for (const link of [...this.#links.values()]) {
+        this.#relinking.set(link.peerId, now);
+        this.#closedTrafficBytes +=
+          link.connection.socket.bytesRead + link.connection.socket.bytesWritten;
+        this.#links.delete(link.peerId);
         link.connection.destroy();
-        this.#detach(link);
       }
       this.#redial();
       return;
+    }
+    // Members relinked after a stall that no new link has reached in time: down now.
+    for (const [peerId, since] of this.#relinking) {
+      if (now - since <= this.#downAfterMs) continue;
+      this.#relinking.delete(peerId);
+      if (!this.#links.has(peerId)) {
+        this.#o.view.setUp(peerId, false);
+        this.#o.logger.warn({ peer: peerId }, 'peer down');
+      }
     }
     // Stood still briefly (a long task, a major GC of a large view): what the peers sent
     // meanwhile waits unread behind this timer, so none is blamed this time.
