@@ -7,43 +7,152 @@
  * the number of records — and every server stops cleanly on SIGTERM.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import {
   heartbeatFrameBytes,
   quietWindow,
   seedFolders,
-  startScaleServer,
   watchFullImage,
-  type ScaleServer,
 } from '../../bench/scale.ts';
 import { HEARTBEAT_INTERVAL_MS } from '../../src/cluster/peer-mesh.ts';
 import { onCleanup } from '../harness/cleanup.ts';
-import { uniqueGroup } from '../harness/cli.ts';
+import { cleanEnv, LANFS_BIN, uniqueGroup } from '../harness/cli.ts';
 import { TEST_KEY } from '../harness/cluster.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
 
 const SERVERS = 20;
-/**
- * The issue's light form is 100,000 records (LANFS_SCALE_RECORDS=100000); npm test runs
- * 10,000, which 20 servers join within the bound on two shared cores (100,000 do not
- * yet: docs/PERFORMANCE.md "Scale").
- */
-const RECORDS = Number(process.env.LANFS_SCALE_RECORDS ?? 10_000);
+/** The issue's light form; LANFS_SCALE_RECORDS sets another size. */
+const RECORDS = Number(process.env.LANFS_SCALE_RECORDS ?? 100_000);
 /** Servers started at once (see below). */
 const STARTS_AT_ONCE = 10;
-/** Seeding, starts and full image at most (the test's timeout leaves room for the rest and the clean-up). */
-const IMAGE_WITHIN_MS = 140_000;
+/**
+ * First scans, starts and full image at most, from the end of the seeding (the disk's
+ * share, 3 to 60 s here depending on what else writes: not the cluster's figure).
+ */
+const IMAGE_WITHIN_MS = 130_000;
+/** The seeding at most. */
+const SEEDING_WITHIN_MS = 60_000;
 const QUIET_SECONDS = 5;
+/**
+ * Silence after which a peer is down, as --peer-timeout. SPEC's 2 s is for servers on
+ * machines of their own; 20 of them joining 100,000 records on 2 shared cores stand
+ * still longer (a process gets a tenth of a core), and then drop and redo links until
+ * the cluster never settles: with 2 s, after 300 s 5 to 17 of 20 members were seen up
+ * (docs/PERFORMANCE.md, Scale, 2026-11-30). 10 s, as the listing test.
+ */
+const PEER_TIMEOUT_MS = 10_000;
+/** How long a SIGTERM'd server may take to exit before it is killed. */
+const STOP_WITHIN_MS = 10_000;
+
+interface ScaleProcess {
+  id: number;
+  pid: number;
+  address: string;
+  /** Log lines saying a peer was marked silent, and that this server stood still. */
+  silentPeers: () => number;
+  stoodStill: () => number;
+  /** SIGTERM; resolves with the exit code (null: killed after STOP_WITHIN_MS). */
+  stop: () => Promise<number | null>;
+  kill9: () => Promise<void>;
+}
+
+/** `lanfs server` on loopback, on multicast alone, --replicas 1; resolved once it serves. */
+async function startScaleProcess(options: {
+  data: string;
+  id: number;
+  group: string;
+  timeoutMs: number;
+}): Promise<ScaleProcess> {
+  const args = [
+    ...[LANFS_BIN, 'server', '--data', options.data, '--id', String(options.id)],
+    ...['--key', TEST_KEY, '--host', '127.0.0.1', '--port', '0', '--replicas', '1'],
+    ...['--interface', '127.0.0.1', '--group', options.group],
+    ...['--peer-timeout', String(PEER_TIMEOUT_MS)],
+  ];
+  const child = spawn(process.execPath, args, {
+    env: cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  let log = '';
+  let silent = 0;
+  let stood = 0;
+  child.stderr.on('data', (c: Buffer) => {
+    const text = c.toString();
+    if (log.length < 4000) log += text;
+    silent += text.split('"msg":"peer silent"').length - 1;
+    stood += text.split('this server stood still').length - 1;
+  });
+  const kill9 = async (): Promise<void> => {
+    if (running()) child.kill('SIGKILL');
+    await exited;
+  };
+  const address = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      reject(
+        new Error(`server ${options.id} did not serve within ${options.timeoutMs} ms: ${log}`),
+      );
+      void kill9();
+    }, options.timeoutMs);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server ${options.id} exited (${code}) before serving: ${log}`));
+    });
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      const match = / on ([\d.]+:\d+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+  });
+  return {
+    id: options.id,
+    pid: child.pid!,
+    address,
+    silentPeers: () => silent,
+    stoodStill: () => stood,
+    stop: async () => {
+      if (running()) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_WITHIN_MS);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+    kill9,
+  };
+}
+
+/** CPU seconds (user + system) the processes have used so far (/proc/PID/stat, 100 ticks a second). */
+function cpuSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // Exited: its figure is lost, and the diagnostic says less than was used.
+    }
+  }
+  return ticks / 100;
+}
 
 test(
   `many servers - ${SERVERS} processes found by multicast reach the full image of ${RECORDS} records, then stay quiet`,
-  { timeout: 165_000 },
+  { timeout: SEEDING_WITHIN_MS + IMAGE_WITHIN_MS + 25_000 },
   async (t) => {
     const begun = Date.now();
-    const deadline = begun + IMAGE_WITHIN_MS;
     const dirs = await Promise.all(Array.from({ length: SERVERS }, () => tempDir(t)));
     const counts = seedFolders(dirs, RECORDS);
     const seeded = Date.now() - begun;
+    assert.ok(seeded < SEEDING_WITHIN_MS, `seeding took ${seeded} ms`);
+    const deadline = Date.now() + IMAGE_WITHIN_MS;
     const expected = new Map(counts.map((count, i) => [i + 1, count]));
     assert.equal(
       counts.reduce((a, b) => a + b),
@@ -54,19 +163,15 @@ test(
     const startAll = async (
       phase: string,
       groupOf: (i: number) => string,
-    ): Promise<ScaleServer[]> => {
-      const started: ScaleServer[] = [];
+    ): Promise<ScaleProcess[]> => {
+      const started: ScaleProcess[] = [];
       for (let first = 0; first < SERVERS; first += STARTS_AT_ONCE) {
         const wave = await Promise.allSettled(
           dirs.slice(first, first + STARTS_AT_ONCE).map((data, j) =>
-            startScaleServer({
+            startScaleProcess({
               data,
               id: first + j + 1,
-              key: TEST_KEY,
               group: groupOf(first + j),
-              host: '127.0.0.1',
-              port: 0,
-              interfaceAddress: '127.0.0.1',
               timeoutMs: Math.max(1000, deadline - Date.now()),
             }),
           ),
@@ -92,17 +197,26 @@ test(
       await Promise.all(alone.map((s) => s.stop())),
       alone.map(() => 0),
     );
+    const scanned = Date.now();
 
     // Then all on one group, no --peers: multicast on 127.0.0.1 is all they have.
     const group = uniqueGroup();
     const servers = await startAll('the cluster', () => group);
+    const serving = Date.now();
+    const cpuServing = cpuSeconds(servers.map((s) => s.pid));
 
     const { missing, seen } = await watchFullImage(
       servers.map((s) => ({ id: s.id, address: s.address })),
       expected,
       { key: TEST_KEY, timeoutMs: Math.max(0, deadline - Date.now()) },
     );
-    assert.deepEqual(missing, [], `no full image of 100,000 records: ${seen.join('; ')}`);
+    assert.deepEqual(missing, [], `no full image of ${RECORDS} records: ${seen.join('; ')}`);
+    const imaged = Date.now();
+    const cpuImaged = cpuSeconds(servers.map((s) => s.pid));
+    const s = (ms: number): string => (ms / 1000).toFixed(1);
+    t.diagnostic(
+      `seeding ${s(seeded)} s, first scans ${s(scanned - begun - seeded)} s, cluster starts ${s(serving - scanned)} s (servers' CPU ${cpuServing.toFixed(1)} s), full image ${s(imaged - serving)} s after the last served (CPU ${(cpuImaged - cpuServing).toFixed(1)} s more); peers marked silent ${servers.reduce((n, x) => n + x.silentPeers(), 0)} times, servers stood still ${servers.reduce((n, x) => n + x.stoodStill(), 0)} times (since the cluster's start)`,
+    );
 
     // Quiet: with nothing changing, a server's links carry its heartbeats and its peers'
     // and nothing else. A link carries at most W / interval + 1 heartbeats each way in a
