@@ -33,7 +33,7 @@ const STARTS_AT_ONCE = 10;
  */
 const IMAGE_WITHIN_MS = 130_000;
 /** The seeding at most. */
-const SEEDING_WITHIN_MS = 60_000;
+const SEEDING_WITHIN_MS = 90_000;
 const QUIET_SECONDS = 5;
 /**
  * Silence after which a peer is down, as --peer-timeout. SPEC's 2 s is for servers on
