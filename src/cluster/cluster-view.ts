@@ -388,6 +388,12 @@ export class ClusterView {
     return actingPrimaryOf(this.newestHolders(name));
   }
 
+  /** newestHolders and actingPrimary of name from one walk over the members. */
+  served(name: string): { newest: Holder[]; acting: number | undefined } {
+    const newest = this.newestHolders(name);
+    return { newest, acting: actingPrimaryOf(newest) };
+  }
+
   /** Whether any server, up or down, holds a file of this name. */
   has(name: string): boolean {
     return this.holders(name).length > 0;

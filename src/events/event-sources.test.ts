@@ -29,6 +29,11 @@ class FakeView implements ViewSource {
     const newest = Math.max(...holders.map((h) => h.record.version));
     return holders.filter((h) => h.record.version === newest);
   }
+  served(name: string): { newest: HolderLike[]; acting: number | undefined } {
+    const newest = this.newestHolders(name);
+    return { newest, acting: this.actingPrimary(name) };
+  }
+
   actingPrimary(name: string): number | undefined {
     return this.newestHolders(name).find((h) => h.up)?.record.primary;
   }

@@ -33,10 +33,11 @@ export interface ViewSource {
   onNameChange(listener: (name: string) => void): void;
   onMemberChange(listener: (id: number, up: boolean) => void): void;
   member(id: number): { address: string; records: ReadonlyMap<string, unknown> } | undefined;
-  /** The holders of the newest version of the file served under name. */
-  newestHolders(name: string): HolderLike[];
-  /** The server taking edits and deletes of name, if any is up. */
-  actingPrimary(name: string): number | undefined;
+  /**
+   * The holders of the newest version of the file served under name, and the
+   * server taking its edits and deletes if any is up: one walk over the members.
+   */
+  served(name: string): { newest: HolderLike[]; acting: number | undefined };
   /** Every file of the cluster (read once, at attach). */
   list(): FileRecord[];
 }
@@ -95,10 +96,10 @@ export function attachEventSources(stream: EventStream, sources: EventSources): 
       const record = sources.catalog?.get(name);
       return record && { record, holders: [stream.serverId], live: 1 };
     }
-    const newest = sources.view.newestHolders(name);
+    const { newest, acting } = sources.view.served(name);
     if (newest.length === 0) return undefined;
     // The same choice as ClusterView.list(): the acting primary's record, every holder seen.
-    const primary = sources.view.actingPrimary(name) ?? newest[0]!.record.primary;
+    const primary = acting ?? newest[0]!.record.primary;
     const chosen = (newest.find((h) => h.id === primary) ?? newest[0]!).record;
     const holders = newest.map((h) => h.id).sort((a, b) => a - b);
     const record: FileRecord = {
@@ -157,8 +158,8 @@ export function attachEventSources(stream: EventStream, sources: EventSources): 
     if (before.live >= wanted && after.live < wanted) {
       const holders = sources.view
         ? sources.view
-            .newestHolders(name)
-            .filter((h) => h.up)
+            .served(name)
+            .newest.filter((h) => h.up)
             .map((h) => h.id)
             .sort((a, b) => a - b)
         : [stream.serverId];
