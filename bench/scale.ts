@@ -19,7 +19,7 @@
  * runs watchFullImage inside a network namespace for the netns rows.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -47,9 +47,16 @@ const TICKS_PER_SECOND = 100;
 /**
  * Writes `total` small files spread evenly over dirs (synchronously: it runs before
  * any server starts, and is several times faster than 64 async writers). Returns
- * how many each folder got.
+ * how many each folder got. With `hardLinks`, each folder's files are names of one
+ * file (the same bytes under every name): no inode is made or freed per name, which
+ * on an ext4 without a journal, as this VM's, would slow every file made on the
+ * machine for minutes after they are removed (docs/PERFORMANCE.md, 2026-11-30).
  */
-export function seedFolders(dirs: string[], total: number): number[] {
+export function seedFolders(
+  dirs: string[],
+  total: number,
+  options: { hardLinks?: boolean } = {},
+): number[] {
   const counts = dirs.map(
     (_, i) => Math.floor(total / dirs.length) + (i < total % dirs.length ? 1 : 0),
   );
@@ -57,7 +64,9 @@ export function seedFolders(dirs: string[], total: number): number[] {
     for (let f = 0; f < counts[i]!; f++) {
       const folder = join(dir, `s${i + 1}-${Math.floor(f / FILES_PER_FOLDER)}`);
       if (f % FILES_PER_FOLDER === 0) mkdirSync(folder, { recursive: true });
-      writeFileSync(join(folder, `f${f}.txt`), `server ${i + 1} file ${f}\n`);
+      const path = join(folder, `f${f}.txt`);
+      if (options.hardLinks && f > 0) linkSync(join(dir, `s${i + 1}-0`, 'f0.txt'), path);
+      else writeFileSync(path, `server ${i + 1} file ${f}\n`);
     }
   });
   return counts;
