@@ -104,6 +104,7 @@ export function buildProgram(hooks: ProgramHooks): Command {
 
   fileCommand('show', 'list every file on every server, in name order')
     .option('--json', 'print one JSON array')
+    .option('--names', 'only the names, one a line (with --json: an array of names)')
     .option('--limit <n>', 'at most this many files')
     .option('--after <name>', 'only the files whose names sort after this one (the next page)')
     .option('--prefix <text>', 'only the files whose names start with this, e.g. photos/')

@@ -57,6 +57,8 @@ export interface ListOptions {
   limit?: number;
   after?: string;
   prefix?: string;
+  /** Pages carry `names` and no records (see listNames). */
+  namesOnly?: boolean;
 }
 
 /** Files asked for per LIST request of a listing (see listPages): about 8 MB of records. */
@@ -169,15 +171,17 @@ export class LanfsClient {
           limit: ask,
           ...(after === undefined ? {} : { after }),
           ...(options.prefix ? { prefix: options.prefix } : {}),
+          ...(options.namesOnly ? { namesOnly: true } : {}),
         };
         for await (const page of server.listPages(body)) {
-          const last = page.records[page.records.length - 1];
-          if (last) after = last.name;
-          got += page.records.length;
-          left -= page.records.length;
+          const count = page.names?.length ?? page.records.length;
+          const last = page.names ? page.names[count - 1] : page.records[count - 1]?.name;
+          if (last !== undefined) after = last;
+          got += count;
+          left -= count;
           more = page.more;
           // A part cut off by LIST_REQUEST_RECORDS goes on: that is no `more` for the caller.
-          yield { records: page.records, more: page.more && left <= 0 };
+          yield { ...page, more: page.more && left <= 0 };
         }
       } catch (err) {
         if (!isConnectionLoss(err) || failovers >= MAX_FAILOVERS) throw err;
@@ -187,6 +191,16 @@ export class LanfsClient {
       }
       if (!more || got < ask) return;
     }
+  }
+
+  /**
+   * The names of the files, in name order, a page at a time (as listPages, which
+   * options also take): for scripts that only need names, several times faster
+   * than whole records for a large cluster, on both ends.
+   */
+  async *listNames(options: Omit<ListOptions, 'namesOnly'> = {}): AsyncGenerator<string[]> {
+    for await (const page of this.listPages({ ...options, namesOnly: true }))
+      yield page.names ?? page.records.map((r) => r.name);
   }
 
   /**

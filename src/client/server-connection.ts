@@ -64,6 +64,8 @@ export function newRequestId(): string {
 /** One page of a listing as it arrives; `more`: the limit cut off names that follow. */
 export interface ListedPage {
   records: FileRecord[];
+  /** A names-only listing's names (records is empty then). */
+  names?: string[];
   more: boolean;
 }
 
@@ -140,7 +142,11 @@ export class ServerConnection {
         (message, finish) => {
           if (message.type !== 'LIST_PAGE')
             throw new ProtocolError(`Expected LIST_PAGE, got ${message.type}.`);
-          queue.push({ records: message.body.records, more: message.body.more ?? false });
+          queue.push({
+            records: message.body.records,
+            ...(message.body.names ? { names: message.body.names } : {}),
+            more: message.body.more ?? false,
+          });
           if (message.body.done) finish();
           wake?.();
         },

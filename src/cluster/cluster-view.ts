@@ -463,6 +463,26 @@ export class ClusterView {
     }
   }
 
+  /**
+   * As listPage, the names alone (a script's listing of many files): the same
+   * names in the same order, and no record built for any of them.
+   */
+  listNamesPage(limit: number, after?: string, prefix = ''): { names: string[]; more: boolean } {
+    const listed: string[] = [];
+    let cursor = after;
+    for (;;) {
+      const step = Math.min(LIST_STEP_NAMES, limit);
+      const names = this.#names.page(step, cursor, prefix);
+      for (const name of names) {
+        if (this.#soleHolder(name) || this.holders(name).length > 0) listed.push(name);
+        cursor = name;
+        if (listed.length >= limit)
+          return { names: listed, more: this.#names.page(1, cursor, prefix).length > 0 };
+      }
+      if (names.length < step) return { names: listed, more: false };
+    }
+  }
+
   /** The one entry a listing shows for name: the acting primary's record, every holder seen. */
   listed(name: string): FileRecord | undefined {
     // Most files of a large listing: one member holds it and no tombstone names it.

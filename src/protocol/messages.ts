@@ -402,6 +402,9 @@ export const scrubFileSchema = z.object({
 });
 export type ScrubFile = z.infer<typeof scrubFileSchema>;
 
+/** Names in one LIST_PAGE of a names-only listing at most. */
+export const NAME_PAGE_NAMES = 16_384;
+
 const schemas = {
   HELLO: z.object({
     /** client; server (the mesh link); replicator (a server moving file bytes to another). */
@@ -437,10 +440,14 @@ const schemas = {
     limit: z.number().int().positive().optional(),
     after: fileName.optional(),
     prefix: z.string().max(4096).optional(),
+    /** Only the names (pages carry `names`, no records): a script's listing of many files. */
+    namesOnly: z.boolean().optional(),
   }),
   /** One page of a LIST; the last has `done`, and `more` when the limit cut names off. */
   LIST_PAGE: z.object({
     records: z.array(fileRecordSchema).max(10_000),
+    /** The names of a LIST with `namesOnly` (records is empty then). */
+    names: z.array(z.string().max(4096)).max(NAME_PAGE_NAMES).optional(),
     done: z.boolean(),
     more: z.boolean().optional(),
   }),
@@ -631,6 +638,24 @@ export type InputOf<K extends ControlMessageName> = z.input<Schemas[K]>;
 
 /** Largest JSON payload of one page of records: well inside MAX_FRAME_PAYLOAD_BYTES. */
 export const RECORD_PAGE_BYTES = 512 * 1024;
+
+/** Names split into pages of at most NAME_PAGE_NAMES and about RECORD_PAGE_BYTES of JSON each. */
+export function pageNames(names: string[], maxBytes = RECORD_PAGE_BYTES): string[][] {
+  const pages: string[][] = [[]];
+  let bytes = 0;
+  for (const name of names) {
+    // Each character as if it took an escape (6 bytes), cheaper than encoding it to know.
+    const size = 3 + 6 * name.length;
+    const page = pages[pages.length - 1]!;
+    if ((bytes + size > maxBytes || page.length >= NAME_PAGE_NAMES) && page.length > 0) {
+      pages.push([]);
+      bytes = 0;
+    }
+    pages[pages.length - 1]!.push(name);
+    bytes += size;
+  }
+  return pages;
+}
 
 /**
  * Cuts records into pages whose JSON stays under RECORD_PAGE_BYTES. Each record's

@@ -12,7 +12,7 @@ import { serveWatch } from '../events/serve-watch.ts';
 import type { EventStream } from '../events/event-stream.ts';
 import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
 import { validateName } from '../protocol/file-name.ts';
-import { pageRecords, type BodyOf, type Message } from '../protocol/messages.ts';
+import { pageNames, pageRecords, type BodyOf, type Message } from '../protocol/messages.ts';
 import {
   errorToWire,
   LanfsError,
@@ -34,6 +34,8 @@ const PAUSE_AT_PENDING_BYTES = 8 * 1024 * 1024;
 const RESUME_AT_PENDING_BYTES = 2 * 1024 * 1024;
 /** Records looked up per step of a LIST (then sent as pages of at most RECORD_PAGE_BYTES). */
 const LIST_STEP_RECORDS = 2000;
+/** Names looked up per step of a names-only LIST (a page of them is small). */
+const LIST_STEP_NAMES = 16_384;
 /** A client's requests that must not meet an old view: they wait until it is current. */
 const WAITS_FOR_CURRENT_VIEW = new Set<Message['type']>([
   'LIST',
@@ -416,6 +418,7 @@ export class ClientSession {
    * The next page waits until the socket drained the last.
    */
   async #list(streamId: number, body: BodyOf<'LIST'>): Promise<void> {
+    if (body.namesOnly) return await this.#listNames(streamId, body);
     const files = this.#components.files;
     let after = body.after;
     let left = body.limit ?? Infinity;
@@ -438,6 +441,35 @@ export class ClientSession {
       });
       if (done || this.#connection.closed) break;
       after = records[records.length - 1]!.name;
+      await this.#connection.drain();
+    }
+    this.#end(streamId);
+  }
+
+  /** #list for `namesOnly`: the same steps, pages of names instead of records. */
+  async #listNames(streamId: number, body: BodyOf<'LIST'>): Promise<void> {
+    const files = this.#components.files;
+    let after = body.after;
+    let left = body.limit ?? Infinity;
+    for (;;) {
+      const step = Math.min(left, LIST_STEP_NAMES);
+      const names = files.listNames(step + 1, after, body.prefix);
+      const more = names.length > step;
+      if (more) names.pop();
+      left -= names.length;
+      const done = !more || left <= 0;
+      const pages = pageNames(names);
+      pages.forEach((page, i) => {
+        const last = done && i === pages.length - 1;
+        this.#connection.send('LIST_PAGE', streamId, {
+          records: [],
+          names: page,
+          done: last,
+          ...(last && more ? { more: true } : {}),
+        });
+      });
+      if (done || this.#connection.closed) break;
+      after = names[names.length - 1]!;
       await this.#connection.drain();
     }
     this.#end(streamId);

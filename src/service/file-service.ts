@@ -205,6 +205,11 @@ export class FileService {
     return this.#c.view.listPage(limit, after, prefix).records;
   }
 
+  /** As list, the names alone. */
+  listNames(limit = Infinity, after?: string, prefix?: string): string[] {
+    return this.#c.view.listNamesPage(limit, after, prefix).names;
+  }
+
   status(): BodyOf<'STATUS_RESULT'> {
     return this.#c.status();
   }

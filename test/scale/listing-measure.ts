@@ -2,8 +2,9 @@
  * Measures what issue 16 part 2 asks of a large cluster (not a test; run by hand):
  * a records-only member holding N records (records-member.ts), a real server process
  * that joins it (time until it holds them all, its RSS then), then a listing of
- * every name from that server through the client library, GET /api/files and
- * `lanfs show --json`, and two `status` calls. Each figure comes with the server's
+ * every name from that server through the client library (whole records, and
+ * names only), GET /api/files, `lanfs show --json` and `lanfs show --names`, and
+ * two `status` calls. Each figure comes with the server's
  * CPU seconds for it (the machine may be shared) and the same run's references: a
  * plain JSON.stringify of the names and of the records, in this process.
  *
@@ -150,6 +151,20 @@ async function main(): Promise<void> {
       return listed;
     });
 
+  for (let run = 1; run <= 2; run++)
+    await phase(`client library listNames (names only), run ${run}`, pid, async () => {
+      let listed = 0;
+      let last = '';
+      for await (const names of client.listNames()) {
+        for (const name of names) {
+          if (name <= last) throw new Error(`out of order: ${name} after ${last}`);
+          last = name;
+        }
+        listed += names.length;
+      }
+      return listed;
+    });
+
   await phase('GET /api/files', pid, async () => {
     const res = await fetch(`http://127.0.0.1:${server.httpPort}/api/files`, {
       headers: { Authorization: `Bearer ${KEY}` },
@@ -183,6 +198,20 @@ async function main(): Promise<void> {
     if (code !== 0) throw new Error(`lanfs show --json exited with ${String(code)}`);
     return names;
   }).catch((err: unknown) => console.log(`lanfs show --json failed: ${(err as Error).message}`));
+
+  await phase('lanfs show --names', pid, async () => {
+    const cli = spawn(process.execPath, [LANFS_BIN, 'show', '--names'], {
+      env: cleanEnv({ LANFS_KEY: KEY, LANFS_SERVER: server.address }),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let names = 0;
+    cli.stdout.on('data', (chunk: Buffer) => {
+      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) names++;
+    });
+    const code = await new Promise((resolve) => cli.on('exit', resolve));
+    if (code !== 0) throw new Error(`lanfs show --names exited with ${String(code)}`);
+    return names;
+  }).catch((err: unknown) => console.log(`lanfs show --names failed: ${(err as Error).message}`));
 
   for (let run = 1; run <= 2; run++) {
     started = process.hrtime.bigint();

@@ -20,6 +20,7 @@ import {
 
 export interface ShowOptions {
   json?: boolean;
+  names?: boolean;
   limit?: string;
   after?: string;
   prefix?: string;
@@ -33,6 +34,7 @@ const TEXT_BLOCK_RECORDS = 5000;
 export async function show(ctx: CliContext, options: ShowOptions): Promise<void> {
   const listing = listOptions(options);
   const client = await ctx.client();
+  if (options.names) return await showNames(ctx, client, listing, options.json === true);
   const leases = new Map((await client.leases().catch(() => [])).map((l) => [l.name, l]));
   const pages = verifiedPages(client, client.listPages(listing));
   if (options.json) return await showJson(ctx, pages, leases);
@@ -97,6 +99,28 @@ async function showJson(
     if (text) await write(ctx, text);
   }
   await write(ctx, first ? '[]\n' : '\n]\n');
+}
+
+/**
+ * `show --names`: one name a line (a JSON array of names with --json), nothing
+ * else asked of the servers, for scripts going through many files.
+ */
+async function showNames(
+  ctx: CliContext,
+  client: LanfsClient,
+  listing: ListOptions,
+  json: boolean,
+): Promise<void> {
+  let first = true;
+  for await (const names of client.listNames(listing)) {
+    if (names.length === 0) continue;
+    const text = json
+      ? (first ? '[\n  ' : ',\n  ') + names.map((n) => JSON.stringify(n)).join(',\n  ')
+      : `${names.join('\n')}\n`;
+    first = false;
+    await write(ctx, text);
+  }
+  if (json) await write(ctx, first ? '[]\n' : '\n]\n');
 }
 
 function listOptions(options: ShowOptions): ListOptions {
