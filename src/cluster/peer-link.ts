@@ -144,24 +144,28 @@ export class PeerLink {
     return result!;
   }
 
-  /** A whole copy from a readable stream (healing). */
-  async upload(body: BodyOf<'REPLICA_PUT'>, source: Readable): Promise<FileRecord> {
-    const writer = this.openUpload(body);
+  /**
+   * A whole copy from a readable stream (healing). END carries the record's sha256,
+   * not one of the bytes read: a source damaged on this disk (or replaced since the
+   * record was read) is refused by the receiver instead of spreading.
+   */
+  async upload(body: BodyOf<'REPLICA_PUT'>, source: Readable, sha256: string): Promise<FileRecord> {
+    const writer = this.openUpload(body, { sha256Later: true });
     try {
       for await (const chunk of source) await writer.write(chunk as Buffer);
     } catch (err) {
       writer.cancel();
       throw err;
     }
-    return await writer.end();
+    return await writer.end({ sha256 });
   }
 
   /**
    * A copy fed chunk by chunk as the client's bytes arrive (see
    * RequestStreams.openUpload).
    */
-  openUpload(body: BodyOf<'REPLICA_PUT'>): UploadWriter {
-    return this.#requests.openUpload('REPLICA_PUT', body);
+  openUpload(body: BodyOf<'REPLICA_PUT'>, options: { sha256Later?: boolean } = {}): UploadWriter {
+    return this.#requests.openUpload('REPLICA_PUT', body, options);
   }
 }
 

@@ -80,8 +80,11 @@ export interface ReplicatorOptions {
 /** The copies of one upload in progress (see Replicator.startCopies). */
 export interface CopySet {
   write: (chunk: Buffer) => Promise<void>;
-  /** Sends END to every target; resolves with the ids that stored the copy. */
-  end: (extra?: { s3ETag?: string }) => Promise<number[]>;
+  /**
+   * Sends END to every target, with the sha256 the primary checked the bytes
+   * against (the copies are not hashed again); resolves with the ids that stored it.
+   */
+  end: (extra: { sha256: string; s3ETag?: string }) => Promise<number[]>;
   cancel: () => void;
 }
 
@@ -183,7 +186,7 @@ export class Replicator {
           }),
         );
       },
-      end: async (extra?: { s3ETag?: string }): Promise<number[]> => {
+      end: async (extra: { sha256: string; s3ETag?: string }): Promise<number[]> => {
         const done = await Promise.all(
           writers.map(async (w) => {
             const writer = await w.writer;
@@ -206,7 +209,7 @@ export class Replicator {
 
   async #openCopy(peerId: number, header: ReplicaHeader): Promise<UploadWriter | undefined> {
     try {
-      return (await this.#connection(peerId)).openUpload({ record: header });
+      return (await this.#connection(peerId)).openUpload({ record: header }, { sha256Later: true });
     } catch (err) {
       this.#o.logger.warn(
         { peer: peerId, name: header.name, reason: (err as Error).message },
@@ -602,7 +605,7 @@ export class Replicator {
         const bytes = handle.createReadStream({ autoClose: false, highWaterMark: 1024 * 1024 });
         const started = performance.now();
         sending = true;
-        await connection.upload({ record }, bytes);
+        await connection.upload({ record }, bytes, record.sha256);
         this.copyRate.record(record.size, performance.now() - started);
       } finally {
         await handle.close();

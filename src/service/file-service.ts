@@ -398,7 +398,9 @@ export class FileService {
           // create that failed here never shows up on another server, and no copy holder
           // is ever the only holder of a file whose primary is still storing it (it would
           // look like the acting primary meanwhile).
-          const copied = copies ? await copies.end({ s3ETag: end.s3ETag }) : [];
+          const copied = copies
+            ? await copies.end({ sha256: record.sha256, s3ETag: end.s3ETag })
+            : [];
           this.#noteCopies(name, copied);
           if (copied.length !== placed.length) {
             await catalog.setPlacement(name, fileId, catalog.serverId, copied);
@@ -516,7 +518,10 @@ export class FileService {
         }
         // Holders that miss the new version (down, or failing now) catch up by themselves.
         try {
-          this.#noteCopies(name, (await copies?.end({ s3ETag: end.s3ETag })) ?? []);
+          this.#noteCopies(
+            name,
+            (await copies?.end({ sha256: record.sha256, s3ETag: end.s3ETag })) ?? [],
+          );
         } finally {
           written();
         }

@@ -52,8 +52,11 @@ export type AnswerHandler = (message: Message, finish: () => void) => void;
 export interface UploadWriter {
   readonly size: number;
   write: (chunk: Buffer) => Promise<void>;
-  /** Sends END (with the S3 ETag of a copy, when the version has one). */
-  end: (extra?: { s3ETag?: string }) => Promise<FileRecord>;
+  /**
+   * Sends END (with the S3 ETag of a copy, when the version has one). An upload
+   * opened with `sha256Later` sends the sha256 given here instead of hashing.
+   */
+  end: (extra?: { s3ETag?: string; sha256?: string }) => Promise<FileRecord>;
   cancel: () => void;
 }
 
@@ -264,7 +267,17 @@ export class RequestStreams {
    * rejects as soon as the other end refuses or redirects. end() sends END and
    * resolves with the record stored.
    */
-  openUpload(type: UploadType, body: UploadBody): UploadWriter {
+  openUpload(
+    type: UploadType,
+    body: UploadBody,
+    options: {
+      /**
+       * The caller knows the bytes' sha256 (a copy of what the primary has already
+       * checked) and gives it to end(): nothing is hashed here.
+       */
+      sha256Later?: boolean;
+    } = {},
+  ): UploadWriter {
     const streamId = this.#nextStreamId++;
     const connection = this.#connection;
     let refusal: Error | undefined;
@@ -296,7 +309,7 @@ export class RequestStreams {
         for (let offset = 0; offset < chunk.length; offset += DATA_CHUNK_BYTES) {
           if (refusal) throw refusal;
           const part = chunk.subarray(offset, offset + DATA_CHUNK_BYTES);
-          hash.update(part);
+          if (!options.sha256Later) hash.update(part);
           size += part.length;
           if (connection.sendData(streamId, part)) continue;
           uncork();
@@ -304,13 +317,18 @@ export class RequestStreams {
         }
         if (refusal) throw refusal;
       },
-      end: async (extra: { s3ETag?: string } = {}): Promise<FileRecord> => {
+      end: async (extra: { s3ETag?: string; sha256?: string } = {}): Promise<FileRecord> => {
         if (refusal) {
           uncork();
           throw refusal;
         }
         finished = true;
-        const sha256 = hash.digest('hex');
+        if (options.sha256Later && extra.sha256 === undefined) {
+          connection.send('CANCEL', streamId, {});
+          uncork();
+          throw new Error('lanfs bug: an upload opened with sha256Later ended without its sha256.');
+        }
+        const sha256 = options.sha256Later ? extra.sha256! : hash.digest('hex');
         connection.send(
           'END',
           streamId,
