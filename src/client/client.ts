@@ -277,7 +277,12 @@ export class LanfsClient {
       try {
         return await server.upload('CREATE', body, sourceOf(source), options);
       } catch (err) {
-        throw inDoubt(err, attempt, ['LANFS_ERR_NAME_EXISTS'], `create of "${body.name}"`);
+        throw inDoubt(
+          err,
+          attempt,
+          ['LANFS_ERR_NAME_EXISTS', 'LANFS_ERR_UNAVAILABLE'],
+          `create of "${body.name}"`,
+        );
       } finally {
         attempt++;
       }
@@ -310,10 +315,12 @@ export class LanfsClient {
         );
       } catch (err) {
         // Deleted since, or changed since: the first try may have been applied before that.
+        // Or the file's only live holder was the server that died: "held by a server that
+        // is down" says nothing of the first try either (a torture run read such an edit).
         throw inDoubt(
           err,
           attempt,
-          ['LANFS_ERR_EDIT_CONFLICT', 'LANFS_ERR_NOT_FOUND'],
+          ['LANFS_ERR_EDIT_CONFLICT', 'LANFS_ERR_NOT_FOUND', 'LANFS_ERR_UNAVAILABLE'],
           `edit of "${body.name}"`,
         );
       } finally {
@@ -628,7 +635,7 @@ function sourceOf(source: UploadSource | (() => UploadSource)): UploadSource {
  * changed), the first try may still have been applied on the server that died before
  * answering, so the client must not say it was not: its outcome is unknown.
  */
-function inDoubt(err: unknown, attempt: number, refusals: string[], what: string): unknown {
+export function inDoubt(err: unknown, attempt: number, refusals: string[], what: string): unknown {
   if (attempt === 0 || !(err instanceof LanfsError) || !refusals.includes(err.code)) return err;
   return new ConnectionClosedError(
     `The server died during the ${what}, and it cannot be told whether that one took effect: ${err.message} Look with "lanfs history" or "lanfs show" before writing again.`,
