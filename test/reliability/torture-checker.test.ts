@@ -19,7 +19,9 @@ const op = (o: Partial<Op>): Op => ({
   outcome: 'ok',
   ...o,
 });
-const [x, y, z] = ['x', 'y', 'z'].map((c) => c.repeat(64));
+const x = 'x'.repeat(64);
+const y = 'y'.repeat(64);
+const z = 'z'.repeat(64);
 
 test('torture checker - a change made during a partition is not taken to replace what a read after it returns', () => {
   const cut = { from: 50, to: 200 };
