@@ -186,9 +186,12 @@ export class FileService {
    * True when this server's view went unsure during a write (its loop stood still):
    * after waiting until it is current again, the write must be checked once more.
    */
-  async #stoodStill(name: string, received: Upload): Promise<boolean> {
+  async #stoodStill(name: string, received: Upload, stallsAtBegin: number): Promise<boolean> {
     const freshness = this.#c.freshness;
-    if (!freshness?.unsure) return false;
+    // A stall during the upload whose catch-up already ended (the bytes' END came after
+    // the peers were heard again) still counts: the checks at begin predate it (seed 13's
+    // torture: a thawed primary applied an edit of a file deleted during its freeze).
+    if (!freshness || (!freshness.unsure && freshness.stalls === stallsAtBegin)) return false;
     if (await freshness.settled()) return true;
     await received.abort();
     throw new LanfsError(
@@ -304,6 +307,7 @@ export class FileService {
     writtenBy?: string;
   }): Promise<WriteHandle> {
     const { catalog, view, mesh, replicator } = this.#c;
+    const stallsAtBegin = this.#c.freshness?.stalls ?? 0;
     const name = validateName(request.name);
     this.#checkSize(request.size);
     checkDescription(request.description);
@@ -372,7 +376,7 @@ export class FileService {
             throw new NameExistsError(name, 'is being created on another server');
           }
           // Stood still while the bytes came (a freeze): others may have made the name meanwhile.
-          if (await this.#stoodStill(name, received)) {
+          if (await this.#stoodStill(name, received, stallsAtBegin)) {
             if (view.has(name)) {
               await received.abort();
               throw new NameExistsError(name, 'was created on another server meanwhile');
@@ -434,6 +438,7 @@ export class FileService {
     writtenBy?: string;
   }): Promise<WriteHandle> {
     const { catalog, replicator } = this.#c;
+    const stallsAtBegin = this.#c.freshness?.stalls ?? 0;
     const name = validateName(request.name);
     this.#checkSize(request.size);
     checkDescription(request.description);
@@ -446,6 +451,10 @@ export class FileService {
     if (replayed) return answered(replayed);
     if (request.requestId !== undefined && existing?.requestId === request.requestId)
       return answered(existing);
+    // Deleted elsewhere, and this server's copy not removed yet (its replicator does that
+    // in its next round): an edit here would make a version that beats the delete (seed
+    // 13's torture: a thawed server edited a file deleted during its freeze).
+    if (existing && this.#c.view.coveringTombstone(name, existing)) throw new NotFoundError(name);
     try {
       catalog.checkEditable(name, request.baseVersion);
     } catch (err) {
@@ -490,7 +499,7 @@ export class FileService {
         try {
           // Stood still while the bytes came (a freeze): the others may have deleted the
           // file, or taken over as its primary, meanwhile.
-          if (await this.#stoodStill(name, received)) {
+          if (await this.#stoodStill(name, received, stallsAtBegin)) {
             const now = catalog.get(name);
             if (!now || this.#c.view.coveringTombstone(name, now)) {
               await received.abort();
