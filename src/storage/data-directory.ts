@@ -52,6 +52,9 @@ const HASH_PIECE_BYTES = 256 * 1024;
 /** Files of one folder the walk looks up (lstat) at once. */
 const WALK_STATS_AT_ONCE = 64;
 
+/** Flushes a checkpoint runs at once (each takes one I/O thread). */
+const FLUSHES_AT_ONCE = 8;
+
 /** A file just put in place, and the promise that it survives a crash. */
 export interface Placed {
   local: LocalFile;
@@ -465,18 +468,28 @@ export class DataDirectory {
     this.#unsyncedFiles.clear();
     this.#unsyncedFolders.clear();
     const failed: Error[] = [];
-    // On the inline writer's thread: a flush there costs the event loop nothing per file
-    // (through the thread pool it took an open, an fsync and a close hand-off each).
-    const items = [
-      ...files.map((path) => ({ path, folder: false })),
-      ...folders.map((path) => ({ path, folder: true })),
-    ];
-    const errors = await this.#inlineWriter.flush(items);
-    errors.forEach((err, i) => {
-      const item = items[i]!;
-      if (!err || (err as NodeJS.ErrnoException).code === 'ENOENT') return; // removed since
-      (item.folder ? this.#unsyncedFolders : this.#unsyncedFiles).add(item.path);
-      failed.push(err);
+    await forEachLimited(files, FLUSHES_AT_ONCE, async (path) => {
+      try {
+        const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // removed since: nothing to keep
+        this.#unsyncedFiles.add(path);
+        failed.push(err as Error);
+      }
+    });
+    await forEachLimited(folders, FLUSHES_AT_ONCE, async (path) => {
+      try {
+        await syncDir(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        this.#unsyncedFolders.add(path);
+        failed.push(err as Error);
+      }
     });
     if (failed.length > 0) throw storageError(failed[0], `flushing ${failed.length} written files`);
   }
@@ -832,6 +845,19 @@ export function skipBytes(chunks: Buffer[], n: number): Buffer[] {
     }
   }
   return rest;
+}
+
+/** Runs work on every item, at most `limit` at once. */
+async function forEachLimited<T>(
+  items: T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** fsync a folder, so a rename or link inside it survives a crash. */

@@ -94,26 +94,3 @@ test('inline writer - once closed it refuses more, in one sentence', async (t) =
     /stopping/,
   );
 });
-
-test('inline writer - flush answers each file and folder, over several slices, ENOENT for one gone', async (t) => {
-  const dir = await folder(t);
-  const w = writer(t);
-  const paths = await Promise.all(
-    Array.from({ length: 150 }, async (_, i) => {
-      const path = join(dir, `f${i}`);
-      await w.write({ path, bytes: Buffer.from(String(i)), durable: false });
-      return path;
-    }),
-  );
-  const errors = await w.flush([
-    ...paths.map((path) => ({ path, folder: false })),
-    { path: dir, folder: true },
-    { path: join(dir, 'gone'), folder: false },
-    { path: paths[0]!, folder: true },
-  ]);
-  assert.equal(errors.length, 153);
-  assert.deepEqual(errors.slice(0, 151), Array(151).fill(undefined));
-  assert.equal((errors[151] as NodeJS.ErrnoException).code, 'ENOENT');
-  // A file flushed as a folder is refused (not a folder), never taken for one.
-  assert.equal((errors[152] as NodeJS.ErrnoException).code, 'ENOTDIR');
-});

@@ -3,8 +3,7 @@
  * copy whose bytes are in the journal) on one worker thread, in batches: every
  * file asked for in the same turn of the event loop goes in one message. The
  * caller gets what it would get from fs: the file's identity, or an error with
- * its errno code. Files are not flushed when written; the checkpoint asks for
- * that later, here too (flush).
+ * its errno code. Files are not flushed here unless asked (the checkpoint does).
  * One thread writing them one after the other, rather than a thread-pool hand-off
  * for each open, write, stat, close and rename, costs the event loop one message
  * each way per batch, and spares the I/O threads a fight over each folder's lock.
@@ -24,24 +23,16 @@ export type InlineResult =
   | { ok: true; size: number; ino: number; mtimeMs: number }
   | { ok: false; code: string | undefined; message: string };
 
-/** The answer to one file of a batch, as the thread sends it. */
-type Answer =
-  InlineResult | { ok: true } | { ok: false; code: string | undefined; message: string };
-
-interface Sent {
-  settle: (answers: Answer[]) => void;
-  fail: (err: Error) => void;
+interface Waiting {
+  resolve: (result: { size: number; ino: number; mtimeMs: number }) => void;
+  reject: (err: Error) => void;
 }
-
-/** Files flushed per message: the writes of new changes get their turn in between. */
-const FLUSH_SLICE_FILES = 64;
 
 /**
  * The thread's code, plain JavaScript run with `eval` (the same text whether lanfs
- * runs from its TypeScript sources or from dist/). One batch per message: files
- * to write (each created exclusively, and removed again if a later step fails,
- * so a half-written file is never left where a scan would adopt it), or files
- * and folders to flush.
+ * runs from its TypeScript sources or from dist/). One batch per message; each
+ * file created exclusively, and removed again if a later step fails, so a
+ * half-written file is never left where a scan would adopt it.
  */
 const THREAD_SOURCE = `
 const fs = require('node:fs');
@@ -71,62 +62,29 @@ function write(job) {
     return failed(err);
   }
 }
-function flush(item) {
-  let fd;
-  try {
-    fd = fs.openSync(item.path, fs.constants.O_RDONLY | (item.folder ? fs.constants.O_DIRECTORY : fs.constants.O_NOFOLLOW));
-  } catch (err) {
-    return failed(err);
-  }
-  try {
-    fs.fsyncSync(fd);
-    return { ok: true };
-  } catch (err) {
-    return failed(err);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 parentPort.on('message', (batch) => {
-  parentPort.postMessage({ id: batch.id, results: batch.jobs ? batch.jobs.map(write) : batch.flush.map(flush) });
+  parentPort.postMessage({ id: batch.id, results: batch.jobs.map(write) });
 });
 `;
 
 export class InlineWriter {
   #worker: Worker | undefined;
-  #queued: { job: InlineJob; resolve: (r: InlineResult) => void; reject: (e: Error) => void }[] =
-    [];
+  #queued: { job: InlineJob; waiting: Waiting }[] = [];
   #flushing = false;
   #nextBatch = 0;
-  readonly #sent = new Map<number, Sent>();
+  readonly #sent = new Map<number, Waiting[]>();
   #closed = false;
 
   /** Writes job's file; rejects with an Error carrying the errno code (EEXIST, ENOENT, ENOSPC…). */
   async write(job: InlineJob): Promise<{ size: number; ino: number; mtimeMs: number }> {
     if (this.#closed) throw new StorageError('The server is stopping; nothing more is saved.');
-    const result = await new Promise<InlineResult>((resolve, reject) => {
-      this.#queued.push({ job, resolve, reject });
+    return await new Promise((resolve, reject) => {
+      this.#queued.push({ job, waiting: { resolve, reject } });
       if (!this.#flushing) {
         this.#flushing = true;
-        setImmediate(() => this.#sendWrites());
+        setImmediate(() => this.#send());
       }
     });
-    if (!result.ok) throw errnoError(result);
-    return { size: result.size, ino: result.ino, mtimeMs: result.mtimeMs };
-  }
-
-  /**
-   * Flushes (fsync) each file or folder, a slice at a time so that new changes are
-   * written in between; answers an error (with its errno code) or undefined for each.
-   */
-  async flush(items: { path: string; folder: boolean }[]): Promise<(Error | undefined)[]> {
-    const errors: (Error | undefined)[] = [];
-    for (let i = 0; i < items.length; i += FLUSH_SLICE_FILES) {
-      const slice = items.slice(i, i + FLUSH_SLICE_FILES);
-      const answers = await this.#post({ flush: slice }, []);
-      for (const answer of answers) errors.push(answer.ok ? undefined : errnoError(answer));
-    }
-    return errors;
   }
 
   /** Stops the thread once what was sent is written. */
@@ -138,46 +96,46 @@ export class InlineWriter {
     this.#worker = undefined;
   }
 
-  #sendWrites(): void {
+  #send(): void {
     this.#flushing = false;
     const batch = this.#queued.splice(0);
     if (batch.length === 0) return;
+    const id = this.#nextBatch++;
+    this.#sent.set(
+      id,
+      batch.map((b) => b.waiting),
+    );
+    const worker = this.#started();
+    worker.ref();
     // Each file's bytes copied once into a buffer of their own and handed over (not
     // cloned): a Buffer is often a view of a larger one, which a clone copies whole.
     const jobs = batch.map(({ job }) => ({ ...job, bytes: new Uint8Array(job.bytes) }));
-    this.#post(
-      { jobs },
+    worker.postMessage(
+      { id, jobs },
       jobs.map((job) => job.bytes.buffer),
-    ).then(
-      (answers) => answers.forEach((answer, i) => batch[i]?.resolve(answer as InlineResult)),
-      (err: Error) => batch.forEach((b) => b.reject(err)),
     );
-  }
-
-  #post(message: object, transfer: ArrayBuffer[]): Promise<Answer[]> {
-    const worker = this.#started();
-    const id = this.#nextBatch++;
-    return new Promise<Answer[]>((settle, fail) => {
-      this.#sent.set(id, { settle, fail });
-      worker.ref();
-      worker.postMessage({ id, ...message }, transfer);
-    });
   }
 
   #started(): Worker {
     if (this.#worker) return this.#worker;
     const worker = new Worker(THREAD_SOURCE, { eval: true });
-    worker.on('message', (answer: { id: number; results: Answer[] }) => {
-      const sent = this.#sent.get(answer.id);
+    worker.on('message', (answer: { id: number; results: InlineResult[] }) => {
+      const waiting = this.#sent.get(answer.id) ?? [];
       this.#sent.delete(answer.id);
-      sent?.settle(answer.results);
+      answer.results.forEach((result, i) => {
+        const w = waiting[i];
+        if (!w) return;
+        if (result.ok) w.resolve({ size: result.size, ino: result.ino, mtimeMs: result.mtimeMs });
+        else w.reject(Object.assign(new Error(result.message), { code: result.code }));
+      });
       if (this.#sent.size === 0) worker.unref();
     });
     // The thread itself failing (never a file's error, which comes as a result).
     const fail = (err: Error): void => {
       if (this.#worker === worker) this.#worker = undefined;
-      for (const sent of this.#sent.values())
-        sent.fail(new StorageError(`The file writer stopped: ${err.message}`));
+      for (const waiting of this.#sent.values())
+        for (const w of waiting)
+          w.reject(new StorageError(`The file writer stopped: ${err.message}`));
       this.#sent.clear();
     };
     worker.on('error', fail);
@@ -187,9 +145,4 @@ export class InlineWriter {
     this.#worker = worker;
     return worker;
   }
-}
-
-/** An fs-like error: the message and errno code the thread saw. */
-function errnoError(answer: { code: string | undefined; message: string }): Error {
-  return Object.assign(new Error(answer.message), { code: answer.code });
 }
