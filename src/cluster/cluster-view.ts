@@ -448,19 +448,8 @@ export class ClusterView {
    * follows the page (it may turn out deleted).
    */
   listPage(limit: number, after?: string, prefix = ''): ListedPage {
-    const records: FileRecord[] = [];
-    let cursor = after;
-    for (;;) {
-      const names = this.#names.page(Math.min(LIST_STEP_NAMES, limit), cursor, prefix);
-      for (const name of names) {
-        const listed = this.listed(name);
-        if (listed) records.push(listed);
-        cursor = name;
-        if (records.length >= limit)
-          return { records, more: this.#names.page(1, cursor, prefix).length > 0 };
-      }
-      if (names.length < Math.min(LIST_STEP_NAMES, limit)) return { records, more: false };
-    }
+    const { entries, more } = this.#page(limit, after, prefix, (name) => this.listed(name));
+    return { records: entries, more };
   }
 
   /**
@@ -468,18 +457,32 @@ export class ClusterView {
    * names in the same order, and no record built for any of them.
    */
   listNamesPage(limit: number, after?: string, prefix = ''): { names: string[]; more: boolean } {
-    const listed: string[] = [];
+    const { entries, more } = this.#page(limit, after, prefix, (name) =>
+      this.#soleHolder(name) || this.has(name) ? name : undefined,
+    );
+    return { names: entries, more };
+  }
+
+  /** The walk of the sorted index both listings take: `entry` says what a name lists as, if held. */
+  #page<T>(
+    limit: number,
+    after: string | undefined,
+    prefix: string,
+    entry: (name: string) => T | undefined,
+  ): { entries: T[]; more: boolean } {
+    const entries: T[] = [];
     let cursor = after;
     for (;;) {
       const step = Math.min(LIST_STEP_NAMES, limit);
       const names = this.#names.page(step, cursor, prefix);
       for (const name of names) {
-        if (this.#soleHolder(name) || this.holders(name).length > 0) listed.push(name);
+        const found = entry(name);
+        if (found !== undefined) entries.push(found);
         cursor = name;
-        if (listed.length >= limit)
-          return { names: listed, more: this.#names.page(1, cursor, prefix).length > 0 };
+        if (entries.length >= limit)
+          return { entries, more: this.#names.page(1, cursor, prefix).length > 0 };
       }
-      if (names.length < step) return { names: listed, more: false };
+      if (names.length < step) return { entries, more: false };
     }
   }
 

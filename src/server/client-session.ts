@@ -12,7 +12,13 @@ import { serveWatch } from '../events/serve-watch.ts';
 import type { EventStream } from '../events/event-stream.ts';
 import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
 import { validateName } from '../protocol/file-name.ts';
-import { pageNames, pageRecords, type BodyOf, type Message } from '../protocol/messages.ts';
+import {
+  pageNames,
+  pageRecords,
+  type BodyOf,
+  type FileRecord,
+  type Message,
+} from '../protocol/messages.ts';
 import {
   errorToWire,
   LanfsError,
@@ -418,58 +424,54 @@ export class ClientSession {
    * The next page waits until the socket drained the last.
    */
   async #list(streamId: number, body: BodyOf<'LIST'>): Promise<void> {
-    if (body.namesOnly) return await this.#listNames(streamId, body);
     const files = this.#components.files;
-    let after = body.after;
-    let left = body.limit ?? Infinity;
-    for (;;) {
-      const step = Math.min(left, LIST_STEP_RECORDS);
-      // One more than wanted: whether names follow this page.
-      const records = files.list(step + 1, after, body.prefix);
-      const more = records.length > step;
-      if (more) records.pop();
-      left -= records.length;
-      const done = !more || left <= 0;
-      const pages = pageRecords(records);
-      pages.forEach((page, i) => {
-        const last = done && i === pages.length - 1;
-        this.#connection.send('LIST_PAGE', streamId, {
-          records: page,
-          done: last,
-          ...(last && more ? { more: true } : {}),
-        });
+    // `namesOnly`: the same steps, pages of names instead of records.
+    if (body.namesOnly)
+      return await this.#streamList(streamId, body, {
+        step: LIST_STEP_NAMES,
+        lookup: (limit, after) => files.listNames(limit, after, body.prefix),
+        nameOf: (name) => name,
+        pages: (names) => pageNames(names).map((page) => ({ records: [], names: page })),
       });
-      if (done || this.#connection.closed) break;
-      after = records[records.length - 1]!.name;
-      await this.#connection.drain();
-    }
-    this.#end(streamId);
+    return await this.#streamList(streamId, body, {
+      step: LIST_STEP_RECORDS,
+      lookup: (limit, after) => files.list(limit, after, body.prefix),
+      nameOf: (record) => record.name,
+      pages: (records) => pageRecords(records).map((page) => ({ records: page })),
+    });
   }
 
-  /** #list for `namesOnly`: the same steps, pages of names instead of records. */
-  async #listNames(streamId: number, body: BodyOf<'LIST'>): Promise<void> {
-    const files = this.#components.files;
+  async #streamList<T>(
+    streamId: number,
+    body: BodyOf<'LIST'>,
+    how: {
+      step: number;
+      lookup: (limit: number, after: string | undefined) => T[];
+      nameOf: (entry: T) => string;
+      pages: (entries: T[]) => { records: FileRecord[]; names?: string[] }[];
+    },
+  ): Promise<void> {
     let after = body.after;
     let left = body.limit ?? Infinity;
     for (;;) {
-      const step = Math.min(left, LIST_STEP_NAMES);
-      const names = files.listNames(step + 1, after, body.prefix);
-      const more = names.length > step;
-      if (more) names.pop();
-      left -= names.length;
+      const step = Math.min(left, how.step);
+      // One more than wanted: whether names follow this page.
+      const entries = how.lookup(step + 1, after);
+      const more = entries.length > step;
+      if (more) entries.pop();
+      left -= entries.length;
       const done = !more || left <= 0;
-      const pages = pageNames(names);
+      const pages = how.pages(entries);
       pages.forEach((page, i) => {
         const last = done && i === pages.length - 1;
         this.#connection.send('LIST_PAGE', streamId, {
-          records: [],
-          names: page,
+          ...page,
           done: last,
           ...(last && more ? { more: true } : {}),
         });
       });
       if (done || this.#connection.closed) break;
-      after = names[names.length - 1]!;
+      after = how.nameOf(entries[entries.length - 1]!);
       await this.#connection.drain();
     }
     this.#end(streamId);

@@ -70,7 +70,7 @@ parentPort.on('message', (batch) => {
 export class InlineWriter {
   #worker: Worker | undefined;
   #queued: { job: InlineJob; waiting: Waiting }[] = [];
-  #flushing = false;
+  #scheduled = false;
   #nextBatch = 0;
   readonly #sent = new Map<number, Waiting[]>();
   #closed = false;
@@ -80,8 +80,8 @@ export class InlineWriter {
     if (this.#closed) throw new StorageError('The server is stopping; nothing more is saved.');
     return await new Promise((resolve, reject) => {
       this.#queued.push({ job, waiting: { resolve, reject } });
-      if (!this.#flushing) {
-        this.#flushing = true;
+      if (!this.#scheduled) {
+        this.#scheduled = true;
         setImmediate(() => this.#send());
       }
     });
@@ -97,7 +97,7 @@ export class InlineWriter {
   }
 
   #send(): void {
-    this.#flushing = false;
+    this.#scheduled = false;
     const batch = this.#queued.splice(0);
     if (batch.length === 0) return;
     const id = this.#nextBatch++;
