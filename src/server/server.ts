@@ -293,6 +293,7 @@ export class LanfsServer {
       });
       this.#freshness = new ViewFreshness({
         peersHeardSince: (since) => mesh.heardEverySince(since),
+        anyMember: () => view.members().length > 0,
       });
       this.#files = new FileService({
         freshness: this.#freshness,
