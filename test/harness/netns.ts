@@ -4,6 +4,14 @@
  * exists only inside the test. The machine's own namespace gets no address,
  * route or link, so nothing can leave by its interfaces. Needs root; everything
  * made is deleted when the test ends, also on failure.
+ *
+ * Every host knows every other host's link address from the start (permanent
+ * neighbour entries, like a static ARP table): the kernel keeps one ARP table for
+ * all its namespaces, limited to net.ipv4.neigh.default.gc_thresh3 (1,024) learned
+ * entries in all, so 50 hosts in a full mesh (50 × 49 entries) filled it and the
+ * hosts that came last could send nothing, neither TCP nor multicast (ENOBUFS,
+ * "neighbor table overflow" in dmesg). Permanent entries do not count towards
+ * that limit, and on a real LAN each machine has a table of its own.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -64,6 +72,8 @@ export async function makeHosts(t: Cleanup, count: number): Promise<Host[]> {
       link,
       'netns',
       netns,
+      'address',
+      linkAddress(i),
       'type',
       'veth',
       'peer',
@@ -81,7 +91,35 @@ export async function makeHosts(t: Cleanup, count: number): Promise<Host[]> {
     await ip('-n', netns, 'route', 'add', '224.0.0.0/4', 'dev', link);
     hosts.push({ netns, address, link });
   }
+  for (const [i, host] of hosts.entries()) {
+    const others = hosts.filter((other) => other !== host);
+    await ipBatch(
+      host.netns,
+      others.map(
+        (other) =>
+          `neigh replace ${other.address} lladdr ${linkAddress(hosts.indexOf(other) + 1)} dev ${host.link} nud permanent`,
+      ),
+    ).catch((err: Error) => {
+      throw new Error(`host ${i + 1}: ${err.message}`, { cause: err });
+    });
+  }
   return hosts;
+}
+
+/** Host i's link address: locally administered, unique on the test's bridge. */
+function linkAddress(i: number): string {
+  return `02:4c:46:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+}
+
+/** Runs `ip` commands in netns, one per line, in one process. */
+async function ipBatch(netns: string, commands: string[]): Promise<void> {
+  if (commands.length === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile('ip', ['-n', netns, '-batch', '-'], (err, _out, stderr) =>
+      err ? reject(new Error(`ip -n ${netns} -batch failed: ${stderr || err.message}`)) : resolve(),
+    );
+    child.stdin?.end(commands.join('\n') + '\n');
+  });
 }
 
 /** Pulls the host's cable (or plugs it back in). */
