@@ -266,7 +266,7 @@ export class LanfsClient {
     source: UploadSource | (() => UploadSource),
     options: UploadOptions = {},
   ): Promise<FileRecord> {
-    const body = {
+    const body: BodyOf<'CREATE'> = {
       name: validateName(name),
       size: options.size ?? null,
       requestId: newRequestId(),
@@ -277,6 +277,10 @@ export class LanfsClient {
       try {
         return await server.upload('CREATE', body, sourceOf(source), options);
       } catch (err) {
+        // The server may have stored the create before it died: the replay tells the
+        // next one, whose delete of the file must then wait for it (file-service.ts).
+        if (isConnectionLoss(err))
+          body.mayHold = [...new Set([...(body.mayHold ?? []), server.welcome.serverId])];
         throw inDoubt(
           err,
           attempt,

@@ -66,7 +66,10 @@ export interface RecordsPage {
 }
 
 /** Whether a tombstone covers a record: the same file, at the deleted version or older. */
-export function covers(tombstone: TombstoneRef | undefined, record: FileRecord): boolean {
+export function covers(
+  tombstone: TombstoneRef | undefined,
+  record: Pick<FileRecord, 'fileId' | 'version'>,
+): boolean {
   return (
     tombstone !== undefined &&
     tombstone.fileId === record.fileId &&
@@ -331,7 +334,10 @@ export class ClusterView {
    * delete of a later file of that name must not uncover a stray copy of an earlier
    * one (found by the torture run), so every server keeps one per deleted file.
    */
-  coveringTombstone(name: string, record: FileRecord): TombstoneRef | undefined {
+  coveringTombstone(
+    name: string,
+    record: Pick<FileRecord, 'fileId' | 'version'>,
+  ): TombstoneRef | undefined {
     // Plain loops, not #tombstonesOf: a listing asks this of every holder of every name.
     let found: TombstoneRef | undefined;
     for (const t of this.#local.tombstonesOf(name))

@@ -641,6 +641,11 @@ export class Replicator {
       !(err instanceof ConnectionClosedError) &&
       !(err instanceof TimeoutError);
     if (answered) return false;
+    this.#rememberUnsure(name, fileId, peerId);
+    return true;
+  }
+
+  #rememberUnsure(name: string, fileId: string, peerId: number): void {
     let ofName = this.#unsureCopies.get(name);
     if (!ofName) {
       for (const oldest of this.#unsureCopies.keys()) {
@@ -650,7 +655,16 @@ export class Replicator {
       this.#unsureCopies.set(name, (ofName = new Map<number, string>()));
     }
     ofName.set(peerId, fileId);
-    return true;
+  }
+
+  /**
+   * Servers that may hold this file though no record says so: a create replayed here
+   * after they took it first and died before answering (CREATE's mayHold). Its delete
+   * must wait for them like for a copy whose END got no answer.
+   */
+  noteMayHold(name: string, fileId: string, peerIds: number[]): void {
+    for (const peerId of peerIds)
+      if (peerId !== this.#o.serverId) this.#rememberUnsure(name, fileId, peerId);
   }
 
   /** The peers whose copy of this file may be stored unknown to us; forgotten once asked. */

@@ -474,6 +474,10 @@ const schemas = {
     size: z.number().int().nonnegative().nullable(),
     requestId,
     writtenBy: z.string().min(1).max(255).optional(),
+    // A replay: servers that took this create before and died before answering. They may
+    // have stored it (as the same file: its fileId comes from the request id), so its
+    // tombstone must wait for them.
+    mayHold: z.array(serverId).max(16).optional(),
   }),
   EDIT: z.object({
     name: fileName,

@@ -305,6 +305,8 @@ export class FileService {
     description?: FileDescription;
     /** The client's host name, kept in the record. */
     writtenBy?: string;
+    /** A replay: servers that took this create first and died before answering. */
+    mayHold?: number[];
   }): Promise<WriteHandle> {
     const { catalog, view, mesh, replicator } = this.#c;
     const stallsAtBegin = this.#c.freshness?.stalls ?? 0;
@@ -319,11 +321,11 @@ export class FileService {
       throw new NameExistsError(name);
     }
     if (mesh.claimedElsewhere(name)) throw new NameExistsError(name);
+    const fileId = this.#newFileId(name, request);
     const release = catalog.reserve(name);
     // Ask the other servers while the bytes arrive.
     const granted = mesh.claim(name);
     granted.catch(() => undefined);
-    const fileId = newFileId();
     let upload: Upload | undefined;
     let copies: CopySet | undefined;
     let targets: number[];
@@ -406,6 +408,7 @@ export class FileService {
             ? await copies.end({ sha256: record.sha256, s3ETag: end.s3ETag })
             : [];
           this.#noteCopies(name, copied);
+          if (request.mayHold) replicator.noteMayHold(name, fileId, request.mayHold);
           if (copied.length !== placed.length) {
             await catalog.setPlacement(name, fileId, catalog.serverId, copied);
             record = { ...record, replicas: copied };
@@ -421,6 +424,25 @@ export class FileService {
         }
       },
     });
+  }
+
+  /**
+   * The id of a new file: derived from the request id when there is one (newFileId),
+   * so a replay after the first server died makes the same file. A derived id some
+   * tombstone already covers was made and deleted: a late replay is refused as of
+   * unknown outcome by the client (name taken); a request id used again for a new
+   * create (a client's bug) gets a random id instead.
+   */
+  #newFileId(name: string, request: { requestId?: string; mayHold?: number[] }): string {
+    const fileId = newFileId({ name, requestId: request.requestId });
+    if (
+      request.requestId === undefined ||
+      !this.#c.view.coveringTombstone(name, { fileId, version: 1 })
+    )
+      return fileId;
+    if (request.mayHold)
+      throw new NameExistsError(name, 'was made by this request before and deleted since');
+    return newFileId();
   }
 
   /**
@@ -550,13 +572,7 @@ export class FileService {
         if (end.sha256 === undefined) throw new ProtocolError('A copy must end with its sha256.');
         // A copy of a version deleted while it was on its way (a heal racing a delete)
         // would outlive the delete: the tombstone says it is gone.
-        if (
-          this.#c.view.coveringTombstone(record.name, {
-            ...record,
-            size: end.size,
-            sha256: end.sha256,
-          })
-        ) {
+        if (this.#c.view.coveringTombstone(record.name, record)) {
           await received.abort();
           throw new NotFoundError(record.name);
         }

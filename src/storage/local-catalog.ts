@@ -14,7 +14,7 @@
  * then its folder flush and its journal entry run together; a crash before the
  * entry leaves bytes that the start-up scan adopts whole.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { nextLineage, type FileRecord } from '../protocol/messages.ts';
@@ -1391,8 +1391,17 @@ function withFormerPrimary(current: StoredRecord, serverId: number): number[] {
   return [...current.replicas, current.primary].sort((a, b) => a - b);
 }
 
-export function newFileId(): string {
-  return randomBytes(8).toString('hex');
+/**
+ * A new file's id. A create with a request id gets one derived from it and the name,
+ * so a replay on another server (its first server died before answering, maybe after
+ * storing it) makes the same file, not a second one that the first would later rival.
+ */
+export function newFileId(create?: { name: string; requestId?: string }): string {
+  if (create?.requestId === undefined) return randomBytes(8).toString('hex');
+  return createHash('sha256')
+    .update(`${create.name}\n${create.requestId}`)
+    .digest('hex')
+    .slice(0, 16);
 }
 
 function publicRecord(record: StoredRecord): FileRecord {
