@@ -16,7 +16,7 @@ import { test } from 'node:test';
 import { runCli } from '../harness/cli.ts';
 import { startCluster } from '../harness/cluster.ts';
 import { tempDir } from '../harness/tmp-dir.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { deleteWhileDownThenReturn } from './stays-deleted.ts';
 
 test('create replay - a create stored by a server killed before it answered stays deleted after that server returns', async (t) => {
   const cluster = await startCluster(t, 2, {
@@ -32,35 +32,5 @@ test('create replay - a create stored by a server killed before it answered stay
   await first.exited;
   // Server 1 took the create and died before answering: the client replayed it on server 2.
   assert.equal(created.code, 0, created.stderr);
-  await waitFor(
-    'server 1 marked down by server 2',
-    async () => (await cluster.upIds(1)).includes(1),
-    (up) => !up,
-    { timeoutMs: 10_000 },
-  );
-  const deleted = await runCli(['delete', 'doc.txt'], { env: cluster.env(1) });
-  assert.equal(deleted.code, 0, deleted.stderr);
-  const again = await runCli(['create', 'doc.txt'], { env: cluster.env(1), input: 'second\n' });
-  assert.equal(again.code, 0, again.stderr);
-  const deletedAgain = await runCli(['delete', 'doc.txt'], { env: cluster.env(1) });
-  assert.equal(deletedAgain.code, 0, deletedAgain.stderr);
-
-  await cluster.restart(0, { env: { LANFS_CRASH_POINT: '' } });
-  await waitFor(
-    'server 1 back in server 2 view',
-    () => cluster.upIds(1),
-    (up) => up.includes(1),
-    { timeoutMs: 15_000 },
-  );
-  for (const i of [0, 1])
-    await waitFor(
-      `server ${i + 1} without doc.txt`,
-      () => runCli(['show', '--json'], { env: cluster.env(i) }),
-      (r) => r.code === 0 && !r.stdout.includes('doc.txt'),
-      { timeoutMs: 15_000 },
-    );
-  // And it stays so: server 1's copy was removed, not only hidden for a while.
-  const shown = await runCli(['show', '--json'], { env: cluster.env(0) });
-  assert.equal(shown.code, 0, shown.stderr);
-  assert.ok(!shown.stdout.includes('doc.txt'), 'the deleted file came back on server 1');
+  await deleteWhileDownThenReturn(cluster, 'doc.txt', 1, 0);
 });
