@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { RemoteInfo } from 'node:dgram';
 import { decodeDatagram, encodeDatagram, ReplayFilter, type Datagram } from './announcement.ts';
 import { MulticastBeacon, type GroupAddress } from './multicast-beacon.ts';
+import { SendFailures } from './send-failures.ts';
 
 /** How often a server announces itself: a new server is found within about this long. */
 export const ANNOUNCE_INTERVAL_MS = 1000;
@@ -67,6 +68,14 @@ export interface ServerDiscoveryOptions {
   /** When this server started (performance.now() clock). */
   startedAt: number;
   announceIntervalMs?: number;
+  /** Where a failed send is reported (a server that cannot announce itself says so). */
+  logger?: DiscoveryLogger;
+}
+
+/** The two levels discovery logs at (a pino logger is one). */
+export interface DiscoveryLogger {
+  warn(fields: object, msg: string): void;
+  info(fields: object, msg: string): void;
 }
 
 function addressOf(datagram: Datagram, from: RemoteInfo): string {
@@ -90,6 +99,14 @@ export class ServerDiscovery {
       listenOnGroupPort: true,
     });
     this.#beacon.onDatagram((bytes, from) => this.#receive(bytes, from));
+    const failures = new SendFailures();
+    this.#beacon.onSent((error, to) => {
+      const report = failures.sent(error, to);
+      if (report) {
+        const { level, msg, ...fields } = report;
+        options.logger?.[level](fields, msg);
+      }
+    });
   }
 
   /** Called for every authenticated announcement of another server. */

@@ -33,7 +33,7 @@ export interface GroupProbe {
   /** Whether joining the group (binding its port, adding membership) worked. */
   joined: boolean;
   joinError?: string;
-  /** Whether a query could be sent to the group. */
+  /** Whether a query could be sent to the group (at least one went out). */
   asked: boolean;
   askError?: string;
   announcements: HeardOnGroup[];
@@ -92,6 +92,12 @@ export async function probeGroup(options: ProbeGroupOptions): Promise<GroupProbe
     listenOnGroupPort: false,
   });
   asker.onDatagram((bytes, from) => record(bytes, from, ['reply']));
+  // The kernel says whether a query went out only after the send: one that did is
+  // enough; otherwise the report says why none did (e.g. ENOBUFS).
+  asker.onSent((error) => {
+    if (error === null) probe.asked = true;
+    else probe.askError ??= error.message;
+  });
   try {
     try {
       await listener.start();
@@ -117,7 +123,6 @@ export async function probeGroup(options: ProbeGroupOptions): Promise<GroupProbe
           ),
         );
       ask();
-      probe.asked = true;
       repeat = setInterval(ask, QUERY_EVERY_MS);
     } catch (err) {
       probe.askError = (err as Error).message;

@@ -3,6 +3,8 @@
  * datagrams to the group or to one address, and hands what it receives to a
  * listener. It knows nothing of what the datagrams mean (see discovery.ts).
  * Multicast never leaves the interface it is given (TTL 1: the local network).
+ * A send that fails (the kernel says so after the call) goes to the send-error
+ * listener: a server that cannot announce itself must be able to say so.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { UsageError } from '../shared/errors.ts';
@@ -38,16 +40,23 @@ export class MulticastBeacon {
   readonly #options: BeaconOptions;
   readonly #socket: Socket;
   #listener: ((bytes: Buffer, from: RemoteInfo) => void) | undefined;
+  #sendListener: ((error: Error | null, to: string) => void) | undefined;
 
   constructor(options: BeaconOptions) {
     this.#options = options;
     this.#socket = createSocket({ type: 'udp4', reuseAddr: true });
     this.#socket.on('message', (bytes, from) => this.#listener?.(bytes, from));
-    this.#socket.on('error', () => undefined); // a bad datagram or a send error never stops a server
+    // A bad datagram never stops a server (send errors go to the send listener instead).
+    this.#socket.on('error', () => undefined);
   }
 
   onDatagram(listener: (bytes: Buffer, from: RemoteInfo) => void): void {
     this.#listener = listener;
+  }
+
+  /** Told how every send ended: error null when the kernel took the datagram. */
+  onSent(listener: (error: Error | null, to: string) => void): void {
+    this.#sendListener = listener;
   }
 
   async start(): Promise<void> {
@@ -66,11 +75,14 @@ export class MulticastBeacon {
   }
 
   sendToGroup(bytes: Buffer): void {
-    this.#socket.send(bytes, this.#options.group.port, this.#options.group.address);
+    this.sendTo(bytes, this.#options.group.address, this.#options.group.port);
   }
 
   sendTo(bytes: Buffer, address: string, port: number): void {
-    this.#socket.send(bytes, port, address);
+    // With a callback, dgram reports a failed send there and not as an 'error' event.
+    this.#socket.send(bytes, port, address, (error) =>
+      this.#sendListener?.(error ?? null, `${address}:${port}`),
+    );
   }
 
   async stop(): Promise<void> {

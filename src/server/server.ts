@@ -623,6 +623,7 @@ export class LanfsServer {
       host: wildcard ? (options.interfaceAddress ?? '') : listening.address,
       port: listening.port,
       startedAt: this.#startedAt,
+      logger: this.#logger,
     });
     discovery.onPeer((heard) => mesh.addMember(heard.serverId, heard.address));
     discovery.onDuplicate((other) =>
