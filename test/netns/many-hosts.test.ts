@@ -93,8 +93,9 @@ test(
       ),
     );
     const short = peers
-      .map((p, i) => ({ host: i + 1, report: p.out.trim().split('\n').at(-1) ?? '' }))
-      .filter((p, i) => !peers[i]!.out.includes('done'));
+      .map((p, i) => ({ host: i + 1, out: p.out.trim().split('\n') }))
+      .filter((p) => !p.out.includes('done'))
+      .map((p) => ({ host: p.host, report: p.out.at(-1) ?? '' }));
     assert.deepEqual(
       short,
       [],
