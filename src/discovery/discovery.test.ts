@@ -4,10 +4,10 @@ import { newInstanceId, ServerDiscovery } from './discovery.ts';
 import { parseGroup } from './multicast-beacon.ts';
 
 /**
- * A server whose announcements cannot be sent says so. The only send failure a
- * test can cause without touching the machine: a datagram over 64 KiB (EMSGSIZE),
- * here by an announced host name far too long. (In 50 network namespaces it was
- * ENOBUFS from a full neighbour table, and the server was silent about it.)
+ * A server whose announcements cannot be sent says so (it used to swallow the
+ * error: no route to the group, ENETUNREACH, or a local firewall, EPERM, left it
+ * unheard and silent). The send failure a test can cause without a namespace of
+ * its own: a datagram over 64 KiB (EMSGSIZE), by an announced host name far too long.
  */
 test('discovery - a server whose announcements cannot be sent logs it', async (t) => {
   const logged: { level: string; fields: object; msg: string }[] = [];

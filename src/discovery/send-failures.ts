@@ -1,7 +1,10 @@
 /**
- * What a server says when its discovery datagrams cannot be sent. A send that
- * fails is otherwise silent: the server neither hears nor is heard, and looks
- * exactly like one behind a firewall. So the first failure is reported at once,
+ * What a server says when its discovery datagrams cannot be sent (no route to the
+ * group, a local firewall's output rule, an interface gone). A send that fails is
+ * otherwise silent: the server is heard by no one and looks exactly like one whose
+ * datagrams are lost on the way. (Linux does not report every loss: a datagram
+ * dropped for want of buffers or of a neighbour entry, ENOBUFS, is only counted in
+ * /proc/net/snmp's Udp SndbufErrors, and the send succeeds.) So the first failure is reported at once,
  * with its cause, a run of failures at most once a REPEAT_MS with its count, and
  * the first success after a run as its end. Pure: it decides what to say; the
  * caller logs it.
@@ -21,9 +24,11 @@ export interface SendReport {
 
 /** Why a send may fail where the error code alone says little. */
 function hint(code: string | undefined): string {
-  if (code === 'ENOBUFS')
-    return ' The kernel refused it for want of room, most often a full neighbour (ARP) table: one machine with many hosts, containers or network namespaces shares one table (net.ipv4.neigh.default.gc_thresh3, 1,024 entries by default).';
-  if (code === 'EADDRNOTAVAIL' || code === 'ENETUNREACH' || code === 'ENODEV')
+  if (code === 'ENETUNREACH' || code === 'EHOSTUNREACH')
+    return ' There is no route to the group: give --interface (an address of this machine on the LAN), or add a route for 224.0.0.0/4.';
+  if (code === 'EPERM' || code === 'EACCES')
+    return ' A firewall on this machine refuses it (a rule on outgoing packets).';
+  if (code === 'EADDRNOTAVAIL' || code === 'ENODEV')
     return ' The interface given with --interface may be down or gone.';
   return '';
 }
