@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { RemoteInfo } from 'node:dgram';
 import { decodeDatagram, encodeDatagram, ReplayFilter, type Datagram } from './announcement.ts';
 import { MulticastBeacon, type GroupAddress } from './multicast-beacon.ts';
+import { KERNEL_DROPS_CHECK_MS, KernelDrops, readUdpSendDrops } from './kernel-drops.ts';
 import { SendFailures } from './send-failures.ts';
 
 /** How often a server announces itself: a new server is found within about this long. */
@@ -88,6 +89,7 @@ export class ServerDiscovery {
   readonly #replays = new ReplayFilter();
   readonly #replyBudget = new RateLimit(MAX_REPLIES_PER_SECOND);
   #timer: NodeJS.Timeout | undefined;
+  #dropsTimer: NodeJS.Timeout | undefined;
   #onPeer: (server: HeardServer) => void = () => undefined;
   #onDuplicate: (other: HeardServer) => void = () => undefined;
 
@@ -126,11 +128,27 @@ export class ServerDiscovery {
       () => this.announce(),
       this.#options.announceIntervalMs ?? ANNOUNCE_INTERVAL_MS,
     );
+    this.#watchKernelDrops();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.#timer);
+    clearInterval(this.#dropsTimer);
     await this.#beacon.stop();
+  }
+
+  /** Losses the kernel does not report to the send (see kernel-drops.ts). */
+  #watchKernelDrops(): void {
+    const logger = this.#options.logger;
+    if (!logger) return;
+    const drops = new KernelDrops();
+    const check = async (): Promise<void> => {
+      const report = drops.read(await readUdpSendDrops());
+      if (report) logger.warn({ dropped: report.dropped, sinceMs: report.sinceMs }, report.msg);
+    };
+    void check();
+    this.#dropsTimer = setInterval(() => void check(), KERNEL_DROPS_CHECK_MS);
+    this.#dropsTimer.unref();
   }
 
   announce(): void {
