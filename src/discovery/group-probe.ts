@@ -93,7 +93,7 @@ export async function probeGroup(options: ProbeGroupOptions): Promise<GroupProbe
   });
   asker.onDatagram((bytes, from) => record(bytes, from, ['reply']));
   // The kernel says whether a query went out only after the send: one that did is
-  // enough; otherwise the report says why none did (e.g. ENOBUFS).
+  // enough; otherwise the report says why none did (e.g. ENETUNREACH: no route).
   asker.onSent((error) => {
     if (error === null) probe.asked = true;
     else probe.askError ??= error.message;

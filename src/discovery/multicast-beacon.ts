@@ -3,7 +3,7 @@
  * datagrams to the group or to one address, and hands what it receives to a
  * listener. It knows nothing of what the datagrams mean (see discovery.ts).
  * Multicast never leaves the interface it is given (TTL 1: the local network).
- * A send that fails (the kernel says so after the call) goes to the send-error
+ * How each send ended (the kernel says so after the call) goes to the onSent
  * listener: a server that cannot announce itself must be able to say so.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
