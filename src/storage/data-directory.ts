@@ -85,6 +85,14 @@ const SPARE_UPLOADS = 4;
 /** How many received bytes may wait for the disk before write() makes its caller wait. */
 const WRITE_BEHIND_BYTES = 4 * 1024 * 1024;
 /**
+ * A large upload's written bytes are flushed to the disk (fdatasync, on the thread
+ * pool, while more arrive) each time this many have piled up since the last flush
+ * began. The page cache would otherwise hold them all until finish(), whose one
+ * fsync then writes the whole file while the client waits, and a copy holder's after
+ * the primary's (about 0.3 s per 512 MiB here, twice, one after the other).
+ */
+const SYNC_AHEAD_BYTES = 32 * 1024 * 1024;
+/**
  * Files up to this size are kept in memory while they arrive and go into the
  * journal with their record (one shared flush instead of a flush of their own).
  */
@@ -134,6 +142,10 @@ export class Upload {
   #queue: Buffer[] = [];
   #queuedBytes = 0;
   #flushing: Promise<void> | undefined;
+  /** Bytes written since the last early flush began (SYNC_AHEAD_BYTES). */
+  #unsyncedBytes = 0;
+  /** The early flush under way, if any (never rejects: the error is kept). */
+  #syncingAhead: Promise<void> | undefined;
   #error: Error | undefined;
 
   constructor(
@@ -184,6 +196,7 @@ export class Upload {
       return { size: this.#size, sha256: this.#hash.digest('hex'), bytes };
     }
     await this.#flushing;
+    await this.#syncingAhead;
     this.#throwIfFailed();
     const { handle } = await this.#temp!;
     await handle.sync();
@@ -226,14 +239,30 @@ export class Upload {
         while (bytes > 0) {
           const { bytesWritten } = await handle.writev(chunks);
           bytes -= bytesWritten;
+          this.#unsyncedBytes += bytesWritten;
           if (bytes > 0) chunks = skipBytes(chunks, bytesWritten);
         }
+        if (this.#unsyncedBytes >= SYNC_AHEAD_BYTES && this.#syncingAhead === undefined)
+          this.#syncAhead(handle);
       }
     } catch (err) {
       this.#error = storageError(err, 'saving the upload');
     } finally {
       this.#flushing = undefined;
     }
+  }
+
+  /** Starts an early flush of what is written so far (see SYNC_AHEAD_BYTES); one at a time. */
+  #syncAhead(handle: FileHandle): void {
+    this.#unsyncedBytes = 0;
+    this.#syncingAhead = handle
+      .datasync()
+      .catch((err: unknown) => {
+        this.#error ??= storageError(err, 'saving the upload');
+      })
+      .finally(() => {
+        this.#syncingAhead = undefined;
+      });
   }
 
   /** Throw the upload away (never throws). */
@@ -243,6 +272,7 @@ export class Upload {
       this.#done = true;
       this.#error ??= new Error('upload aborted');
       await this.#flushing; // never close the descriptor under a write in flight
+      await this.#syncingAhead;
       const temp = await this.#temp?.catch(() => undefined);
       await temp?.handle.close().catch(() => undefined);
     }
