@@ -270,6 +270,9 @@ export class ClusterView {
       member.bytes += record.size - (member.records.get(record.name)?.size ?? 0);
       member.records.set(record.name, record);
       this.#names.add(record.name);
+      // A delta carries every tombstone of each name it names (the page's own): they
+      // replace what we kept of it.
+      if (!page.full) member.tombstones.delete(record.name);
     }
     for (const name of page.removed) {
       member.bytes -= member.records.get(name)?.size ?? 0;

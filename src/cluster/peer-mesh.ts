@@ -714,9 +714,17 @@ export class PeerMesh {
       if (record) records.push(record);
       else removed.push(name);
     }
-    const tombstones = this.#tombstoneRefs(new Set(removed));
+    // Every tombstone of each name sent, also of a name that holds a file again: the
+    // receiver replaces the name's tombstones with these. A delta sent only those of
+    // names left without a file, so a server that had been frozen never learned that
+    // the file it still held was deleted while the name got a new one, and served it
+    // (seed 14's torture: the conflict rule let its older file keep the name).
+    const tombstones = new Map<string, TombstoneRef[]>();
+    for (const t of this.#tombstoneRefs(names))
+      tombstones.set(t.name, [...(tombstones.get(t.name) ?? []), t]);
+    const ofName = (name: string): TombstoneRef[] => tombstones.get(name) ?? [];
     // A delta is small in practice; a huge one (a mass change) goes as several pages,
-    // the last carrying the new version.
+    // the last carrying the new version. A name's tombstones go in the page of its record.
     const pages = pageRecords(records);
     for (const link of links) {
       pages.forEach((page, i) => {
@@ -730,7 +738,10 @@ export class PeerMesh {
           done: last,
           records: page,
           removed: last ? removed : [],
-          tombstones: last ? tombstones : [],
+          tombstones: [
+            ...page.flatMap((r) => ofName(r.name)),
+            ...(last ? removed.flatMap(ofName) : []),
+          ],
         });
       });
     }

@@ -124,3 +124,34 @@ test('stale view - an edit whose upload spans a freeze of its primary, during wh
     { timeoutMs: 15_000 },
   );
 });
+
+test('stale view - a primary thawed after its file was deleted and the name made anew elsewhere serves the new file', async (t) => {
+  const cluster = await startCluster(t, 2, { args: ['--replicas', '2'] });
+  const credentials = { key: cluster.key!, insecure: false, cluster: 'lanfs' };
+  const frozen = cluster.servers[0]!;
+  // Made on server 1: it is the primary, and the lower id, so a rival file of the same
+  // name made by server 2 would lose the name to it under the conflict rule.
+  const created = await runCli(['create', 'doc.txt'], { env: cluster.env(0), input: 'old\n' });
+  assert.equal(created.code, 0, created.stderr);
+  const client = await LanfsClient.connect({ servers: [frozen.address], credentials });
+  onCleanup(t, () => client.close());
+  assert.equal(await read(client, 'doc.txt'), sha('old\n'));
+
+  frozen.child.kill('SIGSTOP');
+  onCleanup(t, () => frozen.child.kill('SIGCONT'));
+  await waitFor(
+    'server 1 marked down by server 2',
+    async () => (await cluster.upIds(1)).includes(1),
+    (up) => !up,
+    { timeoutMs: 10_000 },
+  );
+  // While it stands still: the file deleted (server 1 still owes its copy), the name made anew.
+  const deleted = await runCli(['delete', 'doc.txt'], { env: cluster.env(1) });
+  assert.equal(deleted.code, 0, deleted.stderr);
+  const again = await runCli(['create', 'doc.txt'], { env: cluster.env(1), input: 'new\n' });
+  assert.equal(again.code, 0, again.stderr);
+  // The request is sent while the server is still stopped; it wakes to find it queued.
+  const reading = read(client, 'doc.txt');
+  frozen.child.kill('SIGCONT');
+  assert.equal(await reading, sha('new\n'), 'the thawed server served the deleted file');
+});
