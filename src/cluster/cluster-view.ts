@@ -63,6 +63,8 @@ export interface RecordsPage {
   records: FileRecord[];
   removed: string[];
   tombstones: TombstoneRef[];
+  /** A delta naming every tombstone of each of its names (PEER_RECORDS everyTombstone). */
+  everyTombstone?: boolean;
 }
 
 /** Whether a tombstone covers a record: the same file, at the deleted version or older. */
@@ -270,9 +272,9 @@ export class ClusterView {
       member.bytes += record.size - (member.records.get(record.name)?.size ?? 0);
       member.records.set(record.name, record);
       this.#names.add(record.name);
-      // A delta carries every tombstone of each name it names (the page's own): they
-      // replace what we kept of it.
-      if (!page.full) member.tombstones.delete(record.name);
+      // A delta that carries every tombstone of each name it names: they replace what
+      // we kept of it (an older sender's named only those of the names it removed).
+      if (!page.full && page.everyTombstone) member.tombstones.delete(record.name);
     }
     for (const name of page.removed) {
       member.bytes -= member.records.get(name)?.size ?? 0;

@@ -9,7 +9,7 @@
  * other members (gossip) and the list this server saved at its last run.
  */
 import {
-  pageRecords,
+  pageDelta,
   type BodyOf,
   type FileRecord,
   type Message,
@@ -633,28 +633,26 @@ export class PeerMesh {
         if (record) records.push(record);
       }
       const last = from + FULL_COPY_STEP_NAMES >= names.length;
-      const pages = pageRecords(records);
+      // Every tombstone goes with the first step, after its records, in as many pages as
+      // they take (a page over the frame's limit would stop this server).
+      const pages = pageDelta(records, [], () => [], from === 0 ? this.#tombstoneRefs() : []);
       pages.forEach((page, i) => {
-        const first = from === 0 && i === 0;
         link.connection.send('PEER_RECORDS', 0, {
           instance: this.#o.instance,
           version: this.#version,
           baseVersion: this.#version,
           full: true,
-          reset: first,
+          reset: from === 0 && i === 0,
           done: last && i === pages.length - 1,
-          records: page,
-          removed: [],
-          tombstones: first ? this.#tombstoneRefs() : [],
+          ...page,
         });
       });
     }
   }
 
-  #tombstoneRefs(names?: Set<string>): TombstoneRef[] {
+  #tombstoneRefs(): TombstoneRef[] {
     return this.#o.catalog
       .tombstones()
-      .filter((t) => !names || names.has(t.name))
       .map((t) => ({ name: t.name, fileId: t.fileId, version: t.version }));
   }
 
@@ -719,13 +717,13 @@ export class PeerMesh {
     // names left without a file, so a server that had been frozen never learned that
     // the file it still held was deleted while the name got a new one, and served it
     // (seed 14's torture: the conflict rule let its older file keep the name).
-    const tombstones = new Map<string, TombstoneRef[]>();
-    for (const t of this.#tombstoneRefs(names))
-      tombstones.set(t.name, [...(tombstones.get(t.name) ?? []), t]);
-    const ofName = (name: string): TombstoneRef[] => tombstones.get(name) ?? [];
     // A delta is small in practice; a huge one (a mass change) goes as several pages,
-    // the last carrying the new version. A name's tombstones go in the page of its record.
-    const pages = pageRecords(records);
+    // the last carrying the new version.
+    const pages = pageDelta(records, removed, (name) =>
+      this.#o.catalog
+        .tombstonesOf(name)
+        .map((t) => ({ name: t.name, fileId: t.fileId, version: t.version })),
+    );
     for (const link of links) {
       pages.forEach((page, i) => {
         const last = i === pages.length - 1;
@@ -736,12 +734,8 @@ export class PeerMesh {
           full: false,
           reset: false,
           done: last,
-          records: page,
-          removed: last ? removed : [],
-          tombstones: [
-            ...page.flatMap((r) => ofName(r.name)),
-            ...(last ? removed.flatMap(ofName) : []),
-          ],
+          ...page,
+          everyTombstone: true,
         });
       });
     }

@@ -102,7 +102,11 @@ export class ServerDiscovery {
     });
     this.#beacon.onDatagram((bytes, from) => this.#receive(bytes, from));
     const failures = new SendFailures();
+    const group = `${options.group.address}:${options.group.port}`;
     this.#beacon.onSent((error, to) => {
+      // Announcements only: a reply to one client that fails (it left) between
+      // announcements that go out would open and end a run of failures each time.
+      if (to !== group) return;
       const report = failures.sent(error, to);
       if (report) {
         const { level, msg, ...fields } = report;

@@ -95,8 +95,10 @@ export async function probeGroup(options: ProbeGroupOptions): Promise<GroupProbe
   // The kernel says whether a query went out only after the send: one that did is
   // enough; otherwise the report says why none did (e.g. ENETUNREACH: no route).
   asker.onSent((error) => {
-    if (error === null) probe.asked = true;
-    else probe.askError ??= error.message;
+    if (error === null) {
+      probe.asked = true;
+      probe.askError = undefined;
+    } else if (!probe.asked) probe.askError ??= error.message;
   });
   try {
     try {

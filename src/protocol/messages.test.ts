@@ -8,8 +8,10 @@ import {
   encodeMessage,
   fileRecordSchema,
   MessageType,
+  pageDelta,
   pageRecords,
   RECORD_PAGE_BYTES,
+  type TombstoneRef,
 } from './messages.ts';
 
 function roundTrip(bytes: Buffer) {
@@ -207,4 +209,61 @@ test('messages - capacity travels in PEER_HEARTBEAT and placedAmong, and stays o
     streamId: 1,
     body: { records: [record], done: true },
   });
+});
+
+test('messages - a delta with a name of many tombstones goes in pages that each encode and decode, the name before its tombstones', () => {
+  const longName = `${'ü/'.repeat(200)}doc.txt`;
+  const record = (name: string) => ({
+    name,
+    fileId: '0123456789abcdef',
+    size: 3,
+    sha256: 'a'.repeat(64),
+    version: 2,
+    primary: 1,
+    replicas: [2],
+    modifiedAt: 1700000000000,
+  });
+  // An editor's lock file saved over and over while one holder was down: one tombstone each.
+  const tombstonesOf = (name: string): TombstoneRef[] =>
+    Array.from({ length: name === longName ? 12_000 : 2 }, (_, i) => ({
+      name,
+      fileId: i.toString(16).padStart(16, '0'),
+      version: 1,
+    }));
+  const records = [record('a.txt'), record(longName), record('b.txt')];
+  const others = tombstonesOf('gone.txt');
+  const pages = pageDelta(records, ['c.txt', longName + '.old'], tombstonesOf, others);
+  assert.ok(pages.length > 1, 'all in one page');
+  const seen = new Set<string>();
+  for (const [i, page] of pages.entries()) {
+    const body = {
+      instance: 'feedfeedfeedfeed',
+      version: 3,
+      baseVersion: 2,
+      full: false,
+      reset: false,
+      done: i === pages.length - 1,
+      ...page,
+      everyTombstone: true,
+    };
+    // Throws (a RangeError) when a page is over the frame's limit; the decode checks the counts.
+    assert.deepEqual(roundTrip(encodeMessage('PEER_RECORDS', 0, body)), {
+      type: 'PEER_RECORDS',
+      streamId: 0,
+      body,
+    });
+    for (const r of page.records) seen.add(r.name);
+    for (const name of page.removed) seen.add(name);
+    for (const t of page.tombstones)
+      assert.ok(
+        t.name === 'gone.txt' || seen.has(t.name),
+        `a tombstone of ${t.name} before its name`,
+      );
+  }
+  const all = pages.flatMap((p) => p.tombstones);
+  assert.equal(all.length, 12_000 + 2 + 2 + 2 + 2 + 2);
+  assert.deepEqual(
+    pages.flatMap((p) => p.records).map((r) => r.name),
+    ['a.txt', longName, 'b.txt'],
+  );
 });

@@ -524,8 +524,14 @@ const schemas = {
     done: z.boolean(),
     records: z.array(fileRecordSchema).max(10_000),
     removed: z.array(fileName).max(10_000),
-    /** Deletes the sender decided and some holder has not yet seen (a full list on page one of a full copy). */
+    /** Deletes the sender decided and some holder has not yet seen: all of them in the first step of a full copy, after its records (pageDelta). */
     tombstones: z.array(tombstoneSchema).max(10_000).default([]),
+    /**
+     * A delta carrying every tombstone of each name it names (pageDelta): the receiver
+     * replaces what it kept of those names with them. Absent from an older sender, whose
+     * deltas carried only those of the names they removed.
+     */
+    everyTombstone: z.boolean().optional(),
   }),
   /** Every HEARTBEAT_INTERVAL_MS: I am alive, and my catalog is at this version. */
   PEER_HEARTBEAT: z.object({
@@ -681,6 +687,62 @@ export function pageRecords(records: FileRecord[], maxBytes = RECORD_PAGE_BYTES)
   }
   return pages;
 }
+
+/** One page of a delta between servers (the body of PEER_RECORDS, its header aside). */
+export interface DeltaPage {
+  records: FileRecord[];
+  removed: string[];
+  tombstones: TombstoneRef[];
+}
+
+/** The most of each list one PEER_RECORDS takes (its schema's limits). */
+const DELTA_PAGE_ITEMS = 10_000;
+
+/**
+ * Cuts a delta into pages under RECORD_PAGE_BYTES and the schema's counts: each
+ * name's record (or its removal) comes first, then its tombstones, in the same page
+ * while they fit and in the pages right after when a name has more than a page's
+ * worth. The receiver replaces a name's tombstones on the page of its record or
+ * removal, and keeps those the pages after add. `others` go last (a full copy's
+ * every tombstone). Always at least one page.
+ */
+export function pageDelta(
+  records: FileRecord[],
+  removed: string[],
+  tombstonesOf: (name: string) => TombstoneRef[],
+  others: TombstoneRef[] = [],
+  maxBytes = RECORD_PAGE_BYTES,
+): DeltaPage[] {
+  const pages: DeltaPage[] = [{ records: [], removed: [], tombstones: [] }];
+  let bytes = 0;
+  const room = (size: number, list: 'records' | 'removed' | 'tombstones'): DeltaPage => {
+    let page = pages[pages.length - 1]!;
+    const empty = page.records.length + page.removed.length + page.tombstones.length === 0;
+    if (!empty && (bytes + size > maxBytes || page[list].length >= DELTA_PAGE_ITEMS)) {
+      pages.push((page = { records: [], removed: [], tombstones: [] }));
+      bytes = 0;
+    }
+    bytes += size;
+    return page;
+  };
+  const addTombstones = (tombstones: TombstoneRef[]): void => {
+    for (const t of tombstones)
+      room(TOMBSTONE_FIXED_JSON_BYTES + 6 * t.name.length, 'tombstones').tombstones.push(t);
+  };
+  for (const record of records) {
+    room(recordJsonBound(record), 'records').records.push(record);
+    addTombstones(tombstonesOf(record.name));
+  }
+  for (const name of removed) {
+    room(3 + 6 * name.length, 'removed').removed.push(name);
+    addTombstones(tombstonesOf(name));
+  }
+  addTombstones(others);
+  return pages;
+}
+
+/** Bytes of a tombstone's JSON at most, its name aside: keys, a fileId of up to 64, the version. */
+const TOMBSTONE_FIXED_JSON_BYTES = 120;
 
 /** Bytes of the fixed fields' JSON at most: keys, ids, hashes, numbers, flags. */
 const RECORD_FIXED_JSON_BYTES = 480;

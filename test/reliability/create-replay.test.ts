@@ -22,7 +22,8 @@ test('create replay - a create stored by a server killed before it answered stay
   const cluster = await startCluster(t, 2, {
     args: ['--replicas', '1'],
     // Server 1 dies the first time it has journaled a change: the client's create.
-    env: (i) => (i === 0 ? { LANFS_CRASH_POINT: 'journal-after-fsync' } : {}),
+    env: (i) =>
+      i === 0 ? { LANFS_CRASH_POINT: 'journal-after-fsync' } : { LANFS_LOG_LEVEL: 'info' },
   });
   const first = cluster.servers[0]!;
   // From a file, so the client can send it again to server 2 (stdin cannot be read twice).
@@ -33,4 +34,7 @@ test('create replay - a create stored by a server killed before it answered stay
   // Server 1 took the create and died before answering: the client replayed it on server 2.
   assert.equal(created.code, 0, created.stderr);
   await deleteWhileDownThenReturn(cluster, 'doc.txt', 1, 0);
+  // The path under test was taken: the replay named server 1, and the delete waited for it.
+  const log = cluster.servers[1]!.log();
+  assert.match(log, /"unsure":\[1\][^\n]*delete also waits for servers whose copy may be stored/);
 });
