@@ -6,7 +6,7 @@
  * and decide where a request goes: any holder of the newest version serves a
  * download; the acting primary takes edits and deletes.
  */
-import type { FileRecord, Member, TombstoneRef } from '../protocol/messages.ts';
+import { covers, type FileRecord, type Member, type TombstoneRef } from '../protocol/messages.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
 import type { PlacementCandidate } from './placement.ts';
 import type { SavedMember } from '../storage/peer-records-snapshot.ts';
@@ -65,18 +65,6 @@ export interface RecordsPage {
   tombstones: TombstoneRef[];
   /** A delta naming every tombstone of each of its names (PEER_RECORDS everyTombstone). */
   everyTombstone?: boolean;
-}
-
-/** Whether a tombstone covers a record: the same file, at the deleted version or older. */
-export function covers(
-  tombstone: TombstoneRef | undefined,
-  record: Pick<FileRecord, 'fileId' | 'version'>,
-): boolean {
-  return (
-    tombstone !== undefined &&
-    tombstone.fileId === record.fileId &&
-    tombstone.version >= record.version
-  );
 }
 
 /** One page of a listing: the files in name order, and whether names may follow. */
@@ -341,7 +329,7 @@ export class ClusterView {
    */
   coveringTombstone(
     name: string,
-    record: Pick<FileRecord, 'fileId' | 'version'>,
+    record: { fileId: string; version: number; modifiedAt?: number },
   ): TombstoneRef | undefined {
     // Plain loops, not #tombstonesOf: a listing asks this of every holder of every name.
     let found: TombstoneRef | undefined;

@@ -653,7 +653,7 @@ export class PeerMesh {
   #tombstoneRefs(): TombstoneRef[] {
     return this.#o.catalog
       .tombstones()
-      .map((t) => ({ name: t.name, fileId: t.fileId, version: t.version }));
+      .map((t) => ({ name: t.name, fileId: t.fileId, version: t.version, deletedAt: t.deletedAt }));
   }
 
   #sendMembers(link: Link): void {
@@ -722,7 +722,12 @@ export class PeerMesh {
     const pages = pageDelta(records, removed, (name) =>
       this.#o.catalog
         .tombstonesOf(name)
-        .map((t) => ({ name: t.name, fileId: t.fileId, version: t.version })),
+        .map((t) => ({
+          name: t.name,
+          fileId: t.fileId,
+          version: t.version,
+          deletedAt: t.deletedAt,
+        })),
     );
     for (const link of links) {
       pages.forEach((page, i) => {

@@ -23,13 +23,13 @@
  */
 import { Writable } from 'node:stream';
 import { PeerLinks, type PeerLink, type UploadWriter } from './peer-link.ts';
-import type { FileRecord, ReplicaHeader } from '../protocol/messages.ts';
+import { covers, type FileRecord, type ReplicaHeader } from '../protocol/messages.ts';
 import { ConnectionClosedError, LanfsError, TimeoutError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
 import type { Tombstone } from '../storage/state-store.ts';
 import type { Credentials } from '../transport/handshake.ts';
-import { covers, type ClusterView, type Holder } from './cluster-view.ts';
+import type { ClusterView, Holder } from './cluster-view.ts';
 import { conflictOutcome, sameHistory } from './conflict-rule.ts';
 import { choosePlacement } from './placement.ts';
 import { CopyRate } from './copy-rate.ts';
@@ -232,7 +232,12 @@ export class Replicator {
     holders: number[],
     options: { purge?: boolean } = {},
   ): Promise<void> {
-    const ref = { name: tombstone.name, fileId: tombstone.fileId, version: tombstone.version };
+    const ref = {
+      name: tombstone.name,
+      fileId: tombstone.fileId,
+      version: tombstone.version,
+      deletedAt: tombstone.deletedAt,
+    };
     // Called before any await, so the name's lock is asked before a later create's.
     const unsure = this.#takeUnsure(tombstone.name, tombstone.fileId).filter(
       (id) => !holders.includes(id) && id !== this.#o.serverId,
@@ -366,7 +371,7 @@ export class Replicator {
     // Deleted elsewhere (a tombstone covering our copy): the copy goes.
     const tombstone = view.coveringTombstone(record.name, record);
     if (tombstone) {
-      await this.#o.catalog.removeCopy({ ...tombstone, deletedAt: Date.now(), pending: [] });
+      await this.#o.catalog.removeCopy(tombstone);
       return true;
     }
     const holders = view.holders(record.name);
@@ -538,7 +543,11 @@ export class Replicator {
     if (outcome.kind === 'keep') return false; // the rival's holder moves its copy
     if (outcome.kind === 'drop') {
       // One file after all: drop ours and fetch theirs as a copy (same bytes, their identity).
-      await this.#o.catalog.removeCopy({ ...mine, deletedAt: Date.now(), pending: [] });
+      await this.#o.catalog.removeCopy({
+        name: mine.name,
+        fileId: mine.fileId,
+        version: mine.version,
+      });
       return true;
     }
     const target = outcome.to;

@@ -229,6 +229,7 @@ test('messages - a delta with a name of many tombstones goes in pages that each 
       name,
       fileId: i.toString(16).padStart(16, '0'),
       version: 1,
+      deletedAt: 1_764_000_000_000 + i,
     }));
   const records = [record('a.txt'), record(longName), record('b.txt')];
   const others = tombstonesOf('gone.txt');

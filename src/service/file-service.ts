@@ -28,6 +28,7 @@ import {
   type FileRecord,
   type Lease,
   type ReplicaHeader,
+  type TombstoneRef,
 } from '../protocol/messages.ts';
 import {
   ChecksumMismatchError,
@@ -995,20 +996,8 @@ export class FileService {
   }
 
   /** Drops this server's copy of a deleted file (the primary's REPLICA_DELETE). */
-  async replicaDelete(
-    ref: { name: string; fileId: string; version: number },
-    options: { purge?: boolean } = {},
-  ): Promise<void> {
-    await this.#c.catalog.removeCopy(
-      {
-        name: validateName(ref.name),
-        fileId: ref.fileId,
-        version: ref.version,
-        deletedAt: Date.now(),
-        pending: [],
-      },
-      options,
-    );
+  async replicaDelete(ref: TombstoneRef, options: { purge?: boolean } = {}): Promise<void> {
+    await this.#c.catalog.removeCopy({ ...ref, name: validateName(ref.name) }, options);
   }
 
   #tooLarge(): LanfsError {

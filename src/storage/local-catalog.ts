@@ -17,7 +17,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { nextLineage, type FileRecord } from '../protocol/messages.ts';
+import { covers, nextLineage, type FileRecord, type TombstoneRef } from '../protocol/messages.ts';
 import { crashPoint } from '../shared/crash-points.ts';
 import {
   ChecksumMismatchError,
@@ -872,14 +872,13 @@ export class LocalCatalog {
 
   /**
    * Applies a delete decided elsewhere (a tombstone from a peer): removes the
-   * local copy if it is the same file at the tombstone's version or older.
+   * local copy if the tombstone covers it (protocol/messages.ts covers).
    * Returns true if a copy was removed.
    */
-  async removeCopy(tombstone: Tombstone, options: { purge?: boolean } = {}): Promise<boolean> {
+  async removeCopy(tombstone: TombstoneRef, options: { purge?: boolean } = {}): Promise<boolean> {
     return await this.#withLock(tombstone.name, async () => {
       const current = this.#records.get(tombstone.name);
-      if (!current || current.fileId !== tombstone.fileId || current.version > tombstone.version)
-        return false;
+      if (!current || !covers(tombstone, current)) return false;
       // A copy holder keeps the deleted file in its trash too (undelete with the primary
       // down), unless the delete was a purge.
       const kept = options.purge ? undefined : await this.#trashBefore(current);

@@ -46,3 +46,41 @@ test('torture checker - a change made during a partition is not taken to replace
   ];
   assert.equal(checkHistory(invented, final, ['t/a'], [cut]).wrongReads.length, 1);
 });
+
+test('torture checker - a create of unknown outcome may take effect later, but once', () => {
+  const history = [
+    // Its server died before answering; the replay found the name taken.
+    op({ sha256: x, start: 0, end: 10, outcome: 'info' }),
+    op({ worker: 1, sha256: y, start: 20, end: 30 }),
+    op({ worker: 1, kind: 'delete', start: 40, end: 50 }),
+    // The server is back with it: the create took effect now, the name being free.
+    op({ worker: 2, kind: 'read', sha256: x, start: 100, end: 105 }),
+    op({ worker: 2, kind: 'read', sha256: x, start: 106, end: 107 }),
+  ];
+  const final = new Map([[1, new Map([['t/a', x]])]]);
+  assert.deepEqual(checkHistory(history, final, ['t/a']).wrongReads, []);
+  // Deleted after it was seen, it must not be read again.
+  const again = [
+    ...history,
+    op({ worker: 1, kind: 'delete', start: 110, end: 120 }),
+    op({ worker: 2, kind: 'read', sha256: x, start: 200, end: 201 }),
+  ];
+  assert.deepEqual(
+    checkHistory(again, new Map([[1, new Map<string, string>()]]), ['t/a']).wrongReads,
+    ['t/a: read at 200-201 ms returned xxxxxxxxxxxx'],
+  );
+  // An edit of unknown outcome is not given that leeway: it needs the file it edits.
+  const edit = [
+    op({ sha256: y, start: 0, end: 5 }),
+    op({ worker: 1, kind: 'edit', sha256: x, start: 10, end: 20, outcome: 'info' }),
+    op({ worker: 2, kind: 'delete', start: 12, end: 18 }),
+    // The name made anew and deleted meanwhile: the edited file cannot be back.
+    op({ worker: 2, sha256: z, start: 30, end: 40 }),
+    op({ worker: 2, kind: 'delete', start: 50, end: 60 }),
+    op({ worker: 2, kind: 'read', sha256: x, start: 100, end: 105 }),
+  ];
+  assert.equal(
+    checkHistory(edit, new Map([[1, new Map<string, string>()]]), ['t/a']).wrongReads.length,
+    1,
+  );
+});
