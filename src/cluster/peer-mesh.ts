@@ -720,14 +720,12 @@ export class PeerMesh {
     // A delta is small in practice; a huge one (a mass change) goes as several pages,
     // the last carrying the new version.
     const pages = pageDelta(records, removed, (name) =>
-      this.#o.catalog
-        .tombstonesOf(name)
-        .map((t) => ({
-          name: t.name,
-          fileId: t.fileId,
-          version: t.version,
-          deletedAt: t.deletedAt,
-        })),
+      this.#o.catalog.tombstonesOf(name).map((t) => ({
+        name: t.name,
+        fileId: t.fileId,
+        version: t.version,
+        deletedAt: t.deletedAt,
+      })),
     );
     for (const link of links) {
       pages.forEach((page, i) => {
