@@ -592,7 +592,17 @@ export class LanfsClient {
         this.#options.onEvent?.(
           `Server ${server.welcome.serverId} does not hold the file; going to server ${err.serverId} at ${err.address}.`,
         );
-        server = await this.#connectTo(err.address);
+        // The server named cannot be reached (it died and the one that redirected has not
+        // noticed yet): a lost connection like any, so the request fails over (issue 13's
+        // edit-in-doubt test saw a bare "connection refused" under load).
+        const to = err;
+        server = await this.#connectTo(to.address).catch((cause: unknown) => {
+          if (cause instanceof LanfsError) throw cause;
+          throw new ConnectionClosedError(
+            `Server ${to.serverId} at ${to.address} holds the file but cannot be reached (${(cause as Error).message}).`,
+            { cause },
+          );
+        });
       }
     }
   }

@@ -293,6 +293,27 @@ export class PeerMesh {
     return true;
   }
 
+  /**
+   * Whether what the view holds of this peer is of its current run and complete: its
+   * link is up, it told its version, no sync is outstanding, and the records are of the
+   * instance its link speaks for. Right after a peer restarts, the view still holds the
+   * records of its earlier run (which may lack a file it holds now) until its full copy
+   * has come: a tombstone must not take it for a holder without the file meanwhile.
+   */
+  syncedWith(peerId: number): boolean {
+    const link = this.#links.get(peerId);
+    const member = this.#o.view.member(peerId);
+    return (
+      link !== undefined &&
+      member !== undefined &&
+      link.versionHeardAt !== undefined &&
+      !this.#syncing(link) &&
+      link.instance !== undefined &&
+      member.instance === link.instance &&
+      !member.copying
+    );
+  }
+
   /** Bytes sent and received between this server and its peers since it started. */
   trafficBytes(): number {
     let bytes = this.#closedTrafficBytes;

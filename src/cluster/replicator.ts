@@ -75,6 +75,8 @@ export interface ReplicatorOptions {
    * stood still: cluster/view-freshness.ts): no repair is decided on it meanwhile.
    */
   viewUnsure?: () => boolean;
+  /** Whether the view holds this peer's records of its current run, whole (PeerMesh.syncedWith). */
+  peerSynced?: (peerId: number) => boolean;
 }
 
 /** The copies of one upload in progress (see Replicator.startCopies). */
@@ -573,6 +575,7 @@ export class Replicator {
           member !== undefined &&
           member.up &&
           member.instance !== undefined &&
+          (this.#o.peerSynced?.(id) ?? true) &&
           (held === undefined || !covers(tombstone, held))
         );
       });

@@ -282,6 +282,7 @@ export class LanfsServer {
         logger: this.#logger.child({ component: 'replicator' }),
         healAfterMs: this.#options.healAfterMs,
         viewUnsure: () => this.#freshness?.unsure ?? false,
+        peerSynced: (peerId) => mesh.syncedWith(peerId),
       });
       const replicator = this.#replicator;
       // Deletes the HTTP side forwards to a file's acting primary travel on these links.

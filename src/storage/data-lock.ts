@@ -10,13 +10,13 @@
  * and `lanfs up`), else it is a leftover of an earlier process and is stale.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DataFolderInUseError, StorageError } from '../shared/errors.ts';
 
 export const LOCK_FILE = join('.lanfs', 'lock');
 /** Attempts to take a lock that keeps changing under us (other processes taking it over). */
-const MAX_ATTEMPTS = 20;
+const MAX_ATTEMPTS = 200;
 
 interface LockContent {
   pid: number;
@@ -100,23 +100,38 @@ function isStale(path: string, holder: LockContent, ourBoot: string | undefined)
   return !alive(holder.pid);
 }
 
+/** A breaker that left its mark this long ago died while breaking: its mark is removed. */
+const BREAK_STALE_MS = 10_000;
+/** How long a taker waits while another one breaks the stale lock. */
+const BREAK_WAIT_MS = 10;
+
 /**
- * Moves a stale lock out of the way. Renamed first, then checked: if another
- * process took the lock over between our read and our rename, what we moved is its
- * live lock, and it is linked back.
+ * Removes a stale lock, one taker at a time: the first to make the folder beside it
+ * (`lock.break`, made whole or not at all) reads the lock again and removes it only if
+ * it is still the stale one; the others wait and look again. Renaming the lock aside
+ * and linking it back when it had been taken meanwhile left a gap in which a third
+ * taker placed its own: two winners (CI, 8 takers at once).
  */
 async function removeStale(path: string, stale: LockContent): Promise<void> {
-  const aside = `${path}.stale-${randomBytes(6).toString('hex')}`;
+  const mark = `${path}.break`;
   try {
-    await rename(path, aside);
+    await mkdir(mark);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const since = await stat(mark).then(
+      (st) => Date.now() - st.mtimeMs,
+      () => 0,
+    );
+    if (since > BREAK_STALE_MS) await rmdir(mark).catch(() => undefined);
+    else await new Promise((resolve) => setTimeout(resolve, BREAK_WAIT_MS));
+    return;
   }
-  const moved = await readLock(aside);
-  if (moved !== 'absent' && moved?.token !== stale.token)
-    await link(aside, path).catch(() => undefined);
-  await unlink(aside).catch(() => undefined);
+  try {
+    const holder = await readLock(path);
+    if (holder !== 'absent' && holder?.token === stale.token) await unlink(path);
+  } finally {
+    await rmdir(mark).catch(() => undefined);
+  }
 }
 
 /**
