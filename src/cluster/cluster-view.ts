@@ -6,7 +6,13 @@
  * and decide where a request goes: any holder of the newest version serves a
  * download; the acting primary takes edits and deletes.
  */
-import { covers, type FileRecord, type Member, type TombstoneRef } from '../protocol/messages.ts';
+import {
+  covers,
+  type Coverable,
+  type FileRecord,
+  type Member,
+  type TombstoneRef,
+} from '../protocol/messages.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
 import type { PlacementCandidate } from './placement.ts';
 import type { SavedMember } from '../storage/peer-records-snapshot.ts';
@@ -327,10 +333,7 @@ export class ClusterView {
    * delete of a later file of that name must not uncover a stray copy of an earlier
    * one (found by the torture run), so every server keeps one per deleted file.
    */
-  coveringTombstone(
-    name: string,
-    record: { fileId: string; version: number; modifiedAt?: number },
-  ): TombstoneRef | undefined {
+  coveringTombstone(name: string, record: Coverable): TombstoneRef | undefined {
     // Plain loops, not #tombstonesOf: a listing asks this of every holder of every name.
     let found: TombstoneRef | undefined;
     for (const t of this.#local.tombstonesOf(name))

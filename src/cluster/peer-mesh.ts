@@ -10,10 +10,10 @@
  */
 import {
   pageDelta,
+  tombstoneRef,
   type BodyOf,
   type FileRecord,
   type Message,
-  type TombstoneRef,
 } from '../protocol/messages.ts';
 import { LanfsError, ProtocolError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -656,7 +656,12 @@ export class PeerMesh {
       const last = from + FULL_COPY_STEP_NAMES >= names.length;
       // Every tombstone goes with the first step, after its records, in as many pages as
       // they take (a page over the frame's limit would stop this server).
-      const pages = pageDelta(records, [], () => [], from === 0 ? this.#tombstoneRefs() : []);
+      const pages = pageDelta(
+        records,
+        [],
+        () => [],
+        from === 0 ? catalog.tombstones().map(tombstoneRef) : [],
+      );
       pages.forEach((page, i) => {
         link.connection.send('PEER_RECORDS', 0, {
           instance: this.#o.instance,
@@ -669,12 +674,6 @@ export class PeerMesh {
         });
       });
     }
-  }
-
-  #tombstoneRefs(): TombstoneRef[] {
-    return this.#o.catalog
-      .tombstones()
-      .map((t) => ({ name: t.name, fileId: t.fileId, version: t.version, deletedAt: t.deletedAt }));
   }
 
   #sendMembers(link: Link): void {
@@ -741,12 +740,7 @@ export class PeerMesh {
     // A delta is small in practice; a huge one (a mass change) goes as several pages,
     // the last carrying the new version.
     const pages = pageDelta(records, removed, (name) =>
-      this.#o.catalog.tombstonesOf(name).map((t) => ({
-        name: t.name,
-        fileId: t.fileId,
-        version: t.version,
-        deletedAt: t.deletedAt,
-      })),
+      this.#o.catalog.tombstonesOf(name).map(tombstoneRef),
     );
     for (const link of links) {
       pages.forEach((page, i) => {

@@ -23,7 +23,7 @@
  */
 import { Writable } from 'node:stream';
 import { PeerLinks, type PeerLink, type UploadWriter } from './peer-link.ts';
-import { covers, type FileRecord, type ReplicaHeader } from '../protocol/messages.ts';
+import { covers, tombstoneRef, type FileRecord, type ReplicaHeader } from '../protocol/messages.ts';
 import { ConnectionClosedError, LanfsError, TimeoutError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
@@ -234,12 +234,7 @@ export class Replicator {
     holders: number[],
     options: { purge?: boolean } = {},
   ): Promise<void> {
-    const ref = {
-      name: tombstone.name,
-      fileId: tombstone.fileId,
-      version: tombstone.version,
-      deletedAt: tombstone.deletedAt,
-    };
+    const ref = tombstoneRef(tombstone);
     // Called before any await, so the name's lock is asked before a later create's.
     const unsure = this.#takeUnsure(tombstone.name, tombstone.fileId).filter(
       (id) => !holders.includes(id) && id !== this.#o.serverId,

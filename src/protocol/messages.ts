@@ -205,6 +205,14 @@ export const tombstoneSchema = z.object({
 });
 export type TombstoneRef = z.infer<typeof tombstoneSchema>;
 
+/** The part of a kept tombstone (its pending holders aside) that travels between servers. */
+export function tombstoneRef(t: TombstoneRef): TombstoneRef {
+  return { name: t.name, fileId: t.fileId, version: t.version, deletedAt: t.deletedAt };
+}
+
+/** What a tombstone is checked against: a record, or a file about to be made. */
+export type Coverable = Pick<FileRecord, 'fileId' | 'version'> & { modifiedAt?: number };
+
 /**
  * Whether a tombstone covers a record: the same file, at the deleted version or older,
  * or a newer version made before the delete. Such a version was never seen by the
@@ -215,10 +223,7 @@ export type TombstoneRef = z.infer<typeof tombstoneSchema>;
  * the other side of a partition, still beats it: the edit wins. The two times are of
  * two servers' clocks.
  */
-export function covers(
-  tombstone: TombstoneRef | undefined,
-  record: { fileId: string; version: number; modifiedAt?: number },
-): boolean {
+export function covers(tombstone: TombstoneRef | undefined, record: Coverable): boolean {
   if (tombstone === undefined || tombstone.fileId !== record.fileId) return false;
   if (tombstone.version >= record.version) return true;
   return (

@@ -55,6 +55,8 @@ export interface TestCluster {
   ) => Promise<ServerProcess>;
   /** The ids of the servers server i sees up. */
   upIds: (i: number) => Promise<number[]>;
+  /** Waits (10 s unless told) until server index `by` sees server id `id` as up, or down. */
+  waitUp: (id: number, by: number, up?: boolean, timeoutMs?: number) => Promise<void>;
 }
 
 export async function startCluster(
@@ -116,6 +118,14 @@ export async function startCluster(
       return servers[i];
     },
     upIds,
+    waitUp: async (id, by, up = true, timeoutMs = 10_000) => {
+      await waitFor(
+        `server ${id} marked ${up ? 'up' : 'down'} by server ${ids[by]}`,
+        () => upIds(by),
+        (seen) => seen.includes(id) === up,
+        { timeoutMs },
+      );
+    },
   };
   if (options.waitForAll ?? true) {
     for (let i = 0; i < n; i++) {

@@ -45,22 +45,12 @@ test('edit before delete - a version stored by a primary killed before it answer
   );
   await primary.exited;
   assert.equal(edit, 'no answer', 'the edit was answered: the crash point did not fire there');
-  await waitFor(
-    'server 1 marked down by server 2',
-    async () => (await cluster.upIds(1)).includes(1),
-    (up) => !up,
-    { timeoutMs: 10_000 },
-  );
+  await cluster.waitUp(1, 1, false);
   const deleted = await runCli(['delete', 'doc.txt'], { env: cluster.env(1) });
   assert.equal(deleted.code, 0, deleted.stderr);
 
   await cluster.restart(0, { env: { LANFS_CRASH_POINT: '' } });
-  await waitFor(
-    'server 1 back in server 2 view',
-    () => cluster.upIds(1),
-    (up) => up.includes(1),
-    { timeoutMs: 15_000 },
-  );
+  await cluster.waitUp(1, 1, true, 15_000);
   for (const i of [0, 1])
     await waitFor(
       `server ${i + 1} without doc.txt`,

@@ -59,12 +59,7 @@ test('stale view - a copy holder thawed after an edit went on without it serves 
 
   frozen.child.kill('SIGSTOP');
   onCleanup(t, () => frozen.child.kill('SIGCONT'));
-  await waitFor(
-    'server 3 marked down by server 1',
-    async () => (await cluster.upIds(0)).includes(3),
-    (up) => !up,
-    { timeoutMs: 10_000 },
-  );
+  await cluster.waitUp(3, 0, false);
   const writer = await LanfsClient.connect({ servers: [cluster.servers[0]!.address], credentials });
   onCleanup(t, () => writer.close());
   const [listed] = await writer.list();
@@ -104,12 +99,7 @@ test('stale view - an edit whose upload spans a freeze of its primary, during wh
   await new Promise((resolve) => setTimeout(resolve, 200)); // the first part reaches it
   primary.child.kill('SIGSTOP');
   onCleanup(t, () => primary.child.kill('SIGCONT'));
-  await waitFor(
-    'server 3 marked down by server 1',
-    async () => (await cluster.upIds(0)).includes(3),
-    (up) => !up,
-    { timeoutMs: 10_000 },
-  );
+  await cluster.waitUp(3, 0, false);
   const deleted = await runCli(['delete', 'doc.txt'], { env: cluster.env(0) });
   assert.equal(deleted.code, 0, deleted.stderr);
   second();
@@ -139,12 +129,7 @@ test('stale view - a primary thawed after its file was deleted and the name made
 
   frozen.child.kill('SIGSTOP');
   onCleanup(t, () => frozen.child.kill('SIGCONT'));
-  await waitFor(
-    'server 1 marked down by server 2',
-    async () => (await cluster.upIds(1)).includes(1),
-    (up) => !up,
-    { timeoutMs: 10_000 },
-  );
+  await cluster.waitUp(1, 1, false);
   // While it stands still: the file deleted (server 1 still owes its copy), the name made anew.
   const deleted = await runCli(['delete', 'doc.txt'], { env: cluster.env(1) });
   assert.equal(deleted.code, 0, deleted.stderr);

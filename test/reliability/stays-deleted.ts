@@ -17,12 +17,7 @@ export async function deleteWhileDownThenReturn(
   returning: number,
 ): Promise<void> {
   const returningId = returning + 1;
-  await waitFor(
-    `server ${returningId} marked down by server ${live + 1}`,
-    async () => (await cluster.upIds(live)).includes(returningId),
-    (up) => !up,
-    { timeoutMs: 10_000 },
-  );
+  await cluster.waitUp(returningId, live, false);
   const env = cluster.env(live);
   const deleted = await runCli(['delete', name], { env });
   assert.equal(deleted.code, 0, deleted.stderr);
@@ -32,12 +27,7 @@ export async function deleteWhileDownThenReturn(
   assert.equal(deletedAgain.code, 0, deletedAgain.stderr);
 
   await cluster.restart(returning, { env: { LANFS_CRASH_POINT: '' } });
-  await waitFor(
-    `server ${returningId} back in server ${live + 1} view`,
-    () => cluster.upIds(live),
-    (up) => up.includes(returningId),
-    { timeoutMs: 15_000 },
-  );
+  await cluster.waitUp(returningId, live, true, 15_000);
   for (const i of [live, returning])
     await waitFor(
       `server ${i + 1} without ${name}`,
