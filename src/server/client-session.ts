@@ -29,6 +29,7 @@ import {
 } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { FileService, WriteHandle } from '../service/file-service.ts';
+import { ChunkReader } from '../service/chunk-reader.ts';
 import type { Scrubber } from '../cluster/scrubber.ts';
 import type { FaultControl } from './fault-control.ts';
 import type { Metrics } from '../web/metrics.ts';
@@ -371,36 +372,18 @@ export class ClientSession {
       return this.#end(streamId);
     }
     const { handle, file } = opened;
-    let inFlight: Promise<unknown> | undefined;
-    let corked = false;
+    const offset = Math.min(body.offset, file.size);
+    const reader = new ChunkReader(handle, offset, file.size, DATA_CHUNK_BYTES);
+    let sent = 0;
+    // FILE, the data and END of a small file leave in one packet.
+    this.#connection.cork();
+    let corked = true;
     try {
-      const offset = Math.min(body.offset, file.size);
-      // Read one chunk ahead, so the disk and the socket work at the same time.
-      const readAt = async (position: number): Promise<Buffer> => {
-        const buffer = Buffer.allocUnsafe(Math.min(DATA_CHUNK_BYTES, file.size - position));
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
-        return bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
-      };
-      const startRead = (position: number): Promise<Buffer> | undefined => {
-        if (position >= file.size) return undefined;
-        const read = readAt(position);
-        read.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
-        inFlight = read;
-        return read;
-      };
-      let position = offset;
-      let next = startRead(position);
-      // FILE, the data and END of a small file leave in one packet.
-      this.#connection.cork();
-      corked = true;
       this.#connection.send('FILE', streamId, { record, offset });
-      while (next) {
-        const chunk = await next;
-        if (chunk.length === 0) break; // the file shrank under us: END's size and sha256 tell the client
-        position += chunk.length;
-        next = startRead(position);
-        this.#components.metrics?.bytesOut.inc({ via: 'tcp' }, chunk.length);
-        if (!this.#connection.sendData(streamId, chunk)) {
+      for (let chunk = await reader.next(); chunk; chunk = await reader.next()) {
+        sent += chunk.bytes.length;
+        this.#components.metrics?.bytesOut.inc({ via: 'tcp' }, chunk.bytes.length);
+        if (!this.#connection.sendData(streamId, chunk.bytes, chunk.written)) {
           this.#connection.uncork();
           corked = false;
           await this.#connection.drain();
@@ -408,10 +391,10 @@ export class ClientSession {
       }
       // The size sent and the sha256 the file must have: the receiver hashes what it got and
       // compares (a bad byte on this disk shows there), so hashing here too would be waste.
-      this.#connection.send('END', streamId, { size: position - offset, sha256: record.sha256 });
+      this.#connection.send('END', streamId, { size: sent, sha256: record.sha256 });
     } finally {
       if (corked) this.#connection.uncork();
-      await inFlight?.catch(() => undefined); // never release the descriptor under a read
+      await reader.close(); // never release the descriptor under a read
       release();
     }
     this.#end(streamId);

@@ -41,7 +41,7 @@ export interface ConnectionSocket {
   readonly bytesWritten: number;
   readonly writableNeedDrain: boolean;
   setNoDelay(noDelay: boolean): unknown;
-  write(chunk: Buffer): boolean;
+  write(chunk: Buffer, callback?: (err?: Error | null) => void): boolean;
   end(): unknown;
   end(chunk: Buffer): unknown;
   cork(): void;
@@ -135,12 +135,22 @@ export class Connection {
     return this.socket.write(encodeMessage(type, streamId, body));
   }
 
-  /** Send one chunk of file bytes; the caller keeps chunks within DATA_CHUNK_BYTES. */
-  sendData(streamId: number, bytes: Buffer): boolean {
+  /**
+   * Send one chunk of file bytes; the caller keeps chunks within DATA_CHUNK_BYTES.
+   * onWritten is called once the socket no longer needs bytes (it may be reused then);
+   * never if the connection closes first.
+   */
+  sendData(streamId: number, bytes: Buffer, onWritten?: () => void): boolean {
     if (this.#closed) return false;
     this.socket.cork();
     this.socket.write(encodeFrameHeader(MessageType.DATA, streamId, bytes.length));
-    const ok = this.socket.write(bytes);
+    const ok = this.socket.write(
+      bytes,
+      onWritten &&
+        ((err) => {
+          if (!err) onWritten();
+        }),
+    );
     this.socket.uncork();
     return ok;
   }

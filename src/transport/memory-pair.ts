@@ -56,7 +56,8 @@ export class MemorySocket extends Duplex implements ConnectionSocket {
     peer.bytesRead += chunk.length;
     // A full reader keeps this write unfinished until it reads: our own buffer then
     // fills, write() returns false, and 'drain' comes once the reader caught up.
-    if (peer.push(chunk)) callback();
+    // A copy, as the kernel makes: the writer may reuse its buffer once called back.
+    if (peer.push(Buffer.from(chunk))) callback();
     else peer.#wakeWriter = callback;
   }
 

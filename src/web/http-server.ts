@@ -26,6 +26,7 @@ import type { ClusterView } from '../cluster/cluster-view.ts';
 import { validateName } from '../protocol/file-name.ts';
 import type { FileRecord } from '../protocol/messages.ts';
 import type { FileService, OpenForRead } from '../service/file-service.ts';
+import { ChunkReader } from '../service/chunk-reader.ts';
 import { AuthError, InvalidNameError, LanfsError, type ErrorCode } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Credentials } from '../transport/handshake.ts';
@@ -591,14 +592,10 @@ async function getRemoteVersion(
   }
 }
 
-/** Bytes read per chunk of a download. */
-const READ_CHUNK_BYTES = 256 * 1024;
-
 /**
- * Sends bytes [from, to) of an open file: each chunk is read into its own buffer
- * and handed to the socket as is (no copy), the next read running while the
- * socket sends; a file of one chunk goes out with the headers. Stops early if
- * the client leaves. Resolves with the bytes sent.
+ * Sends bytes [from, to) of an open file, each chunk read while the socket sends
+ * the last (service/chunk-reader.ts); a file of one chunk goes out with the
+ * headers. Stops early if the client leaves. Resolves with the bytes sent.
  */
 async function sendBytes(
   open: OpenForRead,
@@ -611,30 +608,23 @@ async function sendBytes(
     res.end(open.bytes.subarray(from, to));
     return Math.min(to, open.bytes.length) - from;
   }
-  const read = async (position: number): Promise<Buffer> => {
-    const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, to - position));
-    const { bytesRead } = await open.handle.read(buffer, 0, buffer.length, position);
-    return bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
-  };
-  let position = from;
-  let next: Promise<Buffer> | undefined = position < to ? read(position) : undefined;
+  const reader = new ChunkReader(open.handle, from, to);
+  let sent = 0;
   try {
-    while (next && !res.destroyed) {
-      const chunk = await next;
-      if (chunk.length === 0) break; // the file shrank under us: the client sees a short body
-      position += chunk.length;
-      next = position < to ? read(position) : undefined;
-      if (!next) {
-        res.end(chunk); // the last chunk leaves with the end of the response
-        return position - from;
+    for (let chunk = await reader.next(); chunk && !res.destroyed; chunk = await reader.next()) {
+      sent += chunk.bytes.length;
+      if (reader.done) {
+        res.end(chunk.bytes); // the last chunk leaves with the end of the response
+        return sent;
       }
-      next.catch(() => undefined); // awaited in the next turn; never unhandled meanwhile
-      if (!res.write(chunk)) await drained(res);
+      const more = res.write(chunk.bytes, (err) => {
+        if (!err) chunk.written();
+      });
+      if (!more) await drained(res);
     }
   } finally {
-    // Never release the descriptor under a read in flight.
-    await next?.catch(() => undefined);
+    await reader.close(); // never release the descriptor under a read in flight
   }
   res.end();
-  return position - from;
+  return sent;
 }

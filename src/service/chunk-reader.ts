@@ -1,0 +1,78 @@
+/**
+ * Reads a stretch of an open file for a front end that sends it (a TCP download,
+ * an HTTP GET): in chunks, one read ahead of the sender so the disk and the socket
+ * work at the same time, into a few buffers that come back once the socket has
+ * written them. A new buffer per chunk had the garbage collector run 0.4 s on the
+ * event loop of a server sending 512 MiB (half of the sender's CPU time).
+ */
+import type { FileHandle } from 'node:fs/promises';
+
+/** Bytes read per chunk; also the size of each buffer. */
+export const CHUNK_BYTES = 256 * 1024;
+/** Buffers kept for the next chunks; more are made while the socket lags. */
+const SPARE_BUFFERS = 4;
+
+export interface Chunk {
+  bytes: Buffer;
+  /** The socket is done with bytes: its buffer may be read into again. */
+  written: () => void;
+}
+
+export class ChunkReader {
+  readonly #handle: FileHandle;
+  readonly #end: number;
+  readonly #chunkBytes: number;
+  readonly #spare: Buffer[] = [];
+  #position: number;
+  #next: Promise<Chunk> | undefined;
+
+  /** Bytes [from, to) of handle, in chunks of at most chunkBytes (CHUNK_BYTES). */
+  constructor(handle: FileHandle, from: number, to: number, chunkBytes = CHUNK_BYTES) {
+    this.#handle = handle;
+    this.#position = from;
+    this.#end = to;
+    this.#chunkBytes = chunkBytes;
+    this.#next = this.#read();
+  }
+
+  /**
+   * The next chunk; undefined at the end, or when the file ended early (it shrank
+   * under us: the receiver's size or sha256 check shows that). The next read starts
+   * at once.
+   */
+  async next(): Promise<Chunk | undefined> {
+    const chunk = await this.#next;
+    this.#next = undefined;
+    if (!chunk || chunk.bytes.length === 0) return undefined;
+    this.#position += chunk.bytes.length;
+    this.#next = this.#read();
+    return chunk;
+  }
+
+  /** Whether no byte is left to read after the chunks handed out. */
+  get done(): boolean {
+    return this.#position >= this.#end;
+  }
+
+  /** Waits for a read in flight: the descriptor must not be released under it. */
+  async close(): Promise<void> {
+    const inFlight = this.#next;
+    this.#next = undefined;
+    await inFlight?.catch(() => undefined);
+  }
+
+  #read(): Promise<Chunk> | undefined {
+    const position = this.#position;
+    if (position >= this.#end) return undefined;
+    const buffer = this.#spare.pop() ?? Buffer.allocUnsafeSlow(this.#chunkBytes);
+    const length = Math.min(this.#chunkBytes, this.#end - position);
+    const read = this.#handle.read(buffer, 0, length, position).then(({ bytesRead }) => ({
+      bytes: buffer.subarray(0, bytesRead),
+      written: () => {
+        if (this.#spare.length < SPARE_BUFFERS) this.#spare.push(buffer);
+      },
+    }));
+    read.catch(() => undefined); // awaited by next() or close(); never unhandled meanwhile
+    return read;
+  }
+}
