@@ -96,8 +96,17 @@ export async function waitExit(child: ChildProcess, ms: number): Promise<void> {
   });
 }
 
-/** file → socket → file, the receiver in a child process like a lanfs server; fsync at the end if asked. */
-export async function rawCopy(source: string, target: string, fsync: boolean): Promise<number> {
+/**
+ * file → socket → file, the receiver in a child process like a lanfs server; fsync
+ * at the end if asked. The copy is removed after, unless keepTarget (the caller
+ * removes it then).
+ */
+export async function rawCopy(
+  source: string,
+  target: string,
+  fsync: boolean,
+  keepTarget = false,
+): Promise<number> {
   const receiver = track(
     spawn(
       process.execPath,
@@ -125,7 +134,7 @@ export async function rawCopy(source: string, target: string, fsync: boolean): P
     await done;
   });
   receiver.kill();
-  await rm(target, { force: true });
+  if (!keepTarget) await rm(target, { force: true });
   return seconds;
 }
 
