@@ -5,21 +5,23 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, Option } from '@commander-js/extra-typings';
-import { DOWN_AFTER_MS } from '../cluster/peer-mesh.ts';
-import { DEFAULT_HEAL_AFTER_MS } from '../cluster/replicator.ts';
-import { DEFAULT_SCRUB_RATE_MBPS } from '../cluster/scrubber.ts';
+import {
+  DEFAULT_HEAL_AFTER_MS,
+  DEFAULT_SCRUB_RATE_MBPS,
+  DOWN_AFTER_MS,
+} from '../cluster/defaults.ts';
 import { DEFAULT_GROUP } from '../discovery/multicast-beacon.ts';
-import { DEFAULT_SESSION_LIMITS } from '../server/client-session.ts';
 import {
   DEFAULT_KEEP_VERSIONS,
   DEFAULT_TRASH_DAYS,
   DEFAULT_VERSIONS_BUDGET,
-} from '../storage/version-store.ts';
+} from '../storage/defaults.ts';
 import {
   DEFAULT_DELETE_BRAKE,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_PORT,
   DEFAULT_REPLICAS,
+  DEFAULT_SESSION_LIMITS,
 } from '../server/defaults.ts';
 import type { CliContext } from './context.ts';
 import { create } from './commands/create.ts';

@@ -22,12 +22,10 @@ import type { Connection } from '../transport/connection.ts';
 import { dialConnection } from '../transport/dial.ts';
 import { dialHandshake, type Credentials } from '../transport/handshake.ts';
 import type { ClusterView } from './cluster-view.ts';
+import { DOWN_AFTER_MS } from './defaults.ts';
 
 /** How often each server tells its peers it is alive (and its catalog version). */
 export const HEARTBEAT_INTERVAL_MS = 500;
-/** Silence after which a peer is marked down: 4 missed heartbeats, so a dead server is
- *  found within 3 s (the default of SPEC's membership). */
-export const DOWN_AFTER_MS = 2000;
 /** How often a member that is down is dialed again. */
 const REDIAL_INTERVAL_MS = 1000;
 /** How long one dial (connect + handshake) may take. */

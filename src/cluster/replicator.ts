@@ -33,11 +33,10 @@ import type { ClusterView, Holder } from './cluster-view.ts';
 import { conflictOutcome, sameHistory } from './conflict-rule.ts';
 import { choosePlacement } from './placement.ts';
 import { CopyRate } from './copy-rate.ts';
+import { DEFAULT_HEAL_AFTER_MS } from './defaults.ts';
 
 /** How often the reconcile round runs. */
 export const RECONCILE_INTERVAL_MS = 1000;
-/** How long a holder may be down before its copies are made again elsewhere. */
-export const DEFAULT_HEAL_AFTER_MS = 3 * 60 * 1000;
 /** After start, how long to learn the cluster before healing (so nothing is copied in vain). */
 const SETTLE_AFTER_START_MS = 3000;
 /** Files repaired per round at most, so a returning or departing server causes no storm. */

@@ -21,10 +21,9 @@ import type { FileRecord } from '../protocol/messages.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { LocalCatalog } from '../storage/local-catalog.ts';
 import type { ClusterView } from './cluster-view.ts';
+import { DEFAULT_SCRUB_RATE_MBPS } from './defaults.ts';
 import type { PeerLinks } from './peer-link.ts';
 
-/** --scrub-rate default, MB/s (a disk gives 100+; a pass of 1 TB takes about 14 h). */
-export const DEFAULT_SCRUB_RATE_MBPS = 20;
 /** A full pass this often (after the first). */
 export const SCRUB_INTERVAL_MS = 24 * 3600 * 1000;
 /** The first pass waits this long after start, so a starting cluster first settles. */

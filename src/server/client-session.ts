@@ -32,6 +32,7 @@ import type { FileService, WriteHandle } from '../service/file-service.ts';
 import { ChunkReader } from '../service/chunk-reader.ts';
 import type { Scrubber } from '../cluster/scrubber.ts';
 import type { FaultControl } from './fault-control.ts';
+import { DEFAULT_SESSION_LIMITS, type SessionLimits } from './defaults.ts';
 import type { Metrics } from '../web/metrics.ts';
 import type { Connection } from '../transport/connection.ts';
 
@@ -53,24 +54,6 @@ const WAITS_FOR_CURRENT_VIEW = new Set<Message['type']>([
   'HISTORY',
   'RESTORE',
 ]);
-/** What one connection may do and how long it may hold the server without using it. */
-export interface SessionLimits {
-  /** Requests in flight on one connection at once. */
-  maxStreams: number;
-  /** Largest file accepted, in bytes (0: no limit but the disk). */
-  maxFileBytes: number;
-  /** Part of a message and then silence; and an upload with no bytes: cut off after this. */
-  stallMs: number;
-  /** A connection with nothing in flight is closed after this. */
-  idleMs: number;
-}
-
-export const DEFAULT_SESSION_LIMITS: SessionLimits = {
-  maxStreams: 256,
-  maxFileBytes: 0,
-  stallMs: 30_000,
-  idleMs: 30 * 60_000,
-};
 
 export interface SessionComponents {
   limits?: SessionLimits;

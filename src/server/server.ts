@@ -18,10 +18,15 @@ import { Metrics } from '../web/metrics.ts';
 import { ClusterView } from '../cluster/cluster-view.ts';
 import { KeptView } from '../cluster/kept-view.ts';
 import { ViewFreshness } from '../cluster/view-freshness.ts';
-import { DOWN_AFTER_MS, PeerMesh } from '../cluster/peer-mesh.ts';
+import {
+  DEFAULT_HEAL_AFTER_MS,
+  DEFAULT_SCRUB_RATE_MBPS,
+  DOWN_AFTER_MS,
+} from '../cluster/defaults.ts';
+import { PeerMesh } from '../cluster/peer-mesh.ts';
 import { PeerLinks } from '../cluster/peer-link.ts';
-import { DEFAULT_HEAL_AFTER_MS, Replicator } from '../cluster/replicator.ts';
-import { DEFAULT_SCRUB_RATE_MBPS, Scrubber } from '../cluster/scrubber.ts';
+import { Replicator } from '../cluster/replicator.ts';
+import { Scrubber } from '../cluster/scrubber.ts';
 import { newInstanceId, ServerDiscovery } from '../discovery/discovery.ts';
 import type { GroupAddress } from '../discovery/multicast-beacon.ts';
 import type { BodyOf, Member } from '../protocol/messages.ts';
@@ -37,7 +42,8 @@ import { acceptHandshake, type Credentials } from '../transport/handshake.ts';
 import { FileService } from '../service/file-service.ts';
 import { attachEventSources } from '../events/event-sources.ts';
 import { EventStream, type ClusterEvent } from '../events/event-stream.ts';
-import { ClientSession, DEFAULT_SESSION_LIMITS, type SessionLimits } from './client-session.ts';
+import { ClientSession } from './client-session.ts';
+import { DEFAULT_SESSION_LIMITS, type SessionLimits } from './defaults.ts';
 import { FaultControl } from './fault-control.ts';
 
 import {

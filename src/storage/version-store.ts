@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import type { FileRecord } from '../protocol/messages.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { storageError, syncDir } from './data-directory.ts';
+import { DEFAULT_KEEP_VERSIONS, DEFAULT_TRASH_DAYS } from './defaults.ts';
 import type { KeptEntry } from './state-store.ts';
 
 export type KeptPlace = KeptEntry['place'];
@@ -37,9 +38,6 @@ export interface KeepPolicy {
   budget: KeepBudget;
 }
 
-export const DEFAULT_KEEP_VERSIONS = 10;
-export const DEFAULT_TRASH_DAYS = 7;
-export const DEFAULT_VERSIONS_BUDGET = '10%';
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export const DEFAULT_KEEP_POLICY: KeepPolicy = {
