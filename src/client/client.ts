@@ -363,10 +363,14 @@ export class LanfsClient {
   async download(name: string, sink: Writable, options: DownloadOptions = {}): Promise<FileRecord> {
     const valid = validateName(name);
     const progress = newDownloadProgress();
-    return await this.#withFailover(
-      async (server) =>
-        await this.#followRedirects(server, (s) => s.download(valid, sink, options, progress)),
-    );
+    try {
+      return await this.#withFailover(
+        async (server) =>
+          await this.#followRedirects(server, (s) => s.download(valid, sink, options, progress)),
+      );
+    } finally {
+      progress.hash?.close();
+    }
   }
 
   /**

@@ -12,7 +12,6 @@ import { dialConnection } from '../transport/dial.ts';
 import { dialHandshake, type Credentials } from '../transport/handshake.ts';
 import {
   expectDone,
-  newDownloadProgress,
   RequestStopped,
   RequestStreams,
   type DownloadOptions,
@@ -228,7 +227,7 @@ export class ServerConnection {
     name: string,
     sink: Writable,
     options: DownloadOptions,
-    progress: DownloadProgress = newDownloadProgress(),
+    progress?: DownloadProgress,
   ): Promise<FileRecord> {
     return await this.#requests.download(name, sink, options, progress);
   }

@@ -10,7 +10,7 @@
  * moving either way for the silence timeout ends the connection, so its requests
  * fail and their callers move on.
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
 import type { BodyOf, ControlMessageName, FileRecord, Message } from '../protocol/messages.ts';
@@ -22,6 +22,7 @@ import {
   ProtocolError,
   TimeoutError,
 } from '../shared/errors.ts';
+import { streamSha256, type StreamSha256 } from '../shared/stream-sha256.ts';
 import type { Connection } from './connection.ts';
 
 const WATCHDOG_INTERVAL_MS = 500;
@@ -73,11 +74,18 @@ export interface DownloadOptions {
 export interface DownloadProgress {
   record: FileRecord | undefined;
   received: number;
-  hash: Hash;
+  /** Started when the first FILE names the size (a large file is hashed on a thread). */
+  hash: StreamSha256 | undefined;
 }
 
 export function newDownloadProgress(): DownloadProgress {
-  return { record: undefined, received: 0, hash: createHash('sha256') };
+  return { record: undefined, received: 0, hash: undefined };
+}
+
+function mismatch(name: string, progress: DownloadProgress, record: FileRecord): Error {
+  return new ChecksumMismatchError(
+    `The bytes of "${name}" did not match their sha256 (${progress.received} of ${record.size} bytes); nothing was kept, try again.`,
+  );
 }
 
 /** The other end does not hold the file and names a server that does. */
@@ -194,72 +202,95 @@ export class RequestStreams {
     name: string,
     sink: Writable,
     options: DownloadOptions = {},
-    progress: DownloadProgress = newDownloadProgress(),
+    resumable?: DownloadProgress,
   ): Promise<FileRecord> {
+    // Without a progress from the caller nothing resumes this download: its hash is
+    // dropped when it fails.
+    const progress = resumable ?? newDownloadProgress();
+    // Reading stops while the sink or the hash thread is behind, until both catch up.
+    let holds = 0;
+    let ended = false;
+    const holdUntil = (caughtUp: Promise<void>): void => {
+      if (holds++ === 0) this.#connection.pause();
+      void caughtUp.then(() => {
+        if (--holds === 0 && !ended) this.#connection.resume();
+      });
+    };
     let waitingForSink = false;
     let resumed = progress.received > 0;
     const body: BodyOf<'DOWNLOAD'> = { name, offset: progress.received };
     if (options.version !== undefined) body.version = options.version;
-    await this.request('DOWNLOAD', body, (message, finish) => {
-      switch (message.type) {
-        case 'FILE': {
-          const record = message.body.record;
-          if (resumed) {
-            const before = progress.record!;
-            if (
-              record.fileId !== before.fileId ||
-              record.version !== before.version ||
-              record.sha256 !== before.sha256
-            ) {
-              throw new LanfsError(
-                'LANFS_ERR_CONNECTION_CLOSED',
-                `"${name}" changed while it was being downloaded; download it again.`,
+    try {
+      await this.request('DOWNLOAD', body, (message, finish) => {
+        switch (message.type) {
+          case 'FILE': {
+            const record = message.body.record;
+            if (resumed) {
+              const before = progress.record!;
+              if (
+                record.fileId !== before.fileId ||
+                record.version !== before.version ||
+                record.sha256 !== before.sha256
+              ) {
+                throw new LanfsError(
+                  'LANFS_ERR_CONNECTION_CLOSED',
+                  `"${name}" changed while it was being downloaded; download it again.`,
+                );
+              }
+              if (message.body.offset !== progress.received)
+                throw new ProtocolError('The server resumed the download at another offset.');
+              resumed = false;
+            } else {
+              progress.record = record;
+              progress.hash = streamSha256(record.size);
+              options.onStart?.(record);
+            }
+            options.onProgress?.(progress.received, record.size);
+            return;
+          }
+          case 'DATA': {
+            const record = progress.record;
+            if (!record) throw new ProtocolError('File bytes arrived before the FILE message.');
+            const hash = progress.hash!;
+            hash.update(message.bytes);
+            progress.received += message.bytes.length;
+            options.onProgress?.(progress.received, record.size);
+            if (!sink.write(message.bytes) && !waitingForSink) {
+              // The sink is slower than the network: stop reading until it catches up.
+              waitingForSink = true;
+              holdUntil(
+                new Promise((resolve) =>
+                  sink.once('drain', () => {
+                    waitingForSink = false;
+                    resolve();
+                  }),
+                ),
               );
             }
-            if (message.body.offset !== progress.received)
-              throw new ProtocolError('The server resumed the download at another offset.');
-            resumed = false;
-          } else {
-            progress.record = record;
-            options.onStart?.(record);
+            if (hash.behind) holdUntil(hash.caughtUp());
+            return;
           }
-          options.onProgress?.(progress.received, record.size);
-          return;
-        }
-        case 'DATA': {
-          const record = progress.record;
-          if (!record) throw new ProtocolError('File bytes arrived before the FILE message.');
-          progress.hash.update(message.bytes);
-          progress.received += message.bytes.length;
-          options.onProgress?.(progress.received, record.size);
-          if (!sink.write(message.bytes) && !waitingForSink) {
-            // The sink is slower than the network: stop reading until it catches up.
-            waitingForSink = true;
-            this.#connection.pause();
-            sink.once('drain', () => {
-              waitingForSink = false;
-              this.#connection.resume();
-            });
+          case 'END': {
+            const record = progress.record;
+            if (!record) throw new ProtocolError('END arrived before the FILE message.');
+            if (progress.received !== record.size) throw mismatch(name, progress, record);
+            finish(); // the sha256 is checked below, once the hash has every byte
+            return;
           }
-          return;
+          default:
+            throw new ProtocolError(`${message.type} is not valid during a download.`);
         }
-        case 'END': {
-          const record = progress.record;
-          if (!record) throw new ProtocolError('END arrived before the FILE message.');
-          if (progress.received !== record.size || progress.hash.digest('hex') !== record.sha256) {
-            throw new ChecksumMismatchError(
-              `The bytes of "${name}" did not match their sha256 (${progress.received} of ${record.size} bytes); nothing was kept, try again.`,
-            );
-          }
-          finish();
-          return;
-        }
-        default:
-          throw new ProtocolError(`${message.type} is not valid during a download.`);
-      }
-    });
-    if (waitingForSink) this.#connection.resume();
-    return progress.record!;
+      });
+    } catch (err) {
+      if (!resumable) progress.hash?.close();
+      throw err;
+    } finally {
+      ended = true;
+      if (holds > 0) this.#connection.resume();
+    }
+    const record = progress.record!;
+    if ((await progress.hash!.digest()) !== record.sha256) throw mismatch(name, progress, record);
+    return record;
   }
 
   /**
