@@ -66,10 +66,14 @@ export class ChunkReader {
     if (position >= this.#end) return undefined;
     const buffer = this.#spare.pop() ?? Buffer.allocUnsafeSlow(this.#chunkBytes);
     const length = Math.min(this.#chunkBytes, this.#end - position);
+    let givenBack = false;
     const read = this.#handle.read(buffer, 0, length, position).then(({ bytesRead }) => ({
       bytes: buffer.subarray(0, bytesRead),
       written: () => {
-        if (this.#spare.length < SPARE_BUFFERS) this.#spare.push(buffer);
+        // Twice would hand one buffer to two reads.
+        if (givenBack || this.#spare.length >= SPARE_BUFFERS) return;
+        givenBack = true;
+        this.#spare.push(buffer);
       },
     }));
     read.catch(() => undefined); // awaited by next() or close(); never unhandled meanwhile

@@ -11,7 +11,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { StorageError } from './errors.ts';
+import { LanfsError } from './errors.ts';
 
 /** Streams at least this long are hashed on the thread. */
 export const THREAD_MIN_BYTES = 8 * 1024 * 1024;
@@ -81,131 +81,179 @@ parentPort.on('message', (m) => {
 
 type Answer = { id: number; hashed: number; buffer: ArrayBuffer } | { id: number; digest: string };
 
-interface Open {
-  onHashed: (bytes: number) => void;
-  onDigest: (digest: string) => void;
-  onFailed: (err: Error) => void;
+/** One stream's side of the thread: its batch, how far the thread is, its digest. */
+class ThreadedSha256 implements StreamSha256 {
+  readonly #thread: HashThread;
+  readonly #id: number;
+  #batch: Uint8Array | undefined;
+  #batched = 0;
+  #handedOver = 0;
+  #hashed = 0;
+  #failure: Error | undefined;
+  /** One promise for every caller waiting to read on (a download may ask more than once). */
+  #caughtUp: { promise: Promise<void>; resolve: () => void } | undefined;
+  #finish: { resolve: (digest: string) => void; reject: (err: Error) => void } | undefined;
+
+  constructor(thread: HashThread, id: number) {
+    this.#thread = thread;
+    this.#id = id;
+  }
+
+  // Copied into a batch buffer of the thread's (the pieces are views of socket
+  // buffers the caller still writes from), handed over when full.
+  update(bytes: Uint8Array): void {
+    if (this.#failure) return; // digest() says why; hashing the rest would be waste
+    for (let at = 0; at < bytes.length;) {
+      this.#batch ??= new Uint8Array(this.#thread.spareBuffer());
+      const take = Math.min(bytes.length - at, BATCH_BYTES - this.#batched);
+      this.#batch.set(bytes.subarray(at, at + take), this.#batched);
+      this.#batched += take;
+      at += take;
+      if (this.#batched === BATCH_BYTES) this.#handOver();
+    }
+  }
+
+  get behind(): boolean {
+    return this.#failure === undefined && this.#handedOver - this.#hashed > MAX_BEHIND_BYTES;
+  }
+
+  caughtUp(): Promise<void> {
+    if (!this.behind) return Promise.resolve();
+    if (!this.#caughtUp) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#caughtUp = { promise, resolve };
+    }
+    return this.#caughtUp.promise;
+  }
+
+  async digest(): Promise<string> {
+    if (this.#failure) throw this.#failure;
+    this.#handOver();
+    return await new Promise<string>((resolve, reject) => {
+      this.#finish = { resolve, reject };
+      this.#thread.ask(this.#id, { id: this.#id, end: true });
+    });
+  }
+
+  close(): void {
+    this.#release();
+    this.#thread.forget(this.#id);
+  }
+
+  onHashed(bytes: number): void {
+    this.#hashed += bytes;
+    if (this.#handedOver - this.#hashed <= MAX_BEHIND_BYTES / 2) this.#release();
+  }
+
+  onDigest(digest: string): void {
+    this.#finish?.resolve(digest);
+  }
+
+  onFailed(err: Error): void {
+    this.#failure = err;
+    this.#release();
+    this.#finish?.reject(err);
+  }
+
+  /** Lets every caller waiting in caughtUp() read on. */
+  #release(): void {
+    this.#caughtUp?.resolve();
+    this.#caughtUp = undefined;
+  }
+
+  #handOver(): void {
+    if (!this.#batch || this.#batched === 0) return;
+    this.#handedOver += this.#batched;
+    const buffer = this.#batch.buffer as ArrayBuffer;
+    this.#thread.ask(this.#id, { id: this.#id, buffer, length: this.#batched }, [buffer]);
+    this.#batch = undefined;
+    this.#batched = 0;
+  }
 }
 
+/** The worker thread every large stream of the process shares, started at the first. */
 class HashThread {
   #worker: Worker | undefined;
   #nextId = 1;
   /** Messages sent that await an answer: while there are any, the thread keeps the process alive. */
   #awaited = 0;
-  readonly #open = new Map<number, Open>();
+  readonly #streams = new Map<number, ThreadedSha256>();
   /** Batch buffers back from the thread, to be filled again. */
   readonly #spare: ArrayBuffer[] = [];
 
   open(): StreamSha256 {
     const id = this.#nextId++;
-    let batch: Uint8Array | undefined;
-    let batched = 0;
-    let handedOver = 0;
-    let hashed = 0;
-    let failure: Error | undefined;
-    let catchUp: (() => void) | undefined;
-    let finish: { resolve: (d: string) => void; reject: (e: Error) => void } | undefined;
-    this.#open.set(id, {
-      onHashed: (bytes) => {
-        hashed += bytes;
-        if (catchUp && handedOver - hashed <= MAX_BEHIND_BYTES / 2) {
-          catchUp();
-          catchUp = undefined;
-        }
-      },
-      onDigest: (digest) => {
-        this.#close(id);
-        finish?.resolve(digest);
-      },
-      onFailed: (err) => {
-        failure = err;
-        catchUp?.();
-        finish?.reject(err);
-      },
-    });
-    const isBehind = (): boolean => failure === undefined && handedOver - hashed > MAX_BEHIND_BYTES;
-    const handOver = (): void => {
-      if (!batch || batched === 0) return;
-      handedOver += batched;
-      this.#ask({ id, buffer: batch.buffer, length: batched }, [batch.buffer as ArrayBuffer]);
-      batch = undefined;
-      batched = 0;
-    };
-    return {
-      // Copied into a batch buffer of the thread's (the pieces are views of socket
-      // buffers the caller still writes from), handed over when full.
-      update: (bytes: Uint8Array): void => {
-        for (let at = 0; at < bytes.length;) {
-          batch ??= new Uint8Array(this.#spare.pop() ?? new ArrayBuffer(BATCH_BYTES));
-          const take = Math.min(bytes.length - at, BATCH_BYTES - batched);
-          batch.set(bytes.subarray(at, at + take), batched);
-          batched += take;
-          at += take;
-          if (batched === BATCH_BYTES) handOver();
-        }
-      },
-      get behind(): boolean {
-        return isBehind();
-      },
-      caughtUp: (): Promise<void> => {
-        if (!isBehind()) return Promise.resolve();
-        return new Promise((resolve) => {
-          catchUp = resolve;
-        });
-      },
-      digest: async (): Promise<string> => {
-        if (failure) throw failure;
-        handOver();
-        return await new Promise<string>((resolve, reject) => {
-          finish = { resolve, reject };
-          this.#ask({ id, end: true });
-        });
-      },
-      close: (): void => {
-        if (!this.#open.has(id)) return;
-        this.#close(id);
-        this.#worker?.postMessage({ id, drop: true });
-      },
-    };
+    const stream = new ThreadedSha256(this, id);
+    this.#streams.set(id, stream);
+    return stream;
   }
 
-  #close(id: number): void {
-    this.#open.delete(id);
+  spareBuffer(): ArrayBuffer {
+    return this.#spare.pop() ?? new ArrayBuffer(BATCH_BYTES);
   }
 
-  #ask(message: object, transfer: ArrayBuffer[] = []): void {
+  ask(id: number, message: object, transfer: ArrayBuffer[] = []): void {
+    if (!this.#streams.has(id)) return;
     const worker = this.#started();
     if (this.#awaited++ === 0) worker.ref();
     worker.postMessage(message, transfer);
+  }
+
+  /** The stream is done with (digest given, or dropped): the thread forgets it too. */
+  forget(id: number): void {
+    if (this.#streams.delete(id)) this.#worker?.postMessage({ id, drop: true });
   }
 
   #started(): Worker {
     if (this.#worker) return this.#worker;
     const worker = new Worker(THREAD_SOURCE, { eval: true });
     worker.on('message', (answer: Answer) => {
+      if (this.#worker !== worker) return; // a thread that failed: its streams failed with it
       // Idle, the thread never keeps the process alive.
       if (--this.#awaited === 0) worker.unref();
-      const open = this.#open.get(answer.id);
-      if ('digest' in answer) open?.onDigest(answer.digest);
-      else {
-        if (this.#spare.length < SPARE_BATCHES) this.#spare.push(answer.buffer);
-        open?.onHashed(answer.hashed);
+      const stream = this.#streams.get(answer.id);
+      if ('digest' in answer) {
+        this.#streams.delete(answer.id);
+        stream?.onDigest(answer.digest);
+        return;
       }
+      if (this.#spare.length < SPARE_BATCHES) this.#spare.push(answer.buffer);
+      stream?.onHashed(answer.hashed);
     });
     const fail = (err: Error): void => {
       if (this.#worker !== worker) return;
       this.#worker = undefined;
       this.#awaited = 0;
-      const failure = new StorageError(`The sha256 thread stopped: ${err.message}`);
-      for (const open of this.#open.values()) open.onFailed(failure);
-      this.#open.clear();
+      const failure = new LanfsError(
+        'LANFS_ERR_INTERNAL',
+        `The sha256 of the download could not be checked (its thread stopped: ${err.message}); nothing was kept, try again.`,
+      );
+      for (const stream of this.#streams.values()) stream.onFailed(failure);
+      this.#streams.clear();
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
     this.#worker = worker;
     return worker;
   }
+
+  /** For a test: ends the thread as a crash would. */
+  async crashForTest(): Promise<void> {
+    // The thread unrefs itself once idle: something must hold the process while it ends.
+    const holdOn = setInterval(() => undefined, 1000);
+    try {
+      await this.#worker?.terminate();
+    } finally {
+      clearInterval(holdOn);
+    }
+  }
 }
 
 let shared: HashThread | undefined;
 const hashThread = (): HashThread => (shared ??= new HashThread());
+
+/** For tests: stops the shared thread as a crash would (the next large stream starts another). */
+export const hashThreadForTest = {
+  crash: async (): Promise<void> => await shared?.crashForTest(),
+};

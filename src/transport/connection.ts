@@ -68,6 +68,8 @@ export class Connection {
   #closeError: Error | undefined;
   #closed = false;
   #drained: Promise<void> | undefined;
+  /** pause() calls not yet matched by a resume(). */
+  #pauses = 0;
   readonly #closeListeners: ((err: Error | undefined) => void)[] = [];
 
   /** When the last complete message arrived (Date.now()). */
@@ -236,13 +238,17 @@ export class Connection {
     this.socket.uncork();
   }
 
-  /** Stop reading from the socket (the reader's side of backpressure). */
+  /**
+   * Stop reading from the socket (the reader's side of backpressure) until every
+   * pause() has had its resume(): several requests on one connection may each hold it.
+   */
   pause(): void {
-    this.socket.pause();
+    if (this.#pauses++ === 0) this.socket.pause();
   }
 
   resume(): void {
-    if (!this.#closed) this.socket.resume();
+    if (this.#pauses === 0) return;
+    if (--this.#pauses === 0 && !this.#closed) this.socket.resume();
   }
 
   /** Tell the other end why (if there is an error) and close. */

@@ -207,16 +207,19 @@ export class RequestStreams {
     // Without a progress from the caller nothing resumes this download: its hash is
     // dropped when it fails.
     const progress = resumable ?? newDownloadProgress();
-    // Reading stops while the sink or the hash thread is behind, until both catch up.
-    let holds = 0;
-    let ended = false;
+    // Reading stops while the sink or the hash thread is behind, until both catch up;
+    // each hold is released once, when its wait ends or the download does.
+    const holds = new Set<() => void>();
     const holdUntil = (caughtUp: Promise<void>): void => {
-      if (holds++ === 0) this.#connection.pause();
-      void caughtUp.then(() => {
-        if (--holds === 0 && !ended) this.#connection.resume();
-      });
+      const release = (): void => {
+        if (holds.delete(release)) this.#connection.resume();
+      };
+      holds.add(release);
+      this.#connection.pause();
+      void caughtUp.then(release);
     };
     let waitingForSink = false;
+    let waitingForHash = false;
     let resumed = progress.received > 0;
     const body: BodyOf<'DOWNLOAD'> = { name, offset: progress.received };
     if (options.version !== undefined) body.version = options.version;
@@ -242,7 +245,7 @@ export class RequestStreams {
               resumed = false;
             } else {
               progress.record = record;
-              progress.hash = streamSha256(record.size);
+              progress.hash ??= streamSha256(record.size); // none, or one that got no byte
               options.onStart?.(record);
             }
             options.onProgress?.(progress.received, record.size);
@@ -267,7 +270,10 @@ export class RequestStreams {
                 ),
               );
             }
-            if (hash.behind) holdUntil(hash.caughtUp());
+            if (hash.behind && !waitingForHash) {
+              waitingForHash = true;
+              holdUntil(hash.caughtUp().then(() => void (waitingForHash = false)));
+            }
             return;
           }
           case 'END': {
@@ -285,8 +291,7 @@ export class RequestStreams {
       if (!resumable) progress.hash?.close();
       throw err;
     } finally {
-      ended = true;
-      if (holds > 0) this.#connection.resume();
+      for (const release of [...holds]) release();
     }
     const record = progress.record!;
     if ((await progress.hash!.digest()) !== record.sha256) throw mismatch(name, progress, record);
