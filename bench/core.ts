@@ -271,11 +271,12 @@ export async function runCoreBench(): Promise<CoreRow[]> {
       for (let round = 0; round < ROUNDS; round++) {
         const name = `large-${round}.bin`;
         const rawTarget = join(root, 'raw-copy.bin');
-        // Each lanfs transfer is paired with a raw copy, the one first in even rounds and
-        // second in odd ones, and neither's file is removed before the other ran: on this
-        // VM, writing into memory freed a moment ago costs a fraction of writing into
-        // memory the host must back anew (see docs/PERFORMANCE.md), so the pair always
-        // writes into the same state of the machine, and neither always goes first.
+        // Each lanfs transfer is paired with a raw copy, the raw copy first in even rounds
+        // and second in odd ones, and neither's file is removed before the other ran: on
+        // this VM, writing into memory freed a moment ago costs a fraction of writing into
+        // memory the host must back anew (see docs/PERFORMANCE.md). The first of a pair
+        // may get the memory freed just before; the second never gets the first's, and
+        // taking turns spreads that edge (with 3 rounds the raw copy has it twice).
         const paired = async (transfer: () => Promise<number>): Promise<[number, number]> => {
           const raw = async (): Promise<number> =>
             mbps(LARGE_BYTES, await rawCopy(source, rawTarget, false, true));

@@ -10,7 +10,6 @@
  */
 import { serveWatch } from '../events/serve-watch.ts';
 import type { EventStream } from '../events/event-stream.ts';
-import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
 import { validateName } from '../protocol/file-name.ts';
 import {
   pageNames,
@@ -356,7 +355,7 @@ export class ClientSession {
     }
     const { handle, file } = opened;
     const offset = Math.min(body.offset, file.size);
-    const reader = new ChunkReader(handle, offset, file.size, DATA_CHUNK_BYTES);
+    const reader = new ChunkReader(handle, offset, file.size);
     let sent = 0;
     // FILE, the data and END of a small file leave in one packet.
     this.#connection.cork();

@@ -6,9 +6,7 @@
  * event loop of a server sending 512 MiB (half of the sender's CPU time).
  */
 import type { FileHandle } from 'node:fs/promises';
-
-/** Bytes read per chunk; also the size of each buffer. */
-export const CHUNK_BYTES = 256 * 1024;
+import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
 /** Buffers kept for the next chunks; more are made while the socket lags. */
 const SPARE_BUFFERS = 4;
 
@@ -26,8 +24,8 @@ export class ChunkReader {
   #position: number;
   #next: Promise<Chunk> | undefined;
 
-  /** Bytes [from, to) of handle, in chunks of at most chunkBytes (CHUNK_BYTES). */
-  constructor(handle: FileHandle, from: number, to: number, chunkBytes = CHUNK_BYTES) {
+  /** Bytes [from, to) of handle, in chunks of at most chunkBytes (a DATA frame's, by default). */
+  constructor(handle: FileHandle, from: number, to: number, chunkBytes = DATA_CHUNK_BYTES) {
     this.#handle = handle;
     this.#position = from;
     this.#end = to;
