@@ -20,6 +20,7 @@ import { Redirect } from '../transport/request-streams.ts';
 import type { ViewFreshness } from '../cluster/view-freshness.ts';
 import type { PeerMesh } from '../cluster/peer-mesh.ts';
 import type { CopySet, Replicator } from '../cluster/replicator.ts';
+import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
 import { validateName } from '../protocol/file-name.ts';
 import {
   fileDescriptionSchema,
@@ -52,11 +53,10 @@ import { mergeOwnEntries } from '../protocol/listing.ts';
 import type { ClusterEvent } from '../events/event-stream.ts';
 import { DeleteBrake, type DeleteBurst } from './delete-brake.ts';
 import { LeaseTable, type LeaseAnswer } from './leases.ts';
+import { ChunkReader } from './chunk-reader.ts';
 
 /** Uploads above this size check the disk before their bytes arrive; smaller ones at commit. */
 const EARLY_CHECK_MIN_BYTES = 1024 * 1024;
-/** Chunks read from disk for readBytes(). */
-const READ_CHUNK_BYTES = 256 * 1024;
 /** A delete forwarded to the acting primary follows at most this many redirects. */
 const MAX_FORWARD_HOPS = 3;
 /** How long a question to every live peer waits for each (status, trash, leases for HTTP). */
@@ -261,7 +261,7 @@ export class FileService {
     if (location.kind === 'none') throw new NotFoundError(checked);
     if (location.kind === 'down') throw new UnavailableError(checked, location.holders);
     if (location.kind === 'remote') {
-      const sink = new PassThrough({ highWaterMark: READ_CHUNK_BYTES * 4 });
+      const sink = new PassThrough({ highWaterMark: DATA_CHUNK_BYTES * 4 });
       this.readRemote(checked, location.serverId, sink, () => undefined).then(
         () => sink.end(),
         (err: unknown) => sink.destroy(err as Error),
@@ -277,14 +277,13 @@ export class FileService {
             yield open.bytes;
             return;
           }
-          for (let position = 0; position < open.record.size;) {
-            const buffer = Buffer.allocUnsafe(
-              Math.min(READ_CHUNK_BYTES, open.record.size - position),
-            );
-            const { bytesRead } = await open.handle.read(buffer, 0, buffer.length, position);
-            if (bytesRead === 0) break;
-            position += bytesRead;
-            yield buffer.subarray(0, bytesRead);
+          // No chunk is given back for reuse: the reader of the stream may keep them.
+          const reader = new ChunkReader(open.handle, 0, open.record.size);
+          try {
+            for (let chunk = await reader.next(); chunk; chunk = await reader.next())
+              yield chunk.bytes;
+          } finally {
+            await reader.close();
           }
         } finally {
           open.release();
@@ -961,14 +960,13 @@ export class FileService {
     if (open) {
       try {
         if (open.bytes) return await handle.write(open.bytes);
-        for (let position = 0; position < open.record.size;) {
-          const buffer = Buffer.allocUnsafe(
-            Math.min(READ_CHUNK_BYTES, open.record.size - position),
-          );
-          const { bytesRead } = await open.handle.read(buffer, 0, buffer.length, position);
-          if (bytesRead === 0) break;
-          position += bytesRead;
-          await handle.write(buffer.subarray(0, bytesRead));
+        // No chunk is given back for reuse: a small upload keeps its chunks in memory.
+        const reader = new ChunkReader(open.handle, 0, open.record.size);
+        try {
+          for (let chunk = await reader.next(); chunk; chunk = await reader.next())
+            await handle.write(chunk.bytes);
+        } finally {
+          await reader.close();
         }
         return;
       } finally {
