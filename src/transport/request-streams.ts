@@ -1,8 +1,8 @@
 /**
  * The requests a dialing side runs on one connection, each on its own stream id,
  * several at a time, and the file bodies they move (an upload's DATA… END, a
- * download's FILE, DATA… END checked against the record's sha256). Both a client
- * (client/server-connection.ts) and a server talking to a peer
+ * download's FILE, DATA… END checked against the record's sha256, in download.ts).
+ * Both a client (client/server-connection.ts) and a server talking to a peer
  * (cluster/peer-link.ts) dial and ask this way; what to ask, and where to go on a
  * REDIRECT, stays with them: a REDIRECT answer rejects with Redirect.
  *
@@ -15,15 +15,20 @@ import type { Writable } from 'node:stream';
 import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
 import type { BodyOf, ControlMessageName, FileRecord, Message } from '../protocol/messages.ts';
 import {
-  ChecksumMismatchError,
   ConnectionClosedError,
   errorFromWire,
-  LanfsError,
   ProtocolError,
   TimeoutError,
 } from '../shared/errors.ts';
-import { streamSha256, type StreamSha256 } from '../shared/stream-sha256.ts';
 import type { Connection } from './connection.ts';
+import {
+  Download,
+  newDownloadProgress,
+  type DownloadOptions,
+  type DownloadProgress,
+} from './download.ts';
+
+export { newDownloadProgress, type DownloadOptions, type DownloadProgress };
 
 const WATCHDOG_INTERVAL_MS = 500;
 
@@ -59,33 +64,6 @@ export interface UploadWriter {
    */
   end: (extra?: { s3ETag?: string; sha256?: string }) => Promise<FileRecord>;
   cancel: () => void;
-}
-
-export interface DownloadOptions {
-  /** Called as bytes move: done so far and the total. */
-  onProgress?: (done: number, total: number | null) => void;
-  /** Called once the other end has found the file, before any byte is written. */
-  onStart?: (record: FileRecord) => void;
-  /** A kept version instead of the newest (lanfs download NAME@3). */
-  version?: number;
-}
-
-/** Where a download stands, kept across a failover so it resumes where it stopped. */
-export interface DownloadProgress {
-  record: FileRecord | undefined;
-  received: number;
-  /** Started when the first FILE names the size (a large file is hashed on a thread). */
-  hash: StreamSha256 | undefined;
-}
-
-export function newDownloadProgress(): DownloadProgress {
-  return { record: undefined, received: 0, hash: undefined };
-}
-
-function mismatch(name: string, progress: DownloadProgress, record: FileRecord): Error {
-  return new ChecksumMismatchError(
-    `The bytes of "${name}" did not match their sha256 (${progress.received} of ${record.size} bytes); nothing was kept, try again.`,
-  );
 }
 
 /** The other end does not hold the file and names a server that does. */
@@ -207,95 +185,18 @@ export class RequestStreams {
     // Without a progress from the caller nothing resumes this download: its hash is
     // dropped when it fails.
     const progress = resumable ?? newDownloadProgress();
-    // Reading stops while the sink or the hash thread is behind, until both catch up;
-    // each hold is released once, when its wait ends or the download does.
-    const holds = new Set<() => void>();
-    const holdUntil = (caughtUp: Promise<void>): void => {
-      const release = (): void => {
-        if (holds.delete(release)) this.#connection.resume();
-      };
-      holds.add(release);
-      this.#connection.pause();
-      void caughtUp.then(release);
-    };
-    let waitingForSink = false;
-    let waitingForHash = false;
-    let resumed = progress.received > 0;
-    const body: BodyOf<'DOWNLOAD'> = { name, offset: progress.received };
-    if (options.version !== undefined) body.version = options.version;
+    const download = new Download(name, sink, options, progress, this.#connection);
     try {
-      await this.request('DOWNLOAD', body, (message, finish) => {
-        switch (message.type) {
-          case 'FILE': {
-            const record = message.body.record;
-            if (resumed) {
-              const before = progress.record!;
-              if (
-                record.fileId !== before.fileId ||
-                record.version !== before.version ||
-                record.sha256 !== before.sha256
-              ) {
-                throw new LanfsError(
-                  'LANFS_ERR_CONNECTION_CLOSED',
-                  `"${name}" changed while it was being downloaded; download it again.`,
-                );
-              }
-              if (message.body.offset !== progress.received)
-                throw new ProtocolError('The server resumed the download at another offset.');
-              resumed = false;
-            } else {
-              progress.record = record;
-              progress.hash ??= streamSha256(record.size); // none, or one that got no byte
-              options.onStart?.(record);
-            }
-            options.onProgress?.(progress.received, record.size);
-            return;
-          }
-          case 'DATA': {
-            const record = progress.record;
-            if (!record) throw new ProtocolError('File bytes arrived before the FILE message.');
-            const hash = progress.hash!;
-            hash.update(message.bytes);
-            progress.received += message.bytes.length;
-            options.onProgress?.(progress.received, record.size);
-            if (!sink.write(message.bytes) && !waitingForSink) {
-              // The sink is slower than the network: stop reading until it catches up.
-              waitingForSink = true;
-              holdUntil(
-                new Promise((resolve) =>
-                  sink.once('drain', () => {
-                    waitingForSink = false;
-                    resolve();
-                  }),
-                ),
-              );
-            }
-            if (hash.behind && !waitingForHash) {
-              waitingForHash = true;
-              holdUntil(hash.caughtUp().then(() => void (waitingForHash = false)));
-            }
-            return;
-          }
-          case 'END': {
-            const record = progress.record;
-            if (!record) throw new ProtocolError('END arrived before the FILE message.');
-            if (progress.received !== record.size) throw mismatch(name, progress, record);
-            finish(); // the sha256 is checked below, once the hash has every byte
-            return;
-          }
-          default:
-            throw new ProtocolError(`${message.type} is not valid during a download.`);
-        }
-      });
+      await this.request('DOWNLOAD', download.request, (message, finish) =>
+        download.onAnswer(message, finish),
+      );
     } catch (err) {
       if (!resumable) progress.hash?.close();
       throw err;
     } finally {
-      for (const release of [...holds]) release();
+      download.ended();
     }
-    const record = progress.record!;
-    if ((await progress.hash!.digest()) !== record.sha256) throw mismatch(name, progress, record);
-    return record;
+    return await download.verify();
   }
 
   /**
