@@ -133,6 +133,22 @@ export async function server(ctx: CliContext, options: ServerCommandOptions): Pr
     onFatal: (err) => fatal?.(err),
   });
   await server.start();
+  // Listening for SIGINT and SIGTERM before saying "serving": a script that waits for that
+  // line and then stops the server must find it ready to stop cleanly.
+  const stopped = new Promise<LanfsError | undefined>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(undefined);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    fatal = (err) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(err);
+    };
+  });
   const scan = server.scanReport!;
   print(
     ctx,
@@ -149,20 +165,7 @@ export async function server(ctx: CliContext, options: ServerCommandOptions): Pr
       ctx,
       'WARNING: running without a cluster key (--insecure): anyone on the LAN can read and change these files.',
     );
-  const failure = await new Promise<LanfsError | undefined>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve(undefined);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    fatal = (err) => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve(err);
-    };
-  });
+  const failure = await stopped;
   if (failure) throw failure; // the server has already stopped itself
   await server.stop();
   print(ctx, `lanfs server ${server.id} stopped.`);
