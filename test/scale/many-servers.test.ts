@@ -57,8 +57,8 @@ interface ScaleProcess {
   /** Log lines saying a peer was marked silent, and that this server stood still. */
   silentPeers: () => number;
   stoodStill: () => number;
-  /** SIGTERM; resolves with the exit code (null: killed after STOP_WITHIN_MS). */
-  stop: () => Promise<number | null>;
+  /** SIGTERM; resolves with the exit code, or the signal that ended it (SIGKILL after STOP_WITHIN_MS). */
+  stop: () => Promise<number | NodeJS.Signals | null>;
   kill9: () => Promise<void>;
 }
 
@@ -79,7 +79,10 @@ async function startScaleProcess(options: {
     env: cleanEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  // The exit code, or the name of the signal that ended the process.
+  const exited = new Promise<number | NodeJS.Signals | null>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal)),
+  );
   const running = (): boolean => child.exitCode === null && child.signalCode === null;
   let log = '';
   let silent = 0;
@@ -203,7 +206,7 @@ test(
     assert.deepEqual(
       alone.flatMap((s, i) => (firstCodes[i] === 0 ? [] : [`server ${s.id}: ${firstCodes[i]}`])),
       [],
-      'every server exits 0 on SIGTERM after its first scan (null: killed after STOP_WITHIN_MS)',
+      'every server exits 0 on SIGTERM after its first scan (a signal name: ended by it; SIGKILL after STOP_WITHIN_MS)',
     );
     const scanned = Date.now();
 
@@ -257,7 +260,7 @@ test(
     assert.deepEqual(
       servers.flatMap((s, i) => (codes[i] === 0 ? [] : [`server ${s.id}: ${codes[i]}`])),
       [],
-      'every server exits 0 on SIGTERM (null: killed after STOP_WITHIN_MS)',
+      'every server exits 0 on SIGTERM (a signal name: ended by it; SIGKILL after STOP_WITHIN_MS)',
     );
   },
 );
