@@ -362,7 +362,7 @@ export class ClientSession {
     let corked = true;
     try {
       this.#connection.send('FILE', streamId, { record, offset });
-      for (let chunk = await reader.next(); chunk; chunk = await reader.next()) {
+      for await (const chunk of reader) {
         sent += chunk.bytes.length;
         this.#components.metrics?.bytesOut.inc({ via: 'tcp' }, chunk.bytes.length);
         if (!this.#connection.sendData(streamId, chunk.bytes, chunk.written)) {

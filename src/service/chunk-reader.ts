@@ -47,6 +47,15 @@ export class ChunkReader {
     return chunk;
   }
 
+  /** The chunks in order; leaving the loop early (break, a throw) waits for the read in flight. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Chunk> {
+    try {
+      for (let chunk = await this.next(); chunk; chunk = await this.next()) yield chunk;
+    } finally {
+      await this.close();
+    }
+  }
+
   /** Whether no byte is left to read after the chunks handed out. */
   get done(): boolean {
     return this.#position >= this.#end;

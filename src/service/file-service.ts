@@ -278,13 +278,8 @@ export class FileService {
             return;
           }
           // No chunk is given back for reuse: the reader of the stream may keep them.
-          const reader = new ChunkReader(open.handle, 0, open.record.size);
-          try {
-            for (let chunk = await reader.next(); chunk; chunk = await reader.next())
-              yield chunk.bytes;
-          } finally {
-            await reader.close();
-          }
+          for await (const chunk of new ChunkReader(open.handle, 0, open.record.size))
+            yield chunk.bytes;
         } finally {
           open.release();
         }
@@ -961,13 +956,8 @@ export class FileService {
       try {
         if (open.bytes) return await handle.write(open.bytes);
         // No chunk is given back for reuse: a small upload keeps its chunks in memory.
-        const reader = new ChunkReader(open.handle, 0, open.record.size);
-        try {
-          for (let chunk = await reader.next(); chunk; chunk = await reader.next())
-            await handle.write(chunk.bytes);
-        } finally {
-          await reader.close();
-        }
+        for await (const chunk of new ChunkReader(open.handle, 0, open.record.size))
+          await handle.write(chunk.bytes);
         return;
       } finally {
         open.release();

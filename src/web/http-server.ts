@@ -611,7 +611,8 @@ async function sendBytes(
   const reader = new ChunkReader(open.handle, from, to);
   let sent = 0;
   try {
-    for (let chunk = await reader.next(); chunk && !res.destroyed; chunk = await reader.next()) {
+    for await (const chunk of reader) {
+      if (res.destroyed) break;
       sent += chunk.bytes.length;
       if (reader.done) {
         res.end(chunk.bytes); // the last chunk leaves with the end of the response
