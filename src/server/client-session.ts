@@ -355,7 +355,7 @@ export class ClientSession {
     }
     const { handle, file } = opened;
     const offset = Math.min(body.offset, file.size);
-    const reader = new ChunkReader(handle, offset, file.size);
+    const reader = new ChunkReader(handle, offset, file.size, { givesBack: true });
     let sent = 0;
     // FILE, the data and END of a small file leave in one packet.
     this.#connection.cork();

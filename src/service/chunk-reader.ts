@@ -7,6 +7,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
+import { DIRECT_READ_MIN_BYTES, DirectReads } from '../storage/direct-reads.ts';
 /** Buffers kept for the next chunks; more are made while the socket lags. */
 const SPARE_BUFFERS = 4;
 
@@ -23,13 +24,32 @@ export class ChunkReader {
   readonly #spare: Buffer[] = [];
   #position: number;
   #next: Promise<Chunk> | undefined;
+  /** Set for a large stretch read past the page cache (storage/direct-reads.ts). */
+  readonly #direct: Promise<DirectReads | undefined> | undefined;
 
-  /** Bytes [from, to) of handle, in chunks of at most chunkBytes (a DATA frame's, by default). */
-  constructor(handle: FileHandle, from: number, to: number, chunkBytes = DATA_CHUNK_BYTES) {
+  /**
+   * Bytes [from, to) of handle, in chunks of at most chunkBytes (a DATA frame's, by
+   * default). `givesBack`: the caller calls written() on every chunk, so a large
+   * stretch may be read past the page cache into buffers shared by all readers.
+   */
+  constructor(
+    handle: FileHandle,
+    from: number,
+    to: number,
+    options: { chunkBytes?: number; givesBack?: boolean } = {},
+  ) {
     this.#handle = handle;
     this.#position = from;
     this.#end = to;
-    this.#chunkBytes = chunkBytes;
+    this.#chunkBytes = options.chunkBytes ?? DATA_CHUNK_BYTES;
+    if (
+      options.givesBack &&
+      this.#chunkBytes <= DATA_CHUNK_BYTES &&
+      to - from >= DIRECT_READ_MIN_BYTES
+    ) {
+      this.#direct = DirectReads.open(handle);
+      this.#direct.catch(() => undefined); // awaited by each read
+    }
     this.#next = this.#read();
   }
 
@@ -41,7 +61,10 @@ export class ChunkReader {
   async next(): Promise<Chunk | undefined> {
     const chunk = await this.#next;
     this.#next = undefined;
-    if (!chunk || chunk.bytes.length === 0) return undefined;
+    if (!chunk || chunk.bytes.length === 0) {
+      chunk?.written();
+      return undefined;
+    }
     this.#position += chunk.bytes.length;
     this.#next = this.#read();
     return chunk;
@@ -61,20 +84,42 @@ export class ChunkReader {
     return this.#position >= this.#end;
   }
 
-  /** Waits for a read in flight: the descriptor must not be released under it. */
+  /**
+   * Waits for a read in flight: the descriptor must not be released under it. A
+   * chunk read ahead and never handed out is given back.
+   */
   async close(): Promise<void> {
     const inFlight = this.#next;
     this.#next = undefined;
-    await inFlight?.catch(() => undefined);
+    (await inFlight?.catch(() => undefined))?.written();
+    await (await this.#direct?.catch(() => undefined))?.close();
   }
 
   #read(): Promise<Chunk> | undefined {
     const position = this.#position;
     if (position >= this.#end) return undefined;
-    const buffer = this.#spare.pop() ?? Buffer.allocUnsafeSlow(this.#chunkBytes);
     const length = Math.min(this.#chunkBytes, this.#end - position);
+    const read = this.#direct
+      ? this.#readDirect(this.#direct, position, length)
+      : this.#readBuffered(position, length);
+    read.catch(() => undefined); // awaited by next() or close(); never unhandled meanwhile
+    return read;
+  }
+
+  async #readDirect(
+    opening: Promise<DirectReads | undefined>,
+    position: number,
+    length: number,
+  ): Promise<Chunk> {
+    const chunk = await (await opening)?.read(position, length);
+    if (!chunk) return await this.#readBuffered(position, length);
+    return { bytes: chunk.bytes, written: chunk.release };
+  }
+
+  #readBuffered(position: number, length: number): Promise<Chunk> {
+    const buffer = this.#spare.pop() ?? Buffer.allocUnsafeSlow(this.#chunkBytes);
     let givenBack = false;
-    const read = this.#handle.read(buffer, 0, length, position).then(({ bytesRead }) => ({
+    return this.#handle.read(buffer, 0, length, position).then(({ bytesRead }) => ({
       bytes: buffer.subarray(0, bytesRead),
       written: () => {
         // Twice would hand one buffer to two reads.
@@ -83,7 +128,5 @@ export class ChunkReader {
         this.#spare.push(buffer);
       },
     }));
-    read.catch(() => undefined); // awaited by next() or close(); never unhandled meanwhile
-    return read;
   }
 }

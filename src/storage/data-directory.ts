@@ -26,6 +26,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { STATE_DIR_NAME, validateName } from '../protocol/file-name.ts';
 import { crashPoint } from '../shared/crash-points.ts';
 import { InvalidNameError, LanfsError, NameExistsError, StorageError } from '../shared/errors.ts';
+import { DirectWriter } from './direct-writer.ts';
 import { DiskFaultInjector, diskFaultsFromEnv } from './disk-faults.ts';
 import { InlineWriter } from './inline-writer.ts';
 
@@ -85,7 +86,8 @@ const SPARE_UPLOADS = 4;
 /** How many received bytes may wait for the disk before write() makes its caller wait. */
 const WRITE_BEHIND_BYTES = 4 * 1024 * 1024;
 /**
- * A large upload's written bytes are flushed to the disk (fdatasync, on the thread
+ * A large upload written through the page cache (where direct writes are refused,
+ * see direct-writer.ts) has its written bytes flushed to the disk (fdatasync, on the thread
  * pool, while more arrive) each time this many have piled up since the last flush
  * began. The page cache would otherwise hold them all until finish(), whose one
  * fsync then writes the whole file while the client waits, and a copy holder's after
@@ -124,16 +126,18 @@ class InlineBudget {
 /**
  * A file being received, hashed as it arrives. A small file stays in memory
  * (its bytes go into the journal); once it passes INLINE_MAX_BYTES it spills to a
- * temp file, and then writes run behind the caller (several chunks gathered into
- * one writev) so the network and the disk work at the same time; write() only
- * waits when more than WRITE_BEHIND_BYTES are queued, which is the backpressure
- * the caller passes on.
+ * temp file, and then writes run behind the caller (past the page cache in
+ * aligned 1 MiB writes, else several chunks gathered into one writev) so the
+ * network and the disk work at the same time; write() only waits when more than
+ * WRITE_BEHIND_BYTES are queued, which is the backpressure the caller passes on.
  */
 export class Upload {
   readonly #openTemp: () => Promise<{ tempPath: string; handle: FileHandle }>;
   readonly #budget: InlineBudget;
   #temp: Promise<{ tempPath: string; handle: FileHandle }> | undefined;
   #tempPath: string | undefined;
+  /** Writes the spilled bytes past the page cache, when the file system allows it. */
+  #direct: Promise<DirectWriter | undefined> | undefined;
   readonly #hash: Hash = createHash('sha256');
   #size = 0;
   #done = false;
@@ -148,12 +152,16 @@ export class Upload {
   #syncingAhead: Promise<void> | undefined;
   #error: Error | undefined;
 
+  readonly #directIo: boolean;
+
   constructor(
     openTemp: () => Promise<{ tempPath: string; handle: FileHandle }>,
     budget: InlineBudget,
+    directIo: boolean,
   ) {
     this.#openTemp = openTemp;
     this.#budget = budget;
+    this.#directIo = directIo;
   }
 
   get size(): number {
@@ -199,6 +207,18 @@ export class Upload {
     await this.#syncingAhead;
     this.#throwIfFailed();
     const { handle } = await this.#temp!;
+    const direct = await this.#direct;
+    if (direct) {
+      try {
+        await direct.finish();
+        // The last block went out padded to the disk's block size.
+        await handle.truncate(this.#size);
+      } catch (err) {
+        throw storageError(err, 'saving the upload');
+      } finally {
+        await direct.close();
+      }
+    }
     await handle.sync();
     await handle.close();
     this.#done = true;
@@ -215,6 +235,10 @@ export class Upload {
       return temp;
     });
     this.#temp.catch(() => undefined); // seen by #flush
+    this.#direct = this.#directIo
+      ? this.#temp.then(async (temp) => await DirectWriter.open(temp.tempPath, temp.handle))
+      : Promise.resolve(undefined);
+    this.#direct.catch(() => undefined); // seen by #flush
   }
 
   #releaseInline(): void {
@@ -231,11 +255,16 @@ export class Upload {
   async #flush(): Promise<void> {
     try {
       const { handle } = await this.#temp!;
+      const direct = await this.#direct;
       while (this.#queue.length > 0 && this.#error === undefined) {
         let chunks = this.#queue;
         let bytes = this.#queuedBytes;
         this.#queue = [];
         this.#queuedBytes = 0;
+        if (direct) {
+          for (const chunk of chunks) await direct.append(chunk);
+          continue;
+        }
         while (bytes > 0) {
           const { bytesWritten } = await handle.writev(chunks);
           bytes -= bytesWritten;
@@ -273,6 +302,7 @@ export class Upload {
       this.#error ??= new Error('upload aborted');
       await this.#flushing; // never close the descriptor under a write in flight
       await this.#syncingAhead;
+      await (await this.#direct?.catch(() => undefined))?.close();
       const temp = await this.#temp?.catch(() => undefined);
       await temp?.handle.close().catch(() => undefined);
     }
@@ -297,8 +327,12 @@ export class DataDirectory {
   /** Test hooks (LANFS_FAULT_*): read errors and a slow disk; inert unless set. */
   readonly #faults = new DiskFaultInjector(diskFaultsFromEnv());
   #closed = false;
+  /** Large uploads are written past the page cache where the file system allows it. */
+  readonly #directIo: boolean;
 
-  constructor(root: string) {
+  /** `directIo: false` sends every upload through the page cache (tests of that path). */
+  constructor(root: string, options: { directIo?: boolean } = {}) {
+    this.#directIo = options.directIo ?? true;
     this.root = resolve(root);
     this.stateDir = join(this.root, STATE_DIR_NAME);
     this.tempDir = join(this.stateDir, TEMP_DIR_NAME);
@@ -344,7 +378,9 @@ export class DataDirectory {
    */
   async beginUpload(): Promise<Upload> {
     if (this.#faults.active) await this.#faults.beforeWrite();
-    return await Promise.resolve(new Upload(() => this.#takeTemp(), this.#inlineBudget));
+    return await Promise.resolve(
+      new Upload(() => this.#takeTemp(), this.#inlineBudget, this.#directIo),
+    );
   }
 
   /** The disk faults of this folder (tests; lanfs fault slow-disk on --allow-faults). */

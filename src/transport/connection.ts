@@ -139,20 +139,17 @@ export class Connection {
 
   /**
    * Send one chunk of file bytes; the caller keeps chunks within DATA_CHUNK_BYTES.
-   * onWritten is called once the socket no longer needs bytes (it may be reused then);
-   * never if the connection closes first.
+   * onWritten is called once the socket no longer needs bytes (it may be reused then):
+   * written, or dropped because the connection closed first.
    */
   sendData(streamId: number, bytes: Buffer, onWritten?: () => void): boolean {
-    if (this.#closed) return false;
+    if (this.#closed) {
+      onWritten?.();
+      return false;
+    }
     this.socket.cork();
     this.socket.write(encodeFrameHeader(MessageType.DATA, streamId, bytes.length));
-    const ok = this.socket.write(
-      bytes,
-      onWritten &&
-        ((err) => {
-          if (!err) onWritten();
-        }),
-    );
+    const ok = this.socket.write(bytes, onWritten && (() => onWritten()));
     this.socket.uncork();
     return ok;
   }

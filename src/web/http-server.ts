@@ -608,19 +608,22 @@ async function sendBytes(
     res.end(open.bytes.subarray(from, to));
     return Math.min(to, open.bytes.length) - from;
   }
-  const reader = new ChunkReader(open.handle, from, to);
+  const reader = new ChunkReader(open.handle, from, to, { givesBack: true });
   let sent = 0;
   try {
     for await (const chunk of reader) {
-      if (res.destroyed) break;
+      if (res.destroyed) {
+        chunk.written(); // never sent
+        break;
+      }
       sent += chunk.bytes.length;
       if (reader.done) {
-        res.end(chunk.bytes); // the last chunk leaves with the end of the response
+        // Given back also when the write fails: the response no longer holds the bytes then.
+        res.write(chunk.bytes, () => chunk.written());
+        res.end();
         return sent;
       }
-      const more = res.write(chunk.bytes, (err) => {
-        if (!err) chunk.written();
-      });
+      const more = res.write(chunk.bytes, () => chunk.written());
       if (!more) await drained(res);
     }
   } finally {
