@@ -37,7 +37,8 @@ export class AlignedBuffers {
 
   /** Gives back a buffer that take() returned; it must not be used after. */
   give(buffer: Buffer): void {
-    this.#free?.push(buffer);
+    // Twice would hand one buffer to two users; the list is short (tens).
+    if (this.#free && !this.#free.includes(buffer)) this.#free.push(buffer);
   }
 
   #make(): Buffer[] {

@@ -44,8 +44,11 @@ export class DirectReads {
       return new DirectReads(
         await open(`/proc/self/fd/${handle.fd}`, constants.O_RDONLY | constants.O_DIRECT),
       );
-    } catch {
-      directRefused = true;
+    } catch (err) {
+      // Refused for good (no O_DIRECT on this file system, no /proc), or only for now
+      // (out of descriptors): either way this download reads the ordinary way.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EINVAL' || code === 'ENOENT') directRefused = true;
       return undefined;
     }
   }

@@ -48,8 +48,8 @@ export class DirectWriter {
 
   /**
    * A writer for the file at path (open for writing as `buffered`), or undefined
-   * when this upload goes through the page cache: O_DIRECT refused, or every
-   * aligned buffer in use by other uploads.
+   * when this upload goes through the page cache: O_DIRECT refused, no second
+   * descriptor to be had, or every aligned buffer in use by other uploads.
    */
   static async open(path: string, buffered: FileHandle): Promise<DirectWriter | undefined> {
     if (directRefused) return undefined;
@@ -66,9 +66,10 @@ export class DirectWriter {
       const direct = await open(path, constants.O_WRONLY | constants.O_DIRECT);
       return new DirectWriter(direct, buffered, taken);
     } catch (err) {
+      // The ordinary descriptor is open and works: a second one that cannot be had
+      // (out of descriptors, say) only means this upload goes through the page cache.
       for (const buffer of taken) buffers.give(buffer);
       if ((err as NodeJS.ErrnoException).code === 'EINVAL') directRefused = true;
-      else throw err;
       return undefined;
     }
   }

@@ -26,7 +26,7 @@ import type { ClusterView } from '../cluster/cluster-view.ts';
 import { validateName } from '../protocol/file-name.ts';
 import type { FileRecord } from '../protocol/messages.ts';
 import type { FileService, OpenForRead } from '../service/file-service.ts';
-import { ChunkReader } from '../service/chunk-reader.ts';
+import { type Chunk, ChunkReader } from '../service/chunk-reader.ts';
 import { AuthError, InvalidNameError, LanfsError, type ErrorCode } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Credentials } from '../transport/handshake.ts';
@@ -609,6 +609,21 @@ async function sendBytes(
     return Math.min(to, open.bytes.length) - from;
   }
   const reader = new ChunkReader(open.handle, from, to, { givesBack: true });
+  // The chunks the response holds. Each is given back when its write is done, also when
+  // the write fails; and all when the response closes, since Node drops the callback of
+  // a write made while the connection goes away (the socket holds nothing by then).
+  const held = new Set<Chunk>();
+  const send = (chunk: Chunk): boolean => {
+    held.add(chunk);
+    return res.write(chunk.bytes, () => {
+      held.delete(chunk);
+      chunk.written();
+    });
+  };
+  res.once('close', () => {
+    for (const chunk of held) chunk.written();
+    held.clear();
+  });
   let sent = 0;
   try {
     for await (const chunk of reader) {
@@ -618,13 +633,11 @@ async function sendBytes(
       }
       sent += chunk.bytes.length;
       if (reader.done) {
-        // Given back also when the write fails: the response no longer holds the bytes then.
-        res.write(chunk.bytes, () => chunk.written());
+        send(chunk);
         res.end();
         return sent;
       }
-      const more = res.write(chunk.bytes, () => chunk.written());
-      if (!more) await drained(res);
+      if (!send(chunk)) await drained(res);
     }
   } finally {
     await reader.close(); // never release the descriptor under a read in flight
