@@ -1,5 +1,6 @@
 /**
- * `npm run torture -- --seconds 120 --seed N [--servers 5]` (issue 13 part 5): a
+ * `npm run torture -- --seconds 120 --seed N [--servers 5] [--max-bytes 4352]` (issue 13
+ * part 5): a
  * cluster of `lanfs server` processes on loopback (multicast on 127.0.0.1, a group
  * of its own), workers that create, edit, delete and read through the client
  * library and write down what happened, and a nemesis that kills -9 and restarts,
@@ -30,6 +31,8 @@ import { checkHistory, type Image, type Op, type OpKind, type Verdict } from './
 const LANFS_BIN = fileURLToPath(new URL('../bin/lanfs.cjs', import.meta.url));
 const KEY = 'torture-key';
 const credentials = { key: KEY, insecure: false, cluster: 'lanfs' };
+/** Files of 256 to this many bytes by default: all small enough for the journal. */
+const DEFAULT_MAX_BYTES = 4352;
 
 export interface TortureOptions {
   seconds: number;
@@ -38,6 +41,12 @@ export interface TortureOptions {
   workers?: number;
   /** Names the workers use (few, so they collide). */
   names?: number;
+  /**
+   * The largest file written (default 4352 bytes: all held in the journal). Past
+   * 64 KiB a file goes to a temp file and past the page cache, and from 4 MiB it is
+   * also read past it.
+   */
+  maxBytes?: number;
   /** false: no faults at all (to tell a fault's effect from a bug without one). */
   nemesis?: boolean;
   /** Keep every server's log (JSON lines) in DIR/sN.log, for a closer look at a run. */
@@ -270,7 +279,12 @@ function refused(err: unknown): boolean {
 }
 
 /** One worker operation; fills in what it wrote or read, throws what the client threw. */
-async function runOp(client: LanfsClient, op: Op, random: () => number): Promise<void> {
+async function runOp(
+  client: LanfsClient,
+  op: Op,
+  random: () => number,
+  maxBytes: number,
+): Promise<void> {
   const { kind, name } = op;
   if (kind === 'delete') return await client.delete(name);
   if (kind === 'read') {
@@ -280,7 +294,7 @@ async function runOp(client: LanfsClient, op: Op, random: () => number): Promise
     op.version = record.version;
     return;
   }
-  const bytes = randomBytes(256 + Math.floor(random() * 4096));
+  const bytes = randomBytes(256 + Math.floor(random() * (maxBytes - 256)));
   op.sha256 = sha(bytes);
   let record: FileRecord;
   if (kind === 'create') record = await client.create(name, [bytes]);
@@ -352,7 +366,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
             pick < 0.3 ? 'create' : pick < 0.55 ? 'edit' : pick < 0.7 ? 'delete' : 'read';
           const op: Op = { worker: w, kind, name, start: now(), end: 0, outcome: 'ok' };
           try {
-            await runOp(client, op, random);
+            await runOp(client, op, random, options.maxBytes ?? DEFAULT_MAX_BYTES);
           } catch (err) {
             op.outcome = refused(err) ? 'fail' : 'info';
             op.error = err instanceof Error ? err.message : String(err);
@@ -511,6 +525,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     seconds: argument('seconds', 120),
     seed: argument('seed', Date.now() % 100_000),
     servers: argument('servers', 5),
+    maxBytes: argument('max-bytes', DEFAULT_MAX_BYTES),
     log: (line) => process.stderr.write(`${line}\n`),
     ...(logDir ? { logDir } : {}),
   });
