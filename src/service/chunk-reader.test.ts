@@ -75,7 +75,7 @@ test('chunk reader - a file shorter than asked ends at its end; close waits for 
 });
 
 /** Whether a chunk came from the aligned memory shared by direct reads (not a reader's own buffer). */
-const fromDirectMemory = (bytes: Buffer): boolean => bytes.buffer.byteLength > 8 * 1024 * 1024;
+const fromDirectMemory = (bytes: Buffer): boolean => bytes.buffer.byteLength > 16 * 1024 * 1024;
 
 test('chunk reader - a large stretch is read past the page cache, from an unaligned start, exactly', async (t) => {
   const bytes = randomBytes(5 * 1024 * 1024 + 4321);

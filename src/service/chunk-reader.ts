@@ -7,7 +7,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
-import { DIRECT_READ_MIN_BYTES, DirectReads } from '../storage/direct-reads.ts';
+import { DIRECT_READ_BYTES, DIRECT_READ_MIN_BYTES, DirectReads } from '../storage/direct-reads.ts';
 /** Buffers kept for the next chunks; more are made while the socket lags. */
 const SPARE_BUFFERS = 4;
 
@@ -30,7 +30,8 @@ export class ChunkReader {
   /**
    * Bytes [from, to) of handle, in chunks of at most chunkBytes (a DATA frame's, by
    * default). `givesBack`: the caller calls written() on every chunk, so a large
-   * stretch may be read past the page cache into buffers shared by all readers.
+   * stretch may be read past the page cache into buffers shared by all readers, in
+   * chunks of up to DIRECT_READ_BYTES (the sender cuts them into frames).
    */
   constructor(
     handle: FileHandle,
@@ -98,10 +99,9 @@ export class ChunkReader {
   #read(): Promise<Chunk> | undefined {
     const position = this.#position;
     if (position >= this.#end) return undefined;
-    const length = Math.min(this.#chunkBytes, this.#end - position);
     const read = this.#direct
-      ? this.#readDirect(this.#direct, position, length)
-      : this.#readBuffered(position, length);
+      ? this.#readDirect(this.#direct, position, Math.min(DIRECT_READ_BYTES, this.#end - position))
+      : this.#readBuffered(position, Math.min(this.#chunkBytes, this.#end - position));
     read.catch(() => undefined); // awaited by next() or close(); never unhandled meanwhile
     return read;
   }
@@ -112,7 +112,7 @@ export class ChunkReader {
     length: number,
   ): Promise<Chunk> {
     const chunk = await (await opening)?.read(position, length);
-    if (!chunk) return await this.#readBuffered(position, length);
+    if (!chunk) return await this.#readBuffered(position, Math.min(this.#chunkBytes, length));
     return { bytes: chunk.bytes, written: chunk.release };
   }
 

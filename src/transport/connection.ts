@@ -6,7 +6,7 @@
  * why (an ERROR on stream 0); it never throws out of a socket handler.
  */
 import { FrameDecoder } from '../protocol/frame-decoder.ts';
-import { encodeFrameHeader } from '../protocol/frame.ts';
+import { DATA_CHUNK_BYTES, encodeFrameHeader } from '../protocol/frame.ts';
 import {
   decodeMessage,
   encodeMessage,
@@ -138,9 +138,9 @@ export class Connection {
   }
 
   /**
-   * Send one chunk of file bytes; the caller keeps chunks within DATA_CHUNK_BYTES.
-   * onWritten is called once the socket no longer needs bytes (it may be reused then):
-   * written, or dropped because the connection closed first.
+   * Send file bytes, as DATA frames of at most DATA_CHUNK_BYTES. onWritten is called
+   * once the socket no longer needs bytes (they may be reused then): written, or
+   * dropped because the connection closed first.
    */
   sendData(streamId: number, bytes: Buffer, onWritten?: () => void): boolean {
     if (this.#closed) {
@@ -148,8 +148,14 @@ export class Connection {
       return false;
     }
     this.socket.cork();
-    this.socket.write(encodeFrameHeader(MessageType.DATA, streamId, bytes.length));
-    const ok = this.socket.write(bytes, onWritten && (() => onWritten()));
+    let ok = true;
+    for (let offset = 0; offset < bytes.length || offset === 0; offset += DATA_CHUNK_BYTES) {
+      const frame = bytes.subarray(offset, offset + DATA_CHUNK_BYTES);
+      const last = offset + DATA_CHUNK_BYTES >= bytes.length;
+      this.socket.write(encodeFrameHeader(MessageType.DATA, streamId, frame.length));
+      // A socket finishes its writes in order: the last one's callback covers them all.
+      ok = this.socket.write(frame, last && onWritten ? () => onWritten() : undefined);
+    }
     this.socket.uncork();
     return ok;
   }

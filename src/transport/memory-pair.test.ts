@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { newNonce } from '../protocol/auth.ts';
-import { encodeFrame, PROTOCOL_VERSION } from '../protocol/frame.ts';
+import { DATA_CHUNK_BYTES, encodeFrame, PROTOCOL_VERSION } from '../protocol/frame.ts';
 import { MessageType, type Message } from '../protocol/messages.ts';
 import { LanfsError } from '../shared/errors.ts';
 import { Connection } from './connection.ts';
@@ -225,4 +225,29 @@ test('memory pair - a dialer of another cluster, or without a key, is refused', 
   });
   keyless.destroy();
   await assert.rejects(accepted2);
+});
+
+test('memory pair - file bytes larger than a frame leave as several DATA frames, one callback when all are written', async () => {
+  const [a, b] = connectionPair();
+  const received = collect(b);
+  const bytes = Buffer.alloc(2 * DATA_CHUNK_BYTES + 1000);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = i % 251;
+  let callbacks = 0;
+  a.sendData(3, bytes, () => callbacks++);
+  const got = await received.until(3);
+  assert.deepEqual(
+    got.map((m) => (m.type === 'DATA' ? [m.streamId, m.bytes.length] : m.type)),
+    [
+      [3, DATA_CHUNK_BYTES],
+      [3, DATA_CHUNK_BYTES],
+      [3, 1000],
+    ],
+  );
+  assert.ok(
+    Buffer.concat(got.map((m) => (m.type === 'DATA' ? m.bytes : Buffer.alloc(0)))).equals(bytes),
+  );
+  for (let i = 0; i < 20 && callbacks === 0; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(callbacks, 1);
+  a.close();
+  await closeReason(b);
 });
