@@ -21,11 +21,11 @@
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import type { ClusterView } from '../cluster/cluster-view.ts';
 import { forwardRequest } from '../http/forward.ts';
 import { relayDownload } from '../http/relayed-download.ts';
+import { sendFileBytes } from '../http/send-file.ts';
 import { FOLDER_MARKER } from '../protocol/file-name.ts';
 import type { FileRecord } from '../protocol/messages.ts';
 import type { FileDescription, FileService, WriteHandle } from '../service/file-service.ts';
@@ -288,8 +288,7 @@ export function createS3Handler(c: S3Components): S3Handler {
         x.res.end();
         return answer.status;
       }
-      if (open.bytes) x.res.end(open.bytes.subarray(start, end + 1));
-      else await pipeline(open.handle.createReadStream({ start, end, autoClose: false }), x.res);
+      await sendFileBytes(open, start, end + 1, x.res);
       return answer.status;
     } finally {
       open.release();
@@ -316,8 +315,7 @@ export function createS3Handler(c: S3Components): S3Handler {
       try {
         x.res.writeHead(200, headersOf(open.record));
         if (x.req.method === 'HEAD') x.res.end();
-        else if (open.bytes) x.res.end(open.bytes);
-        else await pipeline(open.handle.createReadStream({ autoClose: false }), x.res);
+        else await sendFileBytes(open, 0, open.record.size, x.res);
         return 200;
       } finally {
         open.release();

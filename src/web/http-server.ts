@@ -15,7 +15,6 @@
  * turns error codes into HTTP statuses, with sentences for HTTP users.
  */
 import type { EventStream } from '../events/event-stream.ts';
-import { drained } from '../http/drained.ts';
 import { serveEventFeed } from './event-feed.ts';
 import { putEdit } from './file-edit.ts';
 import { listingQuery, serveFileListing, SNAPSHOT_FILES } from './file-listing.ts';
@@ -25,14 +24,14 @@ import { Writable } from 'node:stream';
 import type { ClusterView } from '../cluster/cluster-view.ts';
 import { validateName } from '../protocol/file-name.ts';
 import type { FileRecord } from '../protocol/messages.ts';
-import type { FileService, OpenForRead } from '../service/file-service.ts';
-import { type Chunk, ChunkReader } from '../service/chunk-reader.ts';
+import type { FileService } from '../service/file-service.ts';
 import { AuthError, InvalidNameError, LanfsError, type ErrorCode } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Credentials } from '../transport/handshake.ts';
 import { fileJson, historyJson, statusJson, trashJson } from '../protocol/listing.ts';
 import { DASHBOARD_HTML } from './dashboard-page.ts';
 import { answerFor } from '../http/file-response.ts';
+import { sendFileBytes } from '../http/send-file.ts';
 import type { Metrics } from './metrics.ts';
 import { relayDownload } from '../http/relayed-download.ts';
 import { createDavHandler } from '../webdav/webdav-handler.ts';
@@ -515,7 +514,7 @@ async function getFile(
       res.end();
       return answer.status;
     }
-    const sent = await sendBytes(open, answer.start, answer.end + 1, res);
+    const sent = await sendFileBytes(open, answer.start, answer.end + 1, res);
     c.metrics.bytesOut.inc({ via: 'http' }, sent);
     return answer.status;
   } finally {
@@ -590,58 +589,4 @@ async function getRemoteVersion(
     }
     throw notKept(err, name, version);
   }
-}
-
-/**
- * Sends bytes [from, to) of an open file, each chunk read while the socket sends
- * the last (service/chunk-reader.ts); a file of one chunk goes out with the
- * headers. Stops early if the client leaves. Resolves with the bytes sent.
- */
-async function sendBytes(
-  open: OpenForRead,
-  from: number,
-  to: number,
-  res: ServerResponse,
-): Promise<number> {
-  if (open.bytes) {
-    // A small file the catalog holds in memory: no read at all.
-    res.end(open.bytes.subarray(from, to));
-    return Math.min(to, open.bytes.length) - from;
-  }
-  const reader = new ChunkReader(open.handle, from, to, { givesBack: true });
-  // The chunks the response holds. Each is given back when its write is done, also when
-  // the write fails; and all when the response closes, since Node drops the callback of
-  // a write made while the connection goes away (the socket holds nothing by then).
-  const held = new Set<Chunk>();
-  const send = (chunk: Chunk): boolean => {
-    held.add(chunk);
-    return res.write(chunk.bytes, () => {
-      held.delete(chunk);
-      chunk.written();
-    });
-  };
-  res.once('close', () => {
-    for (const chunk of held) chunk.written();
-    held.clear();
-  });
-  let sent = 0;
-  try {
-    for await (const chunk of reader) {
-      if (res.destroyed) {
-        chunk.written(); // never sent
-        break;
-      }
-      sent += chunk.bytes.length;
-      if (reader.done) {
-        send(chunk);
-        res.end();
-        return sent;
-      }
-      if (!send(chunk)) await drained(res);
-    }
-  } finally {
-    await reader.close(); // never release the descriptor under a read in flight
-  }
-  res.end();
-  return sent;
 }

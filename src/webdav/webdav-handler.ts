@@ -15,7 +15,6 @@
  * that took them. Authentication happened before (web/http-server.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import type { ClusterView } from '../cluster/cluster-view.ts';
 import { FOLDER_MARKER, validateName } from '../protocol/file-name.ts';
 import type { FileRecord } from '../protocol/messages.ts';
@@ -24,6 +23,7 @@ import { LanfsError, type ErrorCode } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { answerFor } from '../http/file-response.ts';
 import { relayDownload } from '../http/relayed-download.ts';
+import { sendFileBytes } from '../http/send-file.ts';
 import { DavAnswer } from './dav-answer.ts';
 import { DeadProperties } from './dead-properties.ts';
 import {
@@ -460,12 +460,7 @@ export function createDavHandler(c: DavComponents): DavHandler {
         res.end();
         return answer.status;
       }
-      if (open.bytes) res.end(open.bytes.subarray(answer.start, answer.end + 1));
-      else
-        await pipeline(
-          open.handle.createReadStream({ start: answer.start, end: answer.end, autoClose: false }),
-          res,
-        );
+      await sendFileBytes(open, answer.start, answer.end + 1, res);
       return answer.status;
     } finally {
       open.release();
