@@ -11,8 +11,8 @@ import { drained } from './drained.ts';
 
 /**
  * Sends bytes [from, to) of an open file, each chunk read while the socket sends
- * the last (service/chunk-reader.ts); a file of one chunk goes out with the
- * headers. Stops early if the client leaves. Resolves with the bytes sent.
+ * the last (service/chunk-reader.ts), and ends the response. Stops early if the
+ * client leaves. Resolves with the bytes sent.
  */
 export async function sendFileBytes(
   open: OpenForRead,
@@ -49,12 +49,7 @@ export async function sendFileBytes(
         break;
       }
       sent += chunk.bytes.length;
-      if (reader.done) {
-        send(chunk);
-        res.end();
-        return sent;
-      }
-      if (!send(chunk)) await drained(res);
+      if (!send(chunk) && !reader.done) await drained(res);
     }
   } finally {
     await reader.close(); // never release the descriptor under a read in flight

@@ -43,11 +43,7 @@ export class ChunkReader {
     this.#position = from;
     this.#end = to;
     this.#chunkBytes = options.chunkBytes ?? DATA_CHUNK_BYTES;
-    if (
-      options.givesBack &&
-      this.#chunkBytes <= DATA_CHUNK_BYTES &&
-      to - from >= DIRECT_READ_MIN_BYTES
-    ) {
+    if (options.givesBack && to - from >= DIRECT_READ_MIN_BYTES) {
       this.#direct = DirectReads.open(handle);
       this.#direct.catch(() => undefined); // awaited by each read
     }
