@@ -86,6 +86,11 @@ export interface CopySet {
    * against (the copies are not hashed again); resolves with the ids that stored it.
    */
   end: (extra: { sha256: string; s3ETag?: string }) => Promise<number[]>;
+  /**
+   * The size and sha256 of what each live copy received so far (REPLICA_SUM), for the
+   * primary to check its own bytes against; a copy that cannot answer is left out.
+   */
+  sums: () => Promise<{ size: number; sha256: string | null }[]>;
   cancel: () => void;
 }
 
@@ -201,6 +206,15 @@ export class Replicator {
           }),
         );
         return done.filter((id): id is number => id !== undefined).sort((a, b) => a - b);
+      },
+      sums: async () => {
+        const sums = await Promise.all(
+          writers.map(async (w) => {
+            // A copy that failed is left out here; its END fails and says why.
+            return await (await w.writer)?.sum().catch(() => undefined);
+          }),
+        );
+        return sums.filter((sum) => sum !== undefined);
       },
       cancel: (): void => {
         for (const w of writers) void w.writer.then((writer) => writer?.cancel());

@@ -60,6 +60,9 @@ export const MessageType = {
   // Issue 15 (faults built in, --allow-faults): numbered apart, so they never clash.
   FAULT: 70,
   FAULT_RESULT: 71,
+  // A copy's hash vouching for the primary's bytes: numbered apart, so they never clash.
+  REPLICA_SUM: 80,
+  REPLICA_SUM_RESULT: 81,
 } as const;
 export type MessageTypeName = keyof typeof MessageType;
 
@@ -663,6 +666,17 @@ const schemas = {
     serverId,
     pid: z.number().int().positive(),
     faults: faultsSchema,
+  }),
+  /**
+   * On a REPLICA_PUT stream, after its last DATA and before END: the size and sha256 of
+   * the bytes this copy received (sha256 null where it does not know it). The primary
+   * forwarded exactly the bytes it stores, so a copy's sha256 that matches the client's
+   * checks the primary's bytes too, and the primary need not hash them itself.
+   */
+  REPLICA_SUM: z.object({}),
+  REPLICA_SUM_RESULT: z.object({
+    size: z.number().int().nonnegative(),
+    sha256: sha256Hex.nullable(),
   }),
 } as const;
 

@@ -123,7 +123,12 @@ export class ClientSession {
     }
     let entry = this.#streams.get(streamId);
     if (!entry) {
-      if (message.type === 'DATA' || message.type === 'END' || message.type === 'CANCEL') {
+      if (
+        message.type === 'DATA' ||
+        message.type === 'END' ||
+        message.type === 'CANCEL' ||
+        message.type === 'REPLICA_SUM'
+      ) {
         // Frames of a stream this end already finished (e.g. after refusing it) are dropped.
         return;
       }
@@ -160,12 +165,17 @@ export class ClientSession {
         this.#connection.send('STATUS_RESULT', streamId, files.status());
         return this.#end(streamId);
       case 'CREATE':
-        return await this.#startUpload(streamId, () => files.beginCreate(message.body));
+        // END always carries the sha256 on this protocol (its schema requires it).
+        return await this.#startUpload(streamId, () =>
+          files.beginCreate({ ...message.body, sha256AtEnd: true }),
+        );
       case 'EDIT': {
         const body = message.body;
         return await this.#startUpload(streamId, () =>
           // The client goes elsewhere: its bytes are dropped until END or CANCEL.
-          this.#redirected(streamId, body.name, 'write') ? undefined : files.beginEdit(body),
+          this.#redirected(streamId, body.name, 'write')
+            ? undefined
+            : files.beginEdit({ ...body, sha256AtEnd: true }),
         );
       }
       case 'DOWNLOAD':
@@ -308,6 +318,12 @@ export class ClientSession {
         state.handle = undefined;
         await handle.abort();
         return this.#end(streamId);
+      case 'REPLICA_SUM':
+        // The primary checks its own bytes against what this copy received (every DATA
+        // before this message was written: the stream's messages are handled in order).
+        this.#requirePeer(message.type);
+        this.#connection.send('REPLICA_SUM_RESULT', streamId, handle.sum());
+        return;
       default:
         throw new ProtocolError(`${message.type} is not valid during an upload.`);
     }

@@ -116,6 +116,8 @@ export interface WriteHandle {
   write(chunk: Buffer): Promise<void>;
   /** Checks size and sha256, makes the change durable (here and on the copies); the new record. */
   finish(end: WriteEnd): Promise<FileRecord>;
+  /** Size and sha256 of the bytes received so far (sha256 null where they were not hashed). */
+  sum(): { size: number; sha256: string | null };
   /** Throws the upload away and releases what it held; never throws. */
   abort(): Promise<void>;
 }
@@ -302,6 +304,11 @@ export class FileService {
     writtenBy?: string;
     /** A replay: servers that took this create first and died before answering. */
     mayHold?: number[];
+    /**
+     * The writer's END will carry the bytes' sha256 (the lanfs protocol's always does):
+     * then a copy's sha256 can vouch for a large file's bytes here (Upload.leaveHashToCopies).
+     */
+    sha256AtEnd?: boolean;
   }): Promise<WriteHandle> {
     const { catalog, view, mesh, replicator } = this.#c;
     const stallsAtBegin = this.#c.freshness?.stalls ?? 0;
@@ -352,6 +359,7 @@ export class FileService {
           },
           targets,
         );
+      if (copies && request.sha256AtEnd) upload.leaveHashToCopies();
     } catch (err) {
       release();
       mesh.releaseClaim(name);
@@ -453,6 +461,11 @@ export class FileService {
     /** Replaces the description of the version before; absent keeps it (a plain edit). */
     description?: FileDescription;
     writtenBy?: string;
+    /**
+     * The writer's END will carry the bytes' sha256 (the lanfs protocol's always does):
+     * then a copy's sha256 can vouch for a large file's bytes here (Upload.leaveHashToCopies).
+     */
+    sha256AtEnd?: boolean;
   }): Promise<WriteHandle> {
     const { catalog, replicator } = this.#c;
     const stallsAtBegin = this.#c.freshness?.stalls ?? 0;
@@ -509,6 +522,7 @@ export class FileService {
             holders,
           )
         : undefined;
+    if (copies && request.sha256AtEnd) upload.leaveHashToCopies();
     return this.#handle(upload, copies, {
       commit: async (received, end) => {
         const written = this.#startWriting(name);
@@ -1054,8 +1068,16 @@ export class FileService {
             `The upload ended after ${upload.size} bytes but the sender said ${end.size}; nothing was stored.`,
           );
         }
+        if (upload.unhashed && copies && end.sha256 !== undefined) {
+          // Not hashed here: a copy whose bytes have the writer's sha256 vouches for ours,
+          // since it got exactly what we store. Else finish() hashes the file read back.
+          const sums = await copies.sums();
+          if (sums.some((sum) => sum.size === upload.size && sum.sha256 === end.sha256))
+            upload.vouch(end.sha256);
+        }
         return await steps.commit(upload, end);
       },
+      sum: () => upload.sumSoFar(),
       abort,
     };
   }
@@ -1073,6 +1095,7 @@ function answered(record: FileRecord): WriteHandle {
       return Promise.resolve();
     },
     finish: () => Promise.resolve(record),
+    sum: () => ({ size: received, sha256: null }),
     abort: () => Promise.resolve(),
   };
 }

@@ -151,6 +151,11 @@ export class Upload {
   /** The early flush under way, if any (never rejects: the error is kept). */
   #syncingAhead: Promise<void> | undefined;
   #error: Error | undefined;
+  /** Set by leaveHashToCopies(): once spilled, the bytes are not hashed as they arrive. */
+  #hashLeftToCopies = false;
+  #unhashed = false;
+  /** The sha256 a copy vouched for (vouch()), when the bytes were not hashed here. */
+  #vouched: string | undefined;
 
   readonly #directIo: boolean;
 
@@ -168,6 +173,34 @@ export class Upload {
     return this.#size;
   }
 
+  /**
+   * A primary streaming this upload to copies: past INLINE_MAX_BYTES it stops hashing
+   * the bytes as they arrive, because a copy hashes the very bytes forwarded to it and
+   * can vouch for them (vouch()). Where none does, finish() reads the written file back
+   * and hashes that instead. Saves one sha256 pass over every large file on the primary.
+   */
+  leaveHashToCopies(): void {
+    this.#hashLeftToCopies = true;
+  }
+
+  /** True once the bytes are no longer hashed here (see leaveHashToCopies). */
+  get unhashed(): boolean {
+    return this.#unhashed;
+  }
+
+  /** The sha256 of exactly these bytes, as a copy that received them computed it. */
+  vouch(sha256: string): void {
+    this.#vouched = sha256;
+  }
+
+  /** Size and sha256 of the bytes received so far (a copy's REPLICA_SUM); null if not hashed. */
+  sumSoFar(): { size: number; sha256: string | null } {
+    return {
+      size: this.#size,
+      sha256: this.unhashed ? null : this.#hash.copy().digest('hex'),
+    };
+  }
+
   /** The temp file holding the bytes (only for an upload that spilled to disk). */
   get tempPath(): string {
     if (this.#tempPath === undefined) throw new Error('this upload is held in memory');
@@ -177,7 +210,7 @@ export class Upload {
   /** Append a chunk (in call order). Rejects if an earlier write failed. */
   async write(chunk: Buffer): Promise<void> {
     if (this.#error !== undefined) throw this.#error;
-    this.#hash.update(chunk);
+    if (!this.unhashed) this.#hash.update(chunk);
     this.#size += chunk.length;
     if (this.#inline) {
       if (this.#size <= INLINE_MAX_BYTES && this.#budget.take(chunk.length)) {
@@ -220,12 +253,20 @@ export class Upload {
       }
     }
     await handle.sync();
-    await handle.close();
+    let sha256: string;
+    try {
+      sha256 = this.unhashed
+        ? (this.#vouched ?? (await hashWritten(this.#tempPath!, this.#size)))
+        : this.#hash.digest('hex');
+    } finally {
+      await handle.close();
+    }
     this.#done = true;
-    return { size: this.#size, sha256: this.#hash.digest('hex') };
+    return { size: this.#size, sha256 };
   }
 
   #spill(): void {
+    if (this.#hashLeftToCopies) this.#unhashed = true;
     const held = this.#inline!;
     this.#releaseInline();
     this.#queue.unshift(...held);
@@ -914,6 +955,25 @@ export function skipBytes(chunks: Buffer[], n: number): Buffer[] {
 }
 
 /** Runs work on every item, at most `limit` at once. */
+/** sha256 of the first size bytes of the file at path, read back in HASH_PIECE_BYTES. */
+async function hashWritten(path: string, size: number): Promise<string> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const hash = createHash('sha256');
+    const scratch = Buffer.allocUnsafe(HASH_PIECE_BYTES);
+    for (let done = 0; done < size;) {
+      const length = Math.min(scratch.length, size - done);
+      const { bytesRead } = await handle.read(scratch, 0, length, done);
+      if (bytesRead === 0) throw new Error(`the upload's temp file ends after ${done} bytes`);
+      hash.update(scratch.subarray(0, bytesRead));
+      done += bytesRead;
+    }
+    return hash.digest('hex');
+  } finally {
+    await handle.close();
+  }
+}
+
 async function forEachLimited<T>(
   items: T[],
   limit: number,

@@ -72,3 +72,82 @@ test('upload - an early flush that fails fails the upload with a storage error',
   assert.match(failed.message, /saving the upload/);
   await upload.abort();
 });
+
+/** 5 MiB of varied bytes in 64 KiB + 3 pieces (so the last is ragged), and their sha256. */
+function pieces(): { chunks: Buffer[]; sha256: string; size: number } {
+  const chunks: Buffer[] = [];
+  const hash = createHash('sha256');
+  let size = 0;
+  for (let i = 0; size < 5 * MIB; i++) {
+    const chunk = Buffer.alloc(64 * 1024 + 3, i % 251);
+    chunks.push(chunk);
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  return { chunks, sha256: hash.digest('hex'), size };
+}
+
+for (const directIo of [true, false]) {
+  const how = directIo ? 'past the page cache' : 'through the page cache';
+  test(`upload - hash left to the copies, none vouches: the file is hashed read back (${how})`, async (t) => {
+    const dir = await directory(t, directIo);
+    const { chunks, sha256, size } = pieces();
+    const upload = await dir.beginUpload();
+    upload.leaveHashToCopies();
+    for (const chunk of chunks) await upload.write(chunk);
+    assert.equal(upload.unhashed, true);
+    assert.deepEqual(upload.sumSoFar(), { size, sha256: null });
+    const received = await upload.finish();
+    assert.deepEqual({ size: received.size, sha256: received.sha256 }, { size, sha256 });
+    await upload.abort();
+  });
+}
+
+test('upload - hash left to the copies and vouched for: finish() gives the vouched sha256 without reading back', async (t) => {
+  const dir = await directory(t);
+  const { chunks, size } = pieces();
+  const upload = await dir.beginUpload();
+  upload.leaveHashToCopies();
+  for (const chunk of chunks) await upload.write(chunk);
+  // Not the bytes' real sha256: shows that finish() takes the vouch as it is (the
+  // file service vouches only with a copy's sha256 equal to the writer's).
+  upload.vouch('ab'.repeat(32));
+  const received = await upload.finish();
+  assert.deepEqual(
+    { size: received.size, sha256: received.sha256 },
+    { size, sha256: 'ab'.repeat(32) },
+  );
+  await upload.abort();
+});
+
+test('upload - a small upload whose hash was left to the copies is still hashed (its bytes go into the journal)', async (t) => {
+  const dir = await directory(t);
+  const upload = await dir.beginUpload();
+  upload.leaveHashToCopies();
+  const bytes = Buffer.from('small enough to stay in memory');
+  await upload.write(bytes);
+  assert.equal(upload.unhashed, false);
+  const received = await upload.finish();
+  assert.equal(received.sha256, createHash('sha256').update(bytes).digest('hex'));
+});
+
+test('upload - a copy sums what it received so far, and goes on hashing after', async (t) => {
+  const dir = await directory(t);
+  const { chunks, sha256, size } = pieces();
+  const upload = await dir.beginUpload();
+  const half = createHash('sha256');
+  let halfSize = 0;
+  for (const [i, chunk] of chunks.entries()) {
+    if (i === 40) {
+      assert.deepEqual(upload.sumSoFar(), { size: halfSize, sha256: half.digest('hex') });
+    }
+    await upload.write(chunk);
+    if (i < 40) {
+      half.update(chunk);
+      halfSize += chunk.length;
+    }
+  }
+  assert.deepEqual(upload.sumSoFar(), { size, sha256 });
+  assert.equal((await upload.finish()).sha256, sha256);
+  await upload.abort();
+});

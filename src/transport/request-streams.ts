@@ -63,6 +63,11 @@ export interface UploadWriter {
    * opened with `sha256Later` sends the sha256 given here instead of hashing.
    */
   end: (extra?: { s3ETag?: string; sha256?: string }) => Promise<FileRecord>;
+  /**
+   * A copy only (REPLICA_PUT): asks the other end for the size and sha256 of what it
+   * received so far (REPLICA_SUM), after every byte written before the call.
+   */
+  sum: () => Promise<BodyOf<'REPLICA_SUM_RESULT'>>;
   cancel: () => void;
 }
 
@@ -219,7 +224,12 @@ export class RequestStreams {
     const connection = this.#connection;
     let refusal: Error | undefined;
     let record: FileRecord | undefined;
+    const sums: ((sum: BodyOf<'REPLICA_SUM_RESULT'>) => void)[] = [];
     const answered = this.#open(streamId, (message, finish) => {
+      if (message.type === 'REPLICA_SUM_RESULT' && sums.length > 0) {
+        sums.shift()!(message.body);
+        return;
+      }
       if (message.type !== 'DONE') throw new ProtocolError(`Expected DONE, got ${message.type}.`);
       record = message.body.record ?? undefined;
       finish();
@@ -275,6 +285,20 @@ export class RequestStreams {
         await answered;
         if (!record) throw new ProtocolError('The upload was acknowledged without a record.');
         return record;
+      },
+      sum: async (): Promise<BodyOf<'REPLICA_SUM_RESULT'>> => {
+        if (refusal) throw refusal;
+        if (type !== 'REPLICA_PUT') throw new Error('lanfs bug: only a copy is asked for its sum.');
+        const sum = new Promise<BodyOf<'REPLICA_SUM_RESULT'>>((resolve) => sums.push(resolve));
+        connection.send('REPLICA_SUM', streamId, {});
+        uncork();
+        // The stream ending first (an error, the connection lost) rejects here instead.
+        return await Promise.race([
+          sum,
+          answered.then(() => {
+            throw new ProtocolError('The copy ended its stream without answering REPLICA_SUM.');
+          }),
+        ]);
       },
       cancel: (): void => {
         uncork();

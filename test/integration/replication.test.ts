@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runCli, type ServerProcess } from '../harness/cli.ts';
 import { startCluster, type ClusterOptions, type TestCluster } from '../harness/cluster.ts';
+import { authenticatedConnection } from '../harness/raw-client.ts';
 import { leftoverUploads } from '../harness/tmp-dir.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
@@ -284,6 +285,36 @@ test('replication - kill -9 of the copy holder during a copy: the create still h
   assert.equal(await bytesOn(back, 'survivor.txt'), body);
   assert.equal(await bytesOn(one, 'survivor.txt'), body);
   assert.deepEqual(await leftoverUploads(back.data), []);
+});
+
+test("replication - a large create whose bytes do not match the client's sha256 is refused, and stored on neither server", async (t) => {
+  const { nodes } = await cluster(t, 2);
+  const [one, two] = nodes as [Node, Node];
+  // Past what the journal holds inline: the primary leaves the hash to its copy, whose
+  // sha256 (of the right bytes) does not match the client's, so it reads its own back.
+  const connection = await authenticatedConnection(one.server.port, KEY);
+  const answer = new Promise<string>((resolve) => {
+    connection.setHandler((m) => resolve(m.type === 'ERROR' ? m.body.code : m.type));
+  });
+  const piece = Buffer.alloc(256 * 1024, 7);
+  connection.send('CREATE', 1, { name: 'liar.bin', size: 12 * piece.length, requestId: 'liar-9' });
+  for (let i = 0; i < 12; i++) connection.sendData(1, piece);
+  connection.send('END', 1, { size: 12 * piece.length, sha256: sha('not these bytes') });
+  assert.equal(await answer, 'LANFS_ERR_CHECKSUM_MISMATCH');
+  connection.close();
+  assert.deepEqual(await holdersOnDisk(nodes, 'liar.bin'), []);
+  await waitFor(
+    'no upload left on either server',
+    async () => [...(await leftoverUploads(one.data)), ...(await leftoverUploads(two.data))],
+    (left) => left.length === 0,
+  );
+  // The same name, right bytes: stored on both (so the copy was streaming above too).
+  const body = 'honest\n'.repeat(200_000);
+  const created = await lanfs(one, ['create', 'liar.bin'], { input: body });
+  assert.equal(created.code, 0, created.stderr);
+  assert.deepEqual(await holdersOnDisk(nodes, 'liar.bin'), [one.id, two.id]);
+  assert.equal(await bytesOn(two, 'liar.bin'), body);
+  assert.equal((await listed(two)).find((r) => r.name === 'liar.bin')?.sha256, sha(body));
 });
 
 test('replication - two different files under one name found at start: one keeps the name, the other is kept as a conflict', async (t) => {
