@@ -91,6 +91,8 @@ export interface CopySet {
    * primary to check its own bytes against; a copy that cannot answer is left out.
    */
   sums: () => Promise<{ size: number; sha256: string | null }[]>;
+  /** How many copies are still receiving (none: no copy will vouch for the bytes). */
+  live: () => number;
   cancel: () => void;
 }
 
@@ -161,7 +163,9 @@ export class Replicator {
    */
   startCopies(header: ReplicaHeader, targets: number[]): CopySet {
     const writers = targets.map((id) => ({ id, writer: this.#openCopy(id, header) }));
+    const lost = new Set<number>();
     const failed = (id: number, err: unknown, atEnd = false): undefined => {
+      lost.add(id);
       this.#copyFailed(header.name, id);
       const unsure = atEnd && this.#noteUnsure(header.name, header.fileId, id, err);
       this.#o.logger.warn(
@@ -182,7 +186,10 @@ export class Replicator {
         await Promise.all(
           writers.map(async (w) => {
             const writer = await w.writer;
-            if (!writer) return;
+            if (!writer) {
+              lost.add(w.id); // never opened, or failed before
+              return;
+            }
             try {
               await writer.write(chunk);
             } catch (err) {
@@ -216,6 +223,7 @@ export class Replicator {
         );
         return sums.filter((sum) => sum !== undefined);
       },
+      live: () => writers.length - lost.size,
       cancel: (): void => {
         for (const w of writers) void w.writer.then((writer) => writer?.cancel());
       },

@@ -1056,7 +1056,12 @@ export class FileService {
       },
       write: async (chunk: Buffer): Promise<void> => {
         if (maxBytes > 0 && upload.size + chunk.length > maxBytes) throw this.#tooLarge();
+        // The same buffer to both, never changed after it arrived: what a copy hashes is
+        // what this server stores (Upload.leaveHashToCopies relies on it).
         await Promise.all([upload.write(chunk), copies?.write(chunk)]);
+        // No copy left to vouch for bytes this server does not hash: read them back as
+        // they are written, rather than all at once at the end.
+        if (copies && upload.unhashed && copies.live() === 0) upload.hashFromDisk();
       },
       finish: async (end: WriteEnd): Promise<FileRecord> => {
         done = true;

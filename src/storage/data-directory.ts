@@ -156,6 +156,14 @@ export class Upload {
   #unhashed = false;
   /** The sha256 a copy vouched for (vouch()), when the bytes were not hashed here. */
   #vouched: string | undefined;
+  /** The file read back and hashed as it is written (hashFromDisk), once started. */
+  #diskHash: Promise<string> | undefined;
+  /** Bytes written to the temp file through the page cache (the direct writer counts its own). */
+  #writtenBytes = 0;
+  /** Every byte is in the temp file (finish() wrote the last ones). */
+  #allWritten = false;
+  /** Waiting for more bytes to reach the temp file, or for its end (or an error). */
+  #progressWaiters: (() => void)[] = [];
 
   readonly #directIo: boolean;
 
@@ -191,6 +199,17 @@ export class Upload {
   /** The sha256 of exactly these bytes, as a copy that received them computed it. */
   vouch(sha256: string): void {
     this.#vouched = sha256;
+  }
+
+  /**
+   * No copy can vouch any more (all failed): starts hashing the temp file, read back
+   * just behind the writes, so finish() waits only for the last few megabytes instead
+   * of reading the whole file again while the client waits. Idempotent.
+   */
+  hashFromDisk(): void {
+    if (!this.#unhashed || this.#diskHash) return;
+    this.#diskHash = this.#readBackHash();
+    this.#diskHash.catch(() => undefined); // seen by finish()
   }
 
   /** Size and sha256 of the bytes received so far (a copy's REPLICA_SUM); null if not hashed. */
@@ -253,16 +272,56 @@ export class Upload {
       }
     }
     await handle.sync();
+    this.#allWritten = true;
+    this.#progressed();
     let sha256: string;
     try {
-      sha256 = this.unhashed
-        ? (this.#vouched ?? (await hashWritten(this.#tempPath!, this.#size)))
-        : this.#hash.digest('hex');
+      if (!this.#unhashed) sha256 = this.#hash.digest('hex');
+      else if (this.#vouched !== undefined) sha256 = this.#vouched;
+      else {
+        this.hashFromDisk();
+        sha256 = await this.#diskHash!;
+      }
     } finally {
       await handle.close();
     }
     this.#done = true;
     return { size: this.#size, sha256 };
+  }
+
+  /** Wakes whoever waits for the temp file to grow (or to end, or for an error). */
+  #progressed(): void {
+    for (const wake of this.#progressWaiters.splice(0)) wake();
+  }
+
+  /** The sha256 of the temp file, read in order as its bytes land on it (hashFromDisk). */
+  async #readBackHash(): Promise<string> {
+    const { tempPath } = await this.#temp!;
+    const direct = await this.#direct;
+    const handle = await open(tempPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      const hash = createHash('sha256');
+      const scratch = Buffer.allocUnsafe(HASH_PIECE_BYTES);
+      for (let done = 0; ;) {
+        this.#throwIfFailed();
+        const onDisk = this.#allWritten
+          ? this.#size
+          : Math.min(direct ? direct.written : this.#writtenBytes, this.#size);
+        if (done < onDisk) {
+          const length = Math.min(scratch.length, onDisk - done);
+          const { bytesRead } = await handle.read(scratch, 0, length, done);
+          if (bytesRead === 0) throw new Error(`the upload's temp file ends after ${done} bytes`);
+          hash.update(scratch.subarray(0, bytesRead));
+          done += bytesRead;
+        } else if (this.#allWritten) {
+          return hash.digest('hex');
+        } else {
+          await new Promise<void>((resolve) => this.#progressWaiters.push(resolve));
+        }
+      }
+    } finally {
+      await handle.close();
+    }
   }
 
   #spill(): void {
@@ -277,7 +336,11 @@ export class Upload {
     });
     this.#temp.catch(() => undefined); // seen by #flush
     this.#direct = this.#directIo
-      ? this.#temp.then(async (temp) => await DirectWriter.open(temp.tempPath, temp.handle))
+      ? this.#temp.then(async (temp) => {
+          const direct = await DirectWriter.open(temp.tempPath, temp.handle);
+          if (direct) direct.onWritten = () => this.#progressed();
+          return direct;
+        })
       : Promise.resolve(undefined);
     this.#direct.catch(() => undefined); // seen by #flush
   }
@@ -310,6 +373,8 @@ export class Upload {
           const { bytesWritten } = await handle.writev(chunks);
           bytes -= bytesWritten;
           this.#unsyncedBytes += bytesWritten;
+          this.#writtenBytes += bytesWritten;
+          this.#progressed();
           if (bytes > 0) chunks = skipBytes(chunks, bytesWritten);
         }
         if (this.#unsyncedBytes >= SYNC_AHEAD_BYTES && this.#syncingAhead === undefined)
@@ -317,6 +382,7 @@ export class Upload {
       }
     } catch (err) {
       this.#error = storageError(err, 'saving the upload');
+      this.#progressed();
     } finally {
       this.#flushing = undefined;
     }
@@ -341,6 +407,8 @@ export class Upload {
     if (!this.#done) {
       this.#done = true;
       this.#error ??= new Error('upload aborted');
+      this.#progressed();
+      await this.#diskHash?.catch(() => undefined);
       await this.#flushing; // never close the descriptor under a write in flight
       await this.#syncingAhead;
       await (await this.#direct?.catch(() => undefined))?.close();
@@ -955,25 +1023,6 @@ export function skipBytes(chunks: Buffer[], n: number): Buffer[] {
 }
 
 /** Runs work on every item, at most `limit` at once. */
-/** sha256 of the first size bytes of the file at path, read back in HASH_PIECE_BYTES. */
-async function hashWritten(path: string, size: number): Promise<string> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    const hash = createHash('sha256');
-    const scratch = Buffer.allocUnsafe(HASH_PIECE_BYTES);
-    for (let done = 0; done < size;) {
-      const length = Math.min(scratch.length, size - done);
-      const { bytesRead } = await handle.read(scratch, 0, length, done);
-      if (bytesRead === 0) throw new Error(`the upload's temp file ends after ${done} bytes`);
-      hash.update(scratch.subarray(0, bytesRead));
-      done += bytesRead;
-    }
-    return hash.digest('hex');
-  } finally {
-    await handle.close();
-  }
-}
-
 async function forEachLimited<T>(
   items: T[],
   limit: number,

@@ -45,6 +45,12 @@ export class DirectWriter {
   #refused = false;
   #error: Error | undefined;
   #closed = false;
+  /** Bytes from the start of the file whose writes have all finished (see written). */
+  #written = 0;
+  /** Advances #written in the order the writes were issued, whatever order they finish in. */
+  #writtenChain: Promise<void> = Promise.resolve();
+  /** Called each time `written` grows (an upload reading its own file back waits on it). */
+  onWritten: (() => void) | undefined;
 
   /**
    * A writer for the file at path (open for writing as `buffered`), or undefined
@@ -81,6 +87,15 @@ export class DirectWriter {
     this.#free = taken;
   }
 
+  /**
+   * How many bytes from the start of the file are on it (written, not necessarily
+   * flushed): those may be read back. After finish() it can pass the upload's size
+   * by the zeros that pad the last block.
+   */
+  get written(): number {
+    return this.#written;
+  }
+
   /** Copies chunk in; waits only while every buffer is being written. */
   async append(chunk: Buffer): Promise<void> {
     let offset = 0;
@@ -104,6 +119,7 @@ export class DirectWriter {
       await this.#writeCurrent(length);
     }
     await this.#settled();
+    await this.#writtenChain;
     if (this.#error) throw this.#error;
   }
 
@@ -130,6 +146,12 @@ export class DirectWriter {
       this.#error ??= err as Error;
     });
     this.#inFlight.push({ buffer, done });
+    const end = this.#position + length;
+    this.#writtenChain = Promise.all([this.#writtenChain, done]).then(() => {
+      if (this.#error) return;
+      this.#written = end;
+      this.onWritten?.();
+    });
     this.#position += length;
     this.#filled = 0;
     let next = this.#free.pop();

@@ -151,3 +151,52 @@ test('upload - a copy sums what it received so far, and goes on hashing after', 
   assert.equal((await upload.finish()).sha256, sha256);
   await upload.abort();
 });
+
+/** Counts FileHandle reads (the read-back's) for one test. */
+async function spyReads(t: TestContext): Promise<{ calls: number }> {
+  const probe = await open('/dev/null');
+  const proto = Object.getPrototypeOf(probe) as { read: (...args: unknown[]) => Promise<unknown> };
+  await probe.close();
+  const real = proto.read;
+  const seen = { calls: 0 };
+  proto.read = function (this: unknown, ...args: unknown[]) {
+    seen.calls++;
+    return real.apply(this, args);
+  };
+  t.after(() => {
+    proto.read = real;
+  });
+  return seen;
+}
+
+for (const directIo of [true, false]) {
+  const how = directIo ? 'past the page cache' : 'through the page cache';
+  test(`upload - once no copy is left, the file is read back while it is written, not at the end (${how})`, async (t) => {
+    const dir = await directory(t, directIo);
+    const reads = await spyReads(t);
+    const { chunks, sha256, size } = pieces();
+    const upload = await dir.beginUpload();
+    upload.leaveHashToCopies();
+    for (const [i, chunk] of chunks.entries()) {
+      if (i === 20) upload.hashFromDisk(); // the last copy failed here
+      await upload.write(chunk);
+    }
+    // Bounded: the bytes written so far are read back without waiting for finish().
+    for (let i = 0; i < 200 && reads.calls === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(reads.calls > 0, 'nothing was read back before finish()');
+    const received = await upload.finish();
+    assert.deepEqual({ size: received.size, sha256: received.sha256 }, { size, sha256 });
+    await upload.abort();
+  });
+}
+
+test('upload - an upload thrown away while it is read back stops the reading', async (t) => {
+  const dir = await directory(t);
+  const { chunks } = pieces();
+  const upload = await dir.beginUpload();
+  upload.leaveHashToCopies();
+  for (const chunk of chunks.slice(0, 30)) await upload.write(chunk);
+  upload.hashFromDisk();
+  await upload.abort(); // returns: the reader, waiting for more bytes, gave up
+  assert.equal(upload.unhashed, true);
+});

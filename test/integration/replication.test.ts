@@ -317,6 +317,35 @@ test("replication - a large create whose bytes do not match the client's sha256 
   assert.equal((await listed(two)).find((r) => r.name === 'liar.bin')?.sha256, sha(body));
 });
 
+test('replication - a large create whose copy fails midway is checked by the primary itself, and stands', async (t) => {
+  // The copy holder takes files of at most 1 MB: the copy of a 3 MB file fails midway,
+  // so no copy can vouch for the primary's bytes, which it then reads back and hashes.
+  const { nodes } = await cluster(t, 2, {
+    args: (i) => (i === 1 ? ['--max-file-size', '1000000'] : []),
+  });
+  const [one, two] = nodes as [Node, Node];
+  const body = 'checked here\n'.repeat(240_000);
+  const created = await lanfs(one, ['create', 'alone.txt'], { input: body });
+  assert.equal(created.code, 0, created.stderr);
+  assert.equal(await bytesOn(one, 'alone.txt'), body);
+  assert.equal(await bytesOn(two, 'alone.txt'), undefined);
+  const record = (await listed(one)).find((r) => r.name === 'alone.txt');
+  assert.equal(record?.sha256, sha(body));
+  assert.deepEqual(record?.replicas, []);
+  // A client that lies about the sha256 is still refused with no copy to ask.
+  const connection = await authenticatedConnection(one.server.port, KEY);
+  const answer = new Promise<string>((resolve) => {
+    connection.setHandler((m) => resolve(m.type === 'ERROR' ? m.body.code : m.type));
+  });
+  const piece = Buffer.alloc(256 * 1024, 3);
+  connection.send('CREATE', 1, { name: 'liar.bin', size: 8 * piece.length, requestId: 'liar-8' });
+  for (let i = 0; i < 8; i++) connection.sendData(1, piece);
+  connection.send('END', 1, { size: 8 * piece.length, sha256: sha('not these bytes') });
+  assert.equal(await answer, 'LANFS_ERR_CHECKSUM_MISMATCH');
+  connection.close();
+  assert.deepEqual(await holdersOnDisk(nodes, 'liar.bin'), []);
+});
+
 test('replication - two different files under one name found at start: one keeps the name, the other is kept as a conflict', async (t) => {
   const { nodes } = await cluster(t, 2, {
     seed: async (data, i) => {
