@@ -85,6 +85,26 @@ async function holdersOnDisk(nodes: Node[], name: string): Promise<number[]> {
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 
+/**
+ * A create over the raw protocol of `pieces` × 256 KiB whose END states another sha256;
+ * the error code it gets (or the answer's type).
+ */
+async function createLying(node: Node, name: string, pieces: number): Promise<string> {
+  const connection = await authenticatedConnection(node.server.port, KEY);
+  try {
+    const answer = new Promise<string>((resolve) => {
+      connection.setHandler((m) => resolve(m.type === 'ERROR' ? m.body.code : m.type));
+    });
+    const piece = Buffer.alloc(256 * 1024, 7);
+    connection.send('CREATE', 1, { name, size: pieces * piece.length, requestId: `lie-${name}` });
+    for (let i = 0; i < pieces; i++) connection.sendData(1, piece);
+    connection.send('END', 1, { size: pieces * piece.length, sha256: sha('not these bytes') });
+    return await answer;
+  } finally {
+    connection.close();
+  }
+}
+
 test('replication - a create is copied to the server with the fewest files, ties to the lower id', async (t) => {
   const { nodes } = await cluster(t, 3);
   const [one, two, three] = nodes as [Node, Node, Node];
@@ -292,16 +312,7 @@ test("replication - a large create whose bytes do not match the client's sha256 
   const [one, two] = nodes as [Node, Node];
   // Past what the journal holds inline: the primary leaves the hash to its copy, whose
   // sha256 (of the right bytes) does not match the client's, so it reads its own back.
-  const connection = await authenticatedConnection(one.server.port, KEY);
-  const answer = new Promise<string>((resolve) => {
-    connection.setHandler((m) => resolve(m.type === 'ERROR' ? m.body.code : m.type));
-  });
-  const piece = Buffer.alloc(256 * 1024, 7);
-  connection.send('CREATE', 1, { name: 'liar.bin', size: 12 * piece.length, requestId: 'liar-9' });
-  for (let i = 0; i < 12; i++) connection.sendData(1, piece);
-  connection.send('END', 1, { size: 12 * piece.length, sha256: sha('not these bytes') });
-  assert.equal(await answer, 'LANFS_ERR_CHECKSUM_MISMATCH');
-  connection.close();
+  assert.equal(await createLying(one, 'liar.bin', 12), 'LANFS_ERR_CHECKSUM_MISMATCH');
   assert.deepEqual(await holdersOnDisk(nodes, 'liar.bin'), []);
   await waitFor(
     'no upload left on either server',
@@ -333,16 +344,7 @@ test('replication - a large create whose copy fails midway is checked by the pri
   assert.equal(record?.sha256, sha(body));
   assert.deepEqual(record?.replicas, []);
   // A client that lies about the sha256 is still refused with no copy to ask.
-  const connection = await authenticatedConnection(one.server.port, KEY);
-  const answer = new Promise<string>((resolve) => {
-    connection.setHandler((m) => resolve(m.type === 'ERROR' ? m.body.code : m.type));
-  });
-  const piece = Buffer.alloc(256 * 1024, 3);
-  connection.send('CREATE', 1, { name: 'liar.bin', size: 8 * piece.length, requestId: 'liar-8' });
-  for (let i = 0; i < 8; i++) connection.sendData(1, piece);
-  connection.send('END', 1, { size: 8 * piece.length, sha256: sha('not these bytes') });
-  assert.equal(await answer, 'LANFS_ERR_CHECKSUM_MISMATCH');
-  connection.close();
+  assert.equal(await createLying(one, 'liar.bin', 8), 'LANFS_ERR_CHECKSUM_MISMATCH');
   assert.deepEqual(await holdersOnDisk(nodes, 'liar.bin'), []);
 });
 
