@@ -7,13 +7,13 @@
  * aws-chunked decoder checks chunk signatures and trailing checksums itself.
  * The MD5 it computes is the object's (or part's) S3 ETag.
  */
-import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import { AwsChunkedDecoder } from './aws-chunked.ts';
 import { checksumAlgorithmOf, createChecksum, type Checksum } from './checksums.ts';
 import { S3Error } from './s3-error.ts';
 import { PAYLOAD_HASH, type VerifiedRequest } from './sigv4.ts';
+import { streamHash } from '../shared/stream-hash.ts';
 
 /** What the signature check says of the body (from sigv4.ts, or made up under --insecure). */
 export type PayloadFacts = Pick<
@@ -32,7 +32,7 @@ export interface UploadBody {
    * After every chunk was read: checks the digests the client sent and returns the
    * MD5 (hex) of the bytes; throws the S3Error that says which one did not match.
    */
-  check(): string;
+  check(): Promise<string>;
 }
 
 /**
@@ -75,8 +75,10 @@ export function uploadBody(
     source = pipeline(req, decoder, () => undefined);
   }
   const sha256Hex = /^[0-9a-f]{64}$/.test(payload.payloadHash) ? payload.payloadHash : undefined;
-  const md5 = createHash('md5');
-  const sha256 = sha256Hex === undefined ? undefined : createHash('sha256');
+  // A large body's MD5 and sha256 are taken on the hash thread (shared/stream-hash.ts),
+  // not on the event loop every other request waits for.
+  const md5 = streamHash('md5', size ?? 0);
+  const sha256 = sha256Hex === undefined ? undefined : streamHash('sha256', size ?? 0);
   // Checksums sent as headers; those sent as trailers the decoder checks.
   const checksums: { value: string; checksum: Checksum }[] = [];
   for (const [name, value] of Object.entries(req.headers)) {
@@ -85,34 +87,48 @@ export function uploadBody(
     checksums.push({ value: value.trim(), checksum: createChecksum(algorithm) });
   }
   let received = 0;
+  let whole = false;
   const chunks = (async function* () {
-    for await (const chunk of source as AsyncIterable<Buffer>) {
-      received += chunk.length;
-      md5.update(chunk);
-      sha256?.update(chunk);
-      for (const { checksum } of checksums) checksum.update(chunk);
-      yield chunk;
+    try {
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        received += chunk.length;
+        md5.update(chunk);
+        sha256?.update(chunk);
+        for (const { checksum } of checksums) checksum.update(chunk);
+        yield chunk;
+        if (md5.behind || sha256?.behind === true)
+          await Promise.all([md5.caughtUp(), sha256?.caughtUp()]);
+      }
+      whole = true;
+    } finally {
+      // A body cut short (the client left, the disk failed): its hashes are dropped.
+      if (!whole) {
+        md5.close();
+        sha256?.close();
+      }
     }
   })();
   return {
     chunks,
     size,
     sha256: sha256Hex,
-    check: () => {
+    check: async () => {
       if (size !== null && received !== size) {
+        md5.close();
+        sha256?.close();
         throw new S3Error(
           'IncompleteBody',
           `The body held ${received} bytes, not the ${size} the request said; send it again.`,
         );
       }
-      const digest = md5.digest('hex');
+      const [digest, sha256Digest] = await Promise.all([md5.digest(), sha256?.digest()]);
       if (contentMd5 !== undefined && contentMd5 !== digest) {
         throw new S3Error(
           'BadDigest',
           'The Content-MD5 you specified did not match what we received; nothing was stored.',
         );
       }
-      if (sha256 !== undefined && sha256.digest('hex') !== sha256Hex) {
+      if (sha256Digest !== undefined && sha256Digest !== sha256Hex) {
         throw new S3Error(
           'XAmzContentSHA256Mismatch',
           "The provided 'x-amz-content-sha256' header does not match what was computed; nothing was stored.",

@@ -156,14 +156,18 @@ export function createS3Handler(c: S3Components): S3Handler {
     size: number | null,
     existing: FileRecord | undefined,
     description: FileDescription,
-    end: (received: number) => { sha256?: string; s3ETag?: string } = () => ({}),
+    end: (
+      received: number,
+    ) =>
+      | Promise<{ sha256?: string; s3ETag?: string }>
+      | { sha256?: string; s3ETag?: string } = () => ({}),
   ): Promise<FileRecord> => {
     const handle: WriteHandle = existing
       ? await files.beginEdit({ name, size, baseVersion: existing.version, description })
       : await files.beginCreate({ name, size, description });
     try {
       for await (const chunk of chunks) await handle.write(chunk);
-      return await handle.finish({ size: handle.received, ...end(handle.received) });
+      return await handle.finish({ size: handle.received, ...(await end(handle.received)) });
     } catch (err) {
       await handle.abort();
       throw err;
@@ -361,10 +365,17 @@ export function createS3Handler(c: S3Components): S3Handler {
     } else requireBucket(op.bucket);
     const body = uploadBody(x.req, x.payload, op.contentMd5);
     let etag = '';
-    const record = await store(op.name, body.chunks, body.size, existing, describe(op), () => {
-      etag = body.check();
-      return { sha256: body.sha256, s3ETag: etag };
-    }).catch((err: unknown) => {
+    const record = await store(
+      op.name,
+      body.chunks,
+      body.size,
+      existing,
+      describe(op),
+      async () => {
+        etag = await body.check();
+        return { sha256: body.sha256, s3ETag: etag };
+      },
+    ).catch((err: unknown) => {
       throw sha256Mismatch(err, body.sha256);
     });
     x.res

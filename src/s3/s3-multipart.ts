@@ -102,8 +102,8 @@ export function createMultipartOperations(d: MultipartDeps) {
     let md5: string;
     try {
       for await (const chunk of body.chunks) await writer.write(chunk);
-      md5 = body.check();
-      await writer.commit();
+      md5 = await body.check();
+      await writer.commit(md5);
     } catch (err) {
       await writer.abort();
       throw err;

@@ -44,7 +44,7 @@ test('multipart store - an upload keeps its parts, by number, with size and MD5;
     const writer = (await s.beginPart(info.uploadId, n))!;
     await writer.write(Buffer.from(text.slice(0, 3)));
     await writer.write(Buffer.from(text.slice(3)));
-    const part = await writer.commit();
+    const part = await writer.commit(md5(Buffer.from(text)));
     assert.equal(part.md5, md5(Buffer.from(text)));
   }
   const parts = (await s.parts(info.uploadId))!;
@@ -97,7 +97,7 @@ test('multipart store - removeExpired removes the uploads left alone longer than
   const old = await s.create({ name: 'bk/old' });
   const writer = (await s.beginPart(old.uploadId, 1))!;
   await writer.write(Buffer.from('x'));
-  await writer.commit();
+  await writer.commit(md5(Buffer.from('x')));
   assert.deepEqual(await s.removeExpired(60_000), [], 'nothing is a minute old yet');
   const fresh = await s.create({ name: 'bk/fresh' });
   // Seen from an hour later, both are stale; with a two-hour expiry neither is.

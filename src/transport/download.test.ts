@@ -9,7 +9,7 @@ import { type Duplex, PassThrough, Writable } from 'node:stream';
 import { test } from 'node:test';
 import { DATA_CHUNK_BYTES } from '../protocol/frame.ts';
 import type { FileRecord } from '../protocol/messages.ts';
-import { THREAD_MIN_BYTES, hashThreadForTest } from '../shared/stream-sha256.ts';
+import { THREAD_MIN_BYTES, hashThreadForTest } from '../shared/stream-hash.ts';
 import { connectionPair } from './memory-pair.ts';
 import { RequestStreams } from './request-streams.ts';
 import type { Connection } from './connection.ts';

@@ -1,7 +1,7 @@
 /**
  * The receiving side of one DOWNLOAD request (RequestStreams.download sends it):
  * checks a resumed download's FILE against what it had, writes the DATA to the
- * sink while hashing it (shared/stream-sha256.ts), holds the connection while the
+ * sink while hashing it (shared/stream-hash.ts), holds the connection while the
  * sink or the hash thread is behind, and at the end checks the size, then the
  * sha256. What it has received lives in a DownloadProgress, which a client keeps
  * across a failover so the next server resumes where this one stopped.
@@ -9,7 +9,7 @@
 import type { Writable } from 'node:stream';
 import type { BodyOf, FileRecord, Message } from '../protocol/messages.ts';
 import { ChecksumMismatchError, LanfsError, ProtocolError } from '../shared/errors.ts';
-import { streamSha256, type StreamSha256 } from '../shared/stream-sha256.ts';
+import { streamHash, type StreamHash } from '../shared/stream-hash.ts';
 
 export interface DownloadOptions {
   /** Called as bytes move: done so far and the total. */
@@ -25,7 +25,7 @@ export interface DownloadProgress {
   record: FileRecord | undefined;
   received: number;
   /** Started when the first FILE names the size (a large file is hashed on a thread). */
-  hash: StreamSha256 | undefined;
+  hash: StreamHash | undefined;
 }
 
 export function newDownloadProgress(): DownloadProgress {
@@ -96,7 +96,7 @@ export class Download {
           this.#resuming = false;
         } else {
           progress.record = record;
-          progress.hash ??= streamSha256(record.size); // none, or one that got no byte
+          progress.hash ??= streamHash('sha256', record.size); // none, or one that got no byte
           this.#options.onStart?.(record);
         }
         this.#options.onProgress?.(progress.received, record.size);

@@ -111,6 +111,34 @@ test('s3 - bad signatures, presigned URLs out of bounds, bad keys and bad bodies
     secret: TEST_KEY,
   });
   assert.equal(code(badCrc), 'BadDigest', badCrc.text);
+  // The same checks on a body large enough to be hashed on the hash thread.
+  const large = randomBytes(9 * 1024 * 1024);
+  const md5Of = (b: Buffer): string => createHash('md5').update(b).digest('base64');
+  const sha256Of = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+  for (const [name, headers, payloadHash, expected] of [
+    ['md5-large.bin', { 'content-md5': md5Of(body) }, sha256Of(large), 'BadDigest'],
+    ['sha-large.bin', { 'content-md5': md5Of(large) }, sha256Of(body), 'XAmzContentSHA256Mismatch'],
+  ] as const) {
+    const answer = await signedRequest(port, {
+      method: 'PUT',
+      path: `/box/${name}`,
+      body: large,
+      headers,
+      payloadHash,
+      secret: TEST_KEY,
+    });
+    assert.equal(code(answer), expected, answer.text);
+  }
+  const goodLarge = await signedRequest(port, {
+    method: 'PUT',
+    path: '/box/good-large.bin',
+    body: large,
+    headers: { 'content-md5': md5Of(large) },
+    payloadHash: sha256Of(large),
+    secret: TEST_KEY,
+  });
+  assert.equal(goodLarge.status, 200, goodLarge.text);
+  assert.equal(goodLarge.headers.etag, `"${createHash('md5').update(large).digest('hex')}"`);
   const chunked = (data: Buffer, crc: number): Buffer => {
     const sum = Buffer.alloc(4);
     sum.writeUInt32BE(crc >>> 0);
@@ -136,7 +164,11 @@ test('s3 - bad signatures, presigned URLs out of bounds, bad keys and bad bodies
   const badTrailer = await streamed(body, crc32(body) + 1, 'trailer.bin');
   assert.equal(code(badTrailer), 'BadDigest', badTrailer.text);
 
-  assert.deepEqual(await exportedFiles(data(0)), before, 'nothing was written');
+  assert.deepEqual(
+    await exportedFiles(data(0)),
+    [...before, 'box/good-large.bin'].sort(),
+    'nothing but the good large body was written',
+  );
 
   // The same body with its right checksum, as current SDKs send it, is stored.
   const good = await streamed(body, crc32(body), 'sdk.bin');

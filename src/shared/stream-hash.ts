@@ -1,13 +1,16 @@
 /**
- * The sha256 of a byte stream, computed on a worker thread when the stream is
- * large. A download's receiving thread reads the socket, writes the file and
- * hashes; the hash was a third of that thread's time on a 512 MiB download
- * (0.32 s of 0.86 s), while the machine's other core had little to do. The bytes
- * are copied into batch buffers of BATCH_BYTES and handed over (transferred, not
- * cloned) to one thread shared by every large stream of the process, which sends
- * each buffer back to be filled again: a new buffer per batch made the download
- * slower than hashing in place (fresh memory for every MiB). A stream shorter than
- * THREAD_MIN_BYTES is hashed in place: a hand-off would cost it more than it saves.
+ * The sha256 (or MD5) of a byte stream, computed on a worker thread when the
+ * stream is large. A download's receiving thread reads the socket, writes the file
+ * and hashes; the hash was a third of that thread's time on a 512 MiB download
+ * (0.32 s of 0.86 s), while the machine's other core had little to do. An S3 part
+ * or object is hashed twice as it arrives (MD5 for its ETag, sha256 for its
+ * signature), all of it on the event loop that serves every other request. The
+ * bytes are copied into batch buffers of BATCH_BYTES and handed over (transferred,
+ * not cloned) to one thread shared by every large stream of the process, which
+ * sends each buffer back to be filled again: a new buffer per batch made the
+ * download slower than hashing in place (fresh memory for every MiB). A stream
+ * shorter than THREAD_MIN_BYTES is hashed in place: a hand-off would cost it more
+ * than it saves.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
@@ -17,12 +20,19 @@ import { LanfsError } from './errors.ts';
 export const THREAD_MIN_BYTES = 8 * 1024 * 1024;
 /** Bytes gathered before one hand-off to the thread. */
 const BATCH_BYTES = 1024 * 1024;
-/** Batch buffers kept for reuse (the thread usually keeps up: two or three circulate). */
-const SPARE_BATCHES = 8;
+/**
+ * Batch buffers kept for reuse. A download keeps two or three circulating; an S3
+ * multipart upload (aws-cli sends ten parts at once, each hashed twice) about twenty,
+ * and with 8 kept the rest were new megabytes for every batch.
+ */
+const SPARE_BATCHES = 32;
 /** Bytes handed over and not yet hashed above which the stream reports `behind`. */
 const MAX_BEHIND_BYTES = 64 * 1024 * 1024;
 
-export interface StreamSha256 {
+/** What streamHash computes: a file's sha256, or an S3 body's MD5 (its ETag). */
+export type StreamHashAlgorithm = 'sha256' | 'md5';
+
+export interface StreamHash {
   update(bytes: Uint8Array): void;
   /** Whether the thread is far behind: the caller should stop reading until caughtUp(). */
   readonly behind: boolean;
@@ -35,12 +45,17 @@ export interface StreamSha256 {
 }
 
 /** A hash for a stream of about expectedBytes: on the thread when that is large. */
-export function streamSha256(expectedBytes: number): StreamSha256 {
-  return expectedBytes >= THREAD_MIN_BYTES ? hashThread().open() : new InPlaceSha256();
+export function streamHash(algorithm: StreamHashAlgorithm, expectedBytes: number): StreamHash {
+  return expectedBytes >= THREAD_MIN_BYTES
+    ? hashThread().open(algorithm)
+    : new InPlaceHash(algorithm);
 }
 
-class InPlaceSha256 implements StreamSha256 {
-  readonly #hash: Hash = createHash('sha256');
+class InPlaceHash implements StreamHash {
+  readonly #hash: Hash;
+  constructor(algorithm: StreamHashAlgorithm) {
+    this.#hash = createHash(algorithm);
+  }
   readonly behind = false;
   update(bytes: Uint8Array): void {
     this.#hash.update(bytes);
@@ -56,7 +71,7 @@ class InPlaceSha256 implements StreamSha256 {
 
 /**
  * The thread's code, plain JavaScript run with `eval` (the same text whether lanfs
- * runs from its TypeScript sources or from dist/). Messages: {id, buffer, length}
+ * runs from its TypeScript sources or from dist/). Messages: {id, algorithm, buffer, length}
  * hashes (answered {id, hashed, buffer}: the buffer comes back), {id, end: true}
  * answers {id, digest}, {id, drop: true} forgets a stream.
  */
@@ -67,7 +82,7 @@ const hashes = new Map();
 parentPort.on('message', (m) => {
   let hash = hashes.get(m.id);
   if (m.drop) { hashes.delete(m.id); return; }
-  if (!hash) { hash = createHash('sha256'); hashes.set(m.id, hash); }
+  if (!hash) { hash = createHash(m.algorithm); hashes.set(m.id, hash); }
   if (m.end) {
     hashes.delete(m.id);
     parentPort.postMessage({ id: m.id, digest: hash.digest('hex') });
@@ -82,9 +97,10 @@ parentPort.on('message', (m) => {
 type Answer = { id: number; hashed: number; buffer: ArrayBuffer } | { id: number; digest: string };
 
 /** One stream's side of the thread: its batch, how far the thread is, its digest. */
-class ThreadedSha256 implements StreamSha256 {
+class ThreadedHash implements StreamHash {
   readonly #thread: HashThread;
   readonly #id: number;
+  readonly #algorithm: StreamHashAlgorithm;
   #batch: Uint8Array | undefined;
   #batched = 0;
   #handedOver = 0;
@@ -94,9 +110,10 @@ class ThreadedSha256 implements StreamSha256 {
   #caughtUp: { promise: Promise<void>; resolve: () => void } | undefined;
   #finish: { resolve: (digest: string) => void; reject: (err: Error) => void } | undefined;
 
-  constructor(thread: HashThread, id: number) {
+  constructor(thread: HashThread, id: number, algorithm: StreamHashAlgorithm) {
     this.#thread = thread;
     this.#id = id;
+    this.#algorithm = algorithm;
   }
 
   // Copied into a batch buffer of the thread's (the pieces are views of socket
@@ -132,7 +149,7 @@ class ThreadedSha256 implements StreamSha256 {
     this.#handOver();
     return await new Promise<string>((resolve, reject) => {
       this.#finish = { resolve, reject };
-      this.#thread.ask(this.#id, { id: this.#id, end: true });
+      this.#thread.ask(this.#id, { id: this.#id, algorithm: this.#algorithm, end: true });
     });
   }
 
@@ -166,7 +183,11 @@ class ThreadedSha256 implements StreamSha256 {
     if (!this.#batch || this.#batched === 0) return;
     this.#handedOver += this.#batched;
     const buffer = this.#batch.buffer as ArrayBuffer;
-    this.#thread.ask(this.#id, { id: this.#id, buffer, length: this.#batched }, [buffer]);
+    this.#thread.ask(
+      this.#id,
+      { id: this.#id, algorithm: this.#algorithm, buffer, length: this.#batched },
+      [buffer],
+    );
     this.#batch = undefined;
     this.#batched = 0;
   }
@@ -178,13 +199,13 @@ class HashThread {
   #nextId = 1;
   /** Messages sent that await an answer: while there are any, the thread keeps the process alive. */
   #awaited = 0;
-  readonly #streams = new Map<number, ThreadedSha256>();
+  readonly #streams = new Map<number, ThreadedHash>();
   /** Batch buffers back from the thread, to be filled again. */
   readonly #spare: ArrayBuffer[] = [];
 
-  open(): StreamSha256 {
+  open(algorithm: StreamHashAlgorithm): StreamHash {
     const id = this.#nextId++;
-    const stream = new ThreadedSha256(this, id);
+    const stream = new ThreadedHash(this, id, algorithm);
     this.#streams.set(id, stream);
     return stream;
   }
@@ -227,7 +248,7 @@ class HashThread {
       this.#awaited = 0;
       const failure = new LanfsError(
         'LANFS_ERR_INTERNAL',
-        `The sha256 of the download could not be checked (its thread stopped: ${err.message}); nothing was kept, try again.`,
+        `The bytes could not be checked (the hashing thread stopped: ${err.message}); nothing was kept, try again.`,
       );
       for (const stream of this.#streams.values()) stream.onFailed(failure);
       this.#streams.clear();
