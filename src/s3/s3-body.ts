@@ -13,7 +13,7 @@ import { AwsChunkedDecoder } from './aws-chunked.ts';
 import { checksumAlgorithmOf, createChecksum, type Checksum } from './checksums.ts';
 import { S3Error } from './s3-error.ts';
 import { PAYLOAD_HASH, type VerifiedRequest } from './sigv4.ts';
-import { streamHash } from '../shared/stream-hash.ts';
+import { streamHash, type StreamHash } from '../shared/stream-hash.ts';
 
 /** What the signature check says of the body (from sigv4.ts, or made up under --insecure). */
 export type PayloadFacts = Pick<
@@ -76,9 +76,15 @@ export function uploadBody(
   }
   const sha256Hex = /^[0-9a-f]{64}$/.test(payload.payloadHash) ? payload.payloadHash : undefined;
   // A large body's MD5 and sha256 are taken on the hash thread (shared/stream-hash.ts),
-  // not on the event loop every other request waits for.
-  const md5 = streamHash('md5', size ?? 0);
-  const sha256 = sha256Hex === undefined ? undefined : streamHash('sha256', size ?? 0);
+  // not on the event loop every other request waits for. Opened with the first byte
+  // read: a request refused before its body is read leaves nothing open on the thread.
+  let md5: StreamHash | undefined;
+  let sha256: StreamHash | undefined;
+  const hashes = (): { md5: StreamHash; sha256: StreamHash | undefined } => {
+    md5 ??= streamHash('md5', size ?? 0);
+    if (sha256Hex !== undefined) sha256 ??= streamHash('sha256', size ?? 0);
+    return { md5, sha256 };
+  };
   // Checksums sent as headers; those sent as trailers the decoder checks.
   const checksums: { value: string; checksum: Checksum }[] = [];
   for (const [name, value] of Object.entries(req.headers)) {
@@ -89,6 +95,7 @@ export function uploadBody(
   let received = 0;
   let whole = false;
   const chunks = (async function* () {
+    const { md5, sha256 } = hashes();
     try {
       for await (const chunk of source as AsyncIterable<Buffer>) {
         received += chunk.length;
@@ -113,6 +120,7 @@ export function uploadBody(
     size,
     sha256: sha256Hex,
     check: async () => {
+      const { md5, sha256 } = hashes();
       if (size !== null && received !== size) {
         md5.close();
         sha256?.close();

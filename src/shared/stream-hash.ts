@@ -106,6 +106,7 @@ class ThreadedHash implements StreamHash {
   #handedOver = 0;
   #hashed = 0;
   #failure: Error | undefined;
+  #closed = false;
   /** One promise for every caller waiting to read on (a download may ask more than once). */
   #caughtUp: { promise: Promise<void>; resolve: () => void } | undefined;
   #finish: { resolve: (digest: string) => void; reject: (err: Error) => void } | undefined;
@@ -146,6 +147,8 @@ class ThreadedHash implements StreamHash {
 
   async digest(): Promise<string> {
     if (this.#failure) throw this.#failure;
+    if (this.#closed || this.#finish)
+      throw new Error('lanfs bug: a hash stream digested twice or after close()');
     this.#handOver();
     return await new Promise<string>((resolve, reject) => {
       this.#finish = { resolve, reject };
@@ -154,6 +157,9 @@ class ThreadedHash implements StreamHash {
   }
 
   close(): void {
+    this.#closed = true;
+    // A digest still on its way never comes now: whoever waits for it is told.
+    this.#finish?.reject(new Error('the hash stream was closed before its digest came'));
     this.#release();
     this.#thread.forget(this.#id);
   }

@@ -139,6 +139,36 @@ test('s3 - bad signatures, presigned URLs out of bounds, bad keys and bad bodies
   });
   assert.equal(goodLarge.status, 200, goodLarge.text);
   assert.equal(goodLarge.headers.etag, `"${createHash('md5').update(large).digest('hex')}"`);
+  // A large part: its MD5 (its ETag, checked against Content-MD5) is taken on the thread.
+  const started = await signedRequest(port, {
+    method: 'POST',
+    path: '/box/parted.bin',
+    query: { uploads: '' },
+    secret: TEST_KEY,
+  });
+  const uploadId = /<UploadId>([^<]+)<\/UploadId>/.exec(started.text)?.[1] ?? '';
+  const part = (headers: Record<string, string>) =>
+    signedRequest(port, {
+      method: 'PUT',
+      path: '/box/parted.bin',
+      query: { partNumber: '1', uploadId },
+      body: large,
+      headers,
+      payloadHash: sha256Of(large),
+      secret: TEST_KEY,
+    });
+  const badPart = await part({ 'content-md5': md5Of(body) });
+  assert.equal(code(badPart), 'BadDigest', badPart.text);
+  const goodPart = await part({});
+  assert.equal(goodPart.status, 200, goodPart.text);
+  assert.equal(goodPart.headers.etag, `"${createHash('md5').update(large).digest('hex')}"`);
+  const dropped = await signedRequest(port, {
+    method: 'DELETE',
+    path: '/box/parted.bin',
+    query: { uploadId },
+    secret: TEST_KEY,
+  });
+  assert.equal(dropped.status, 204, dropped.text);
   const chunked = (data: Buffer, crc: number): Buffer => {
     const sum = Buffer.alloc(4);
     sum.writeUInt32BE(crc >>> 0);
