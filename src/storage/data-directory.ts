@@ -361,22 +361,18 @@ export class Upload {
       const { handle } = await this.#temp!;
       const direct = await this.#direct;
       while (this.#queue.length > 0 && this.#error === undefined) {
-        let chunks = this.#queue;
-        let bytes = this.#queuedBytes;
+        const chunks = this.#queue;
+        const bytes = this.#queuedBytes;
         this.#queue = [];
         this.#queuedBytes = 0;
         if (direct) {
           for (const chunk of chunks) await direct.append(chunk);
           continue;
         }
-        while (bytes > 0) {
-          const { bytesWritten } = await handle.writev(chunks);
-          bytes -= bytesWritten;
-          this.#unsyncedBytes += bytesWritten;
-          this.#writtenBytes += bytesWritten;
-          this.#progressed();
-          if (bytes > 0) chunks = skipBytes(chunks, bytesWritten);
-        }
+        await writevAll(handle, chunks, bytes);
+        this.#unsyncedBytes += bytes;
+        this.#writtenBytes += bytes;
+        this.#progressed();
         if (this.#unsyncedBytes >= SYNC_AHEAD_BYTES && this.#syncingAhead === undefined)
           this.#syncAhead(handle);
       }
@@ -1009,8 +1005,26 @@ export class FolderSyncer {
   }
 }
 
+/**
+ * Writes all `bytes` of chunks with writev, again from where a short write stopped;
+ * at `position`, or at the descriptor's own position when none is given.
+ */
+export async function writevAll(
+  handle: FileHandle,
+  chunks: Buffer[],
+  bytes: number,
+  position?: number,
+): Promise<void> {
+  for (let written = 0; written < bytes;) {
+    const at = position === undefined ? undefined : position + written;
+    const { bytesWritten } = await handle.writev(chunks, at);
+    written += bytesWritten;
+    if (written < bytes) chunks = skipBytes(chunks, bytesWritten);
+  }
+}
+
 /** The chunks left after the first n bytes (a short writev). */
-export function skipBytes(chunks: Buffer[], n: number): Buffer[] {
+function skipBytes(chunks: Buffer[], n: number): Buffer[] {
   const rest: Buffer[] = [];
   for (const chunk of chunks) {
     if (n >= chunk.length) n -= chunk.length;

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { crashPoint } from '../shared/crash-points.ts';
 import { StorageError } from '../shared/errors.ts';
-import { skipBytes, storageError, syncDir } from './data-directory.ts';
+import { storageError, syncDir, writevAll } from './data-directory.ts';
 
 export const JOURNAL_DIR_NAME = 'journal';
 const MAGIC = 0x4c4a3031; // "LJ01"
@@ -191,13 +191,12 @@ export class Journal {
     const total = batch.reduce((n, w) => n + w.bytes, 0);
     try {
       if (this.#broken) throw this.#broken;
-      let buffers = batch.flatMap((w) => w.buffers);
-      let written = 0;
-      while (written < total) {
-        const { bytesWritten } = await this.#handle.writev(buffers, start + written);
-        written += bytesWritten;
-        if (written < total) buffers = skipBytes(buffers, bytesWritten);
-      }
+      await writevAll(
+        this.#handle,
+        batch.flatMap((w) => w.buffers),
+        total,
+        start,
+      );
       crashPoint('journal-after-append');
       await this.#handle.datasync();
       this.#position = start + total;

@@ -14,7 +14,7 @@ import { createReadStream, type ReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LanfsError } from '../shared/errors.ts';
-import { skipBytes, storageError } from './data-directory.ts';
+import { storageError, writevAll } from './data-directory.ts';
 
 /** S3's limits: parts are numbered 1 to 10,000, each at most 5 GiB. */
 export const MAX_PART_NUMBER = 10_000;
@@ -135,15 +135,10 @@ export class MultipartStore {
     let queue: Buffer[] = [];
     let queued = 0;
     const writeQueued = async (): Promise<void> => {
-      let chunks = queue;
-      let bytes = queued;
+      const [chunks, bytes] = [queue, queued];
       queue = [];
       queued = 0;
-      while (bytes > 0) {
-        const { bytesWritten } = await fh.writev(chunks);
-        bytes -= bytesWritten;
-        if (bytes > 0) chunks = skipBytes(chunks, bytesWritten);
-      }
+      await writevAll(fh, chunks, bytes);
     };
     const abort = async (): Promise<void> => {
       if (done) return;
