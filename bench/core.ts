@@ -98,7 +98,7 @@ export async function load(
 }
 
 /** Runs the lanfs CLI (bin/lanfs.cjs) on the cluster; returns its wall time in seconds. */
-async function cli(server: string, args: string[]): Promise<number> {
+export async function cli(server: string, args: string[]): Promise<number> {
   let stderr = '';
   let code: number | null = null;
   const seconds = await timed(async () => {
@@ -118,9 +118,9 @@ async function cli(server: string, args: string[]): Promise<number> {
   return seconds;
 }
 
-const fmtOps = (n: number): string => `${Math.round(n).toLocaleString('en-US')}/s`;
-const fmtMBps = (n: number): string => `${n.toFixed(0)} MB/s`;
-const fmtRatio = (n: number): string => `${n.toFixed(2)}×`;
+export const fmtOps = (n: number): string => `${Math.round(n).toLocaleString('en-US')}/s`;
+export const fmtMBps = (n: number): string => `${n.toFixed(0)} MB/s`;
+export const fmtRatio = (n: number): string => `${n.toFixed(2)}×`;
 
 /** Three server processes joined by --peers, 2 copies of each file, HTTP on each. */
 export async function startCluster(root: string): Promise<BenchServer[]> {
@@ -394,6 +394,14 @@ const yesNo = (ok: boolean): string => (ok ? 'yes' : 'no');
 
 /** The summary: a Markdown table (pastes into docs/PERFORMANCE.md as it is). */
 export function printCoreSummary(rows: CoreRow[]): void {
+  printSummary(
+    "Summary (issue 10 core figures): each figure the median of its rounds, each ratio the median of the rounds' ratios:",
+    rows,
+  );
+}
+
+/** rows as a Markdown table under title. */
+export function printSummary(title: string, rows: CoreRow[]): void {
   const header: CoreRow = {
     figure: 'figure',
     lanfs: 'lanfs',
@@ -406,9 +414,7 @@ export function printCoreSummary(rows: CoreRow[]): void {
   const width = (k: keyof CoreRow): number =>
     Math.max(...[header, ...rows].map((r) => r[k].length));
   const line = (r: CoreRow): string => `| ${keys.map((k) => r[k].padEnd(width(k))).join(' | ')} |`;
-  console.log(
-    "\nSummary (issue 10 core figures): each figure the median of its rounds, each ratio the median of the rounds' ratios:\n",
-  );
+  console.log(`\n${title}\n`);
   console.log(line(header));
   console.log(`| ${keys.map((k) => '-'.repeat(width(k))).join(' | ')} |`);
   for (const row of rows) console.log(line(row));

@@ -54,10 +54,26 @@ export async function makeLargeFile(path: string): Promise<void> {
 const children = new Map<ChildProcess, NodeJS.Signals>();
 /** Temp folders removed when the bench exits, also when interrupted (see tempRoot). */
 const tempRoots = new Set<string>();
+/** What a reference started outside the bench's children (mounts, namespaces) leaves to undo. */
+const undoAtExit = new Set<() => void>();
 process.once('exit', () => {
   for (const [child, signal] of children) if (child.exitCode === null) child.kill(signal);
+  // Before the temp folders: a mount inside one must be gone before it is removed.
+  for (const undo of undoAtExit) {
+    try {
+      undo();
+    } catch {
+      // Each undo is best effort at exit; the others still run.
+    }
+  }
   for (const root of tempRoots) rmSync(root, { recursive: true, force: true });
 });
+
+/** Runs undo (synchronous) when the bench exits, unless the returned function is called first. */
+export function atExit(undo: () => void): () => void {
+  undoAtExit.add(undo);
+  return () => undoAtExit.delete(undo);
+}
 
 /** A new temp folder, removed at the latest when the bench exits. */
 export async function tempRoot(

@@ -11,7 +11,11 @@
  *   http-put      PUT 4 KiB to BASE/PREFIXf<i> (nginx WebDAV and lanfs /files, /dav and S3 alike);
  *   http-get      GET BASE/PREFIXf<i mod files>, the body read to the end;
  *   lanfs-create  LanfsClient.create over the lanfs protocol, one connection per worker;
- *   local-create  write + fsync + close + rename of a new file in a local folder.
+ *   lanfs-read    LanfsClient.download of PREFIXf<i mod files> into memory, the same way;
+ *   local-create  write + fsync + close + rename of a new file in a local folder;
+ *   file-write    open + write + close of a new file in a folder (no fsync: what `cp` does,
+ *                 the way a program writes to a mounted file system such as GlusterFS);
+ *   file-read     read PREFIXf<i mod files> of a folder to the end.
  *
  * HTTP goes through one `http.Agent({ keepAlive: true, maxSockets: workers })`.
  * With `s3: true` each request is signed with Signature V4 by AWS's own signer
@@ -19,14 +23,22 @@
  * and the key as secret.
  */
 import { createHash, createHmac, randomFillSync, type Hash, type Hmac } from 'node:crypto';
-import { open, rename } from 'node:fs/promises';
+import { open, readFile, rename, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { LanfsClient } from '../src/client/client.ts';
 
 export interface LoadJob {
-  kind: 'http-put' | 'http-get' | 'lanfs-create' | 'local-create';
+  kind:
+    | 'http-put'
+    | 'http-get'
+    | 'lanfs-create'
+    | 'lanfs-read'
+    | 'local-create'
+    | 'file-write'
+    | 'file-read';
   /** http-*: e.g. http://127.0.0.1:8080/files/; lanfs-create: host:port; local-create: a folder. */
   target: string;
   /** Prepended to every name; must be new for each create job. */
@@ -36,7 +48,7 @@ export interface LoadJob {
   warmupSeconds: number;
   maxOps: number;
   bytes: number;
-  /** http-get: how many files PREFIXf0… exist. */
+  /** http-get, lanfs-read, file-read: how many files PREFIXf0… exist. */
   files?: number;
   /** http-*: sent as Authorization: Bearer; lanfs-create: the cluster key. */
   key?: string;
@@ -169,12 +181,27 @@ async function lanfsOp(job: LoadJob): Promise<{ op: Op; close: () => void }> {
     ),
   );
   const body = randomFillSync(Buffer.alloc(job.bytes));
-  const op: Op = async (i, worker, warm) => {
+  const create: Op = async (i, worker, warm) => {
     await clients[worker]!.create(`${job.prefix}${warm ? 'w' : 'f'}${i}`, [body], {
       size: job.bytes,
     });
   };
-  return { op, close: () => clients.forEach((c) => c.close()) };
+  const read: Op = async (i, worker) => {
+    const name = `${job.prefix}f${i % Math.max(1, job.files ?? 1)}`;
+    let received = 0;
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        received += chunk.length;
+        done();
+      },
+    });
+    await clients[worker]!.download(name, sink);
+    if (received !== job.bytes) throw new Error(`${name}: ${received} bytes, not ${job.bytes}`);
+  };
+  return {
+    op: job.kind === 'lanfs-read' ? read : create,
+    close: () => clients.forEach((c) => c.close()),
+  };
 }
 
 async function localOp(job: LoadJob): Promise<{ op: Op; close: () => void }> {
@@ -192,6 +219,23 @@ async function localOp(job: LoadJob): Promise<{ op: Op; close: () => void }> {
     await rename(temp, join(job.target, name));
   };
   return await Promise.resolve({ op, close: () => undefined });
+}
+
+async function fileOp(job: LoadJob): Promise<{ op: Op; close: () => void }> {
+  const body = randomFillSync(Buffer.alloc(job.bytes));
+  const write: Op = async (i, _worker, warm) => {
+    await writeFile(join(job.target, `${job.prefix}${warm ? 'w' : 'f'}${i}`), body);
+  };
+  const read: Op = async (i) => {
+    const name = `${job.prefix}f${i % Math.max(1, job.files ?? 1)}`;
+    const bytes = await readFile(join(job.target, name));
+    if (bytes.length !== job.bytes)
+      throw new Error(`${name}: ${bytes.length} bytes, not ${job.bytes}`);
+  };
+  return await Promise.resolve({
+    op: job.kind === 'file-read' ? read : write,
+    close: () => undefined,
+  });
 }
 
 /** Runs op over the workers until the time or the count is reached. */
@@ -230,11 +274,13 @@ async function drive(
 
 async function runLoad(job: LoadJob): Promise<LoadResult> {
   const { op, close } =
-    job.kind === 'lanfs-create'
+    job.kind === 'lanfs-create' || job.kind === 'lanfs-read'
       ? await lanfsOp(job)
       : job.kind === 'local-create'
         ? await localOp(job)
-        : await httpOp(job);
+        : job.kind === 'file-write' || job.kind === 'file-read'
+          ? await fileOp(job)
+          : await httpOp(job);
   try {
     if (job.warmupSeconds > 0) await drive(job, op, job.warmupSeconds, job.maxOps, true);
     return await drive(job, op, job.seconds, job.maxOps, false);

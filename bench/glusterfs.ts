@@ -1,0 +1,205 @@
+/**
+ * GlusterFS as a peer for the bench (issue 10): what a user on a LAN would pick
+ * instead of lanfs for a replicated file system. One volume of two bricks with
+ * replica 2 (two copies of every file, as lanfs with --replicas 2) and the FUSE
+ * mount that programs use, stopped and removed at the end.
+ *
+ * GlusterFS refuses 127.0.0.1 for a brick, so its daemons run in a network
+ * namespace of the bench's own whose only interface is its loopback, carrying
+ * 10.231.0.2; the mount is made from inside that namespace too, so its client
+ * talks only there. Nothing is sent out of the machine.
+ *
+ * Never installed by the bench: startGlusterfs returns undefined when glusterd,
+ * gluster or mount.glusterfs is missing, when the bench is not root, or with
+ * BENCH_GLUSTERFS=none (Debian: apt-get install glusterfs-server glusterfs-client).
+ */
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { atExit, track, waitExit } from './lib.ts';
+
+const run = promisify(execFile);
+
+/** The address of the bricks, on the namespace's own loopback. */
+const BRICK_HOST = '10.231.0.2';
+const START_TIMEOUT_MS = 15_000;
+const COMMAND_TIMEOUT_MS = 60_000;
+/** Where GlusterFS puts its bricks' logs whatever it is told; ours are removed after. */
+const BRICK_LOG_DIR = '/var/log/glusterfs/bricks';
+const RUN_DIR = '/var/run/gluster';
+
+export interface Glusterfs {
+  /** The FUSE mount of the volume: a folder programs write to and read from. */
+  mount: string;
+  version: string;
+  /** Unmounts and mounts again, so that the next reads find nothing cached on the client. */
+  remount: () => Promise<void>;
+  stop: () => Promise<void>;
+}
+
+function findBinary(name: string): string | undefined {
+  const dirs = (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin']);
+  for (const dir of dirs) if (dir && existsSync(join(dir, name))) return join(dir, name);
+  return undefined;
+}
+
+/** Why GlusterFS cannot run here, or undefined when it can. */
+export function glusterfsMissing(): string | undefined {
+  if (process.env.BENCH_GLUSTERFS === 'none') return 'BENCH_GLUSTERFS=none';
+  if (process.getuid?.() !== 0) return 'the bench is not root (a FUSE mount and a namespace)';
+  for (const name of ['glusterd', 'gluster', 'mount.glusterfs', 'nsenter', 'ip'])
+    if (!findBinary(name))
+      return `${name} is not installed (Debian: apt-get install glusterfs-server glusterfs-client)`;
+  return undefined;
+}
+
+/** Starts a replica-2 volume in prefix (an empty temp folder) and mounts it at prefix/mnt. */
+export async function startGlusterfs(prefix: string): Promise<Glusterfs | undefined> {
+  if (glusterfsMissing()) return undefined;
+  // The pid makes every name ours: the namespace, the volume (in every GlusterFS
+  // process's command line, so a crashed bench's leftovers can be found by it).
+  const volume = `lanfsbench${process.pid}`;
+  const namespace = `lanfs-bench-gl-${process.pid}`;
+  const mount = join(prefix, 'mnt');
+  const bricks = [join(prefix, 'brick-1'), join(prefix, 'brick-2')];
+  const volfile = join(prefix, `${volume}.vol`);
+  const runDirExisted = existsSync(RUN_DIR);
+  for (const dir of ['work', 'run', 'log', 'mnt', 'brick-1', 'brick-2'])
+    await mkdir(join(prefix, dir), { recursive: true });
+
+  const inNamespace = ['--net=' + `/run/netns/${namespace}`];
+  const gluster = (args: string[]): Promise<{ stdout: string }> =>
+    run(
+      'nsenter',
+      [
+        ...inNamespace,
+        'gluster',
+        '--mode=script',
+        `--glusterd-sock=${join(prefix, 'run', 'glusterd.socket')}`,
+        `--log-file=${join(prefix, 'log', 'cli.log')}`,
+        ...args,
+      ],
+      { timeout: COMMAND_TIMEOUT_MS },
+    );
+  const mountVolume = (): Promise<unknown> =>
+    run(
+      'nsenter',
+      [
+        ...inNamespace,
+        'mount',
+        '-t',
+        'glusterfs',
+        '-o',
+        `log-file=${join(prefix, 'log', 'client.log')}`,
+        `${BRICK_HOST}:/${volume}`,
+        mount,
+      ],
+      { timeout: COMMAND_TIMEOUT_MS },
+    );
+
+  // Everything below, undone in reverse, also when the bench dies half-way.
+  const undo = (): void => {
+    const quiet = { stdio: 'ignore' as const };
+    const attempt = (file: string, args: string[]): void => {
+      try {
+        execFileSync(file, args, quiet);
+      } catch {
+        // Not there (any more): nothing to undo.
+      }
+    };
+    attempt('umount', ['-l', mount]);
+    attempt('pkill', ['-KILL', '-f', volume]);
+    attempt('ip', ['netns', 'del', namespace]);
+    for (const brick of bricks)
+      rmSync(join(BRICK_LOG_DIR, `${brick.slice(1).replaceAll('/', '-')}.log`), { force: true });
+    if (!runDirExisted) rmSync(RUN_DIR, { recursive: true, force: true });
+  };
+  const forget = atExit(undo);
+
+  try {
+    await run('ip', ['netns', 'add', namespace]);
+    await run('ip', ['-n', namespace, 'link', 'set', 'lo', 'up']);
+    await run('ip', ['-n', namespace, 'addr', 'add', `${BRICK_HOST}/32`, 'dev', 'lo']);
+    await writeFile(
+      volfile,
+      `# lanfs bench: a private glusterd, state and sockets under ${prefix}
+volume management
+    type mgmt/glusterd
+    option working-directory ${join(prefix, 'work')}
+    option run-directory ${join(prefix, 'run')}
+    option glusterd-sockfile ${join(prefix, 'run', 'glusterd.socket')}
+    option transport-type socket
+    option transport.socket.bind-address ${BRICK_HOST}
+    option transport.socket.listen-port 24007
+    option ping-timeout 0
+    option event-threads 1
+end-volume
+`,
+    );
+    // -N: in the foreground, a child of the bench (its bricks still detach).
+    const glusterd = track(
+      spawn(
+        'nsenter',
+        [
+          ...inNamespace,
+          'glusterd',
+          '-N',
+          '-f',
+          volfile,
+          '-l',
+          join(prefix, 'log', 'glusterd.log'),
+        ],
+        { stdio: 'ignore' },
+      ),
+    );
+    const deadline = performance.now() + START_TIMEOUT_MS;
+    for (;;) {
+      try {
+        await gluster(['volume', 'list']);
+        break;
+      } catch (err) {
+        if (performance.now() > deadline || glusterd.exitCode !== null)
+          throw new Error(`bench: glusterd did not start: ${String(err)}`, { cause: err });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    // force: both bricks on one host (GlusterFS warns that a host failure takes both).
+    await gluster([
+      'volume',
+      'create',
+      volume,
+      'replica',
+      '2',
+      ...bricks.map((b) => `${BRICK_HOST}:${b}`),
+      'force',
+    ]);
+    await gluster(['volume', 'start', volume]);
+    await mountVolume();
+    const version = (await run('glusterfs', ['--version'])).stdout.split('\n')[0]!.trim();
+    return {
+      mount,
+      version,
+      remount: async () => {
+        await run('umount', [mount]);
+        await mountVolume();
+      },
+      stop: async () => {
+        try {
+          await run('umount', [mount]);
+          await gluster(['volume', 'stop', volume]);
+          glusterd.kill('SIGTERM');
+          await waitExit(glusterd, 5000);
+        } finally {
+          undo();
+          forget();
+        }
+      },
+    };
+  } catch (err) {
+    undo();
+    forget();
+    throw err;
+  }
+}
