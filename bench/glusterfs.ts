@@ -2,7 +2,9 @@
  * GlusterFS as a peer for the bench (issue 10): what a user on a LAN would pick
  * instead of lanfs for a replicated file system. One volume of two bricks with
  * replica 2 (two copies of every file, as lanfs with --replicas 2) and the FUSE
- * mount that programs use, stopped and removed at the end.
+ * mount that programs use, stopped and removed at the end: its processes (found by
+ * their namespace), the mount, the namespace, and what GlusterFS leaves outside
+ * the temp folder whatever it is told (sockets, log folders, appended logs).
  *
  * GlusterFS refuses 127.0.0.1 for a brick, so its daemons run in a network
  * namespace of the bench's own whose only interface is its loopback, carrying
@@ -14,7 +16,7 @@
  * BENCH_GLUSTERFS=none (Debian: apt-get install glusterfs-server glusterfs-client).
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,7 +30,10 @@ const START_TIMEOUT_MS = 15_000;
 const COMMAND_TIMEOUT_MS = 60_000;
 /** Where GlusterFS puts its bricks' logs whatever it is told; ours are removed after. */
 const BRICK_LOG_DIR = '/var/log/glusterfs/bricks';
-const RUN_DIR = '/var/run/gluster';
+/** Folders GlusterFS makes for each volume whatever it is told; ours are removed after. */
+const VOLUME_LOG_DIRS = ['/var/log/glusterfs/gfproxy', '/var/log/glusterfs/snaps'];
+/** Logs GlusterFS appends to whatever it is told; cut back to their size before the bench. */
+const SHARED_LOGS = ['/var/log/glusterfs/cmd_history.log', '/var/log/glusterfs/glustershd.log'];
 
 export interface Glusterfs {
   /** The FUSE mount of the volume: a folder programs write to and read from. */
@@ -37,6 +42,36 @@ export interface Glusterfs {
   /** Unmounts and mounts again, so that the next reads find nothing cached on the client. */
   remount: () => Promise<void>;
   stop: () => Promise<void>;
+}
+
+/** The processes in namespace: glusterd, the bricks, the self-heal daemon, the FUSE client. */
+function namespacePids(namespace: string): number[] {
+  try {
+    return execFileSync('ip', ['netns', 'pids', namespace], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map(Number);
+  } catch {
+    return []; // no such namespace (any more)
+  }
+}
+
+/** The -S socket paths on a GlusterFS process's command line. */
+function socketsOf(pid: number): string[] {
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return args.flatMap((arg, i) => (arg === '-S' && args[i + 1] ? [args[i + 1]!] : []));
+  } catch {
+    return [];
+  }
+}
+
+function sizeOf(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
+  }
 }
 
 function findBinary(name: string): string | undefined {
@@ -65,7 +100,6 @@ export async function startGlusterfs(prefix: string): Promise<Glusterfs | undefi
   const mount = join(prefix, 'mnt');
   const bricks = [join(prefix, 'brick-1'), join(prefix, 'brick-2')];
   const volfile = join(prefix, `${volume}.vol`);
-  const runDirExisted = existsSync(RUN_DIR);
   for (const dir of ['work', 'run', 'log', 'mnt', 'brick-1', 'brick-2'])
     await mkdir(join(prefix, dir), { recursive: true });
 
@@ -99,22 +133,44 @@ export async function startGlusterfs(prefix: string): Promise<Glusterfs | undefi
       { timeout: COMMAND_TIMEOUT_MS },
     );
 
-  // Everything below, undone in reverse, also when the bench dies half-way.
+  // Everything below, undone, also when the bench dies half-way. The processes go
+  // first (a mount helper still running could otherwise mount again after the unmount);
+  // they are found by their namespace, so nothing else on the machine is touched.
+  const sockets = new Set<string>();
+  const logsBefore = new Map(SHARED_LOGS.map((log) => [log, sizeOf(log)]));
   const undo = (): void => {
-    const quiet = { stdio: 'ignore' as const };
-    const attempt = (file: string, args: string[]): void => {
+    for (const pid of namespacePids(namespace)) {
       try {
-        execFileSync(file, args, quiet);
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+    for (const args of [
+      ['umount', '-l', mount],
+      ['ip', 'netns', 'del', namespace],
+    ]) {
+      try {
+        execFileSync(args[0]!, args.slice(1), { stdio: 'ignore' });
       } catch {
         // Not there (any more): nothing to undo.
       }
-    };
-    attempt('umount', ['-l', mount]);
-    attempt('pkill', ['-KILL', '-f', volume]);
-    attempt('ip', ['netns', 'del', namespace]);
-    for (const brick of bricks)
-      rmSync(join(BRICK_LOG_DIR, `${brick.slice(1).replaceAll('/', '-')}.log`), { force: true });
-    if (!runDirExisted) rmSync(RUN_DIR, { recursive: true, force: true });
+    }
+    const ours = [
+      ...sockets,
+      ...bricks.map((b) => join(BRICK_LOG_DIR, `${b.slice(1).replaceAll('/', '-')}.log`)),
+      ...VOLUME_LOG_DIRS.map((dir) => join(dir, volume)),
+    ];
+    for (const path of ours) rmSync(path, { recursive: true, force: true });
+    // GlusterFS appends to these whatever it is told: back to what they held.
+    for (const [log, size] of logsBefore) {
+      try {
+        if (size === undefined) rmSync(log, { force: true });
+        else truncateSync(log, size);
+      } catch {
+        // Unchanged or gone.
+      }
+    }
   };
   const forget = atExit(undo);
 
@@ -176,6 +232,10 @@ end-volume
       'force',
     ]);
     await gluster(['volume', 'start', volume]);
+    // The bricks' and self-heal daemon's sockets go to /var/run/gluster whatever
+    // run-directory says: their paths are on their command lines (-S PATH).
+    for (const pid of namespacePids(namespace))
+      for (const socket of socketsOf(pid)) sockets.add(socket);
     await mountVolume();
     const version = (await run('glusterfs', ['--version'])).stdout.split('\n')[0]!.trim();
     return {

@@ -3,7 +3,7 @@ import { LanfsClient } from '../src/client/client.ts';
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { createReadStream, rmSync } from 'node:fs';
+import { createReadStream, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
@@ -66,8 +66,31 @@ process.once('exit', () => {
       // Each undo is best effort at exit; the others still run.
     }
   }
-  for (const root of tempRoots) rmSync(root, { recursive: true, force: true });
+  for (const root of tempRoots) {
+    // Never walk into a mount an undo could not remove (a dead FUSE mount fails every call).
+    if (mountedUnder(root)) {
+      console.error(`bench: ${root} still has a mount inside; unmount it, then remove the folder.`);
+      continue;
+    }
+    try {
+      rmSync(root, { recursive: true, force: true });
+    } catch (err) {
+      console.error(`bench: could not remove ${root}: ${(err as Error).message}`);
+    }
+  }
 });
+
+/** Whether something is mounted under folder (Linux; false where /proc is not there). */
+function mountedUnder(folder: string): boolean {
+  try {
+    // Field 5 of each line is the mount point (spaces in it are escaped as \040).
+    return readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .some((line) => line.split(' ')[4]?.startsWith(`${folder}/`));
+  } catch {
+    return false;
+  }
+}
 
 /** Runs undo (synchronous) when the bench exits, unless the returned function is called first. */
 export function atExit(undo: () => void): () => void {

@@ -6,9 +6,9 @@
  *   1. 4 KiB creates, 16 clients: lanfs over its protocol (2 durable copies) vs
  *      new files written into the GlusterFS mount (replica 2; no fsync, as `cp`
  *      writes; the same with fsync is printed beside it);
- *   2. 4 KiB reads, 16 clients, of the files the creates made: lanfs over its
- *      protocol vs reads from the mount (mounted anew first, so nothing is cached
- *      on the client side);
+ *   2. 4 KiB reads, 16 clients, of the files the creates made (as many on each
+ *      side): lanfs over its protocol vs reads from the mount, mounted anew first;
+ *      the warm-up then reads them once, so both read files they hold in memory;
  *   3. 512 MiB up: `lanfs create` vs `cp` into the mount;
  *   4. 512 MiB down: `lanfs download` vs `cp` out of the mount (mounted anew).
  *
@@ -91,7 +91,10 @@ export async function runPeerBench(): Promise<void> {
     };
     const source = join(root, 'large.bin');
     await makeLargeFile(source);
-    const downloaded = join(root, 'downloaded.bin');
+    const downloaded = [
+      join(root, 'lanfs-download.bin'),
+      join(root, 'glusterfs-download.bin'),
+    ] as const;
     const client = await connectClient(one.address);
     try {
       for (let round = 0; round < ROUNDS; round++) {
@@ -130,11 +133,14 @@ export async function runPeerBench(): Promise<void> {
             glusterFiles = r.ops;
           },
         );
+        // Not in any ratio (printed beside the create figure), so outside the turns.
         f.glusterDurable.push(
           (await load({ ...small, kind: 'local-create', target: mount, prefix: `d${round}-` }))
             .opsPerSecond,
         );
         await gluster.remount();
+        // Both read the same number of files: the fewer either made.
+        const files = Math.min(lanfsFiles, glusterFiles);
         await inTurn(
           async () => {
             const r = await load({
@@ -142,7 +148,7 @@ export async function runPeerBench(): Promise<void> {
               kind: 'lanfs-read',
               target: one.address,
               prefix: `p${round}/`,
-              files: lanfsFiles,
+              files,
             });
             f.lanfsRead.push(r.opsPerSecond);
           },
@@ -152,7 +158,7 @@ export async function runPeerBench(): Promise<void> {
               kind: 'file-read',
               target: mount,
               prefix: `g${round}-`,
-              files: glusterFiles,
+              files,
             });
             f.glusterRead.push(r.opsPerSecond);
           },
@@ -171,21 +177,22 @@ export async function runPeerBench(): Promise<void> {
           },
         );
         await gluster.remount();
+        // Each writes a file of its own, both removed after the pair: the second never
+        // writes into memory the first freed a moment ago (see core.ts).
         await inTurn(
           async () => {
             f.lanfsDown.push(
               mbps(
                 LARGE_BYTES,
-                await cli(one.address, ['download', name, '-o', downloaded, '--force']),
+                await cli(one.address, ['download', name, '-o', downloaded[0], '--force']),
               ),
             );
-            await rm(downloaded, { force: true });
           },
           async () => {
-            f.glusterDown.push(mbps(LARGE_BYTES, await cp(inMount, downloaded)));
-            await rm(downloaded, { force: true });
+            f.glusterDown.push(mbps(LARGE_BYTES, await cp(inMount, downloaded[1])));
           },
         );
+        await Promise.all(downloaded.map((d) => rm(d, { force: true })));
         // One large file of each at a time on the disk.
         await client.delete(name);
         await rm(inMount, { force: true });
@@ -253,8 +260,14 @@ export async function runPeerBench(): Promise<void> {
         `down ${perRound(f.lanfsDown, f.glusterDown)}`,
     );
   } finally {
-    await gluster?.stop();
-    await Promise.all(servers.map((s) => s.shutdown()));
-    await temp.remove();
+    try {
+      await gluster?.stop();
+    } finally {
+      try {
+        await Promise.all(servers.map((s) => s.shutdown()));
+      } finally {
+        await temp.remove();
+      }
+    }
   }
 }
