@@ -31,8 +31,10 @@ import {
   LARGE_BYTES,
   makeLargeFile,
   mbps,
-  median,
+  medians,
+  pairedRatio,
   rawCopy,
+  roundRatios,
   ROUNDS,
   SMALL_BYTES,
   startServer,
@@ -315,21 +317,14 @@ export async function runCoreBench(): Promise<CoreRow[]> {
     }
     await rm(source, { force: true });
 
-    const m = Object.fromEntries(
-      Object.entries(f).map(([k, v]) => [k, v.length ? median(v) : NaN]),
-    ) as Record<keyof typeof f, number>;
+    const m = medians(f);
     const mib = LARGE_BYTES / 1048576;
-    // Each ratio is the median of the rounds' ratios: lanfs and its reference took turns
-    // within a round, in the same state of the machine, and that pairing is what a ratio
-    // of two medians (of different rounds) would lose.
-    const ratio = (a: number[], b: number[]): number =>
-      b.length ? median(a.map((x, r) => x / b[r]!)) : NaN;
-    const vsNginxPut = ratio(f.lanfsPut, f.nginxPut);
-    const vsLocal = ratio(f.lanfsPut, f.localCreate);
-    const vsNginxGet = ratio(f.lanfsGet, f.nginxGet);
-    const protocolVsLocal = ratio(f.lanfsCreate, f.localCreate);
-    const createVsRaw = ratio(f.cliCreate, f.rawForCreate);
-    const downloadVsRaw = ratio(f.cliDownload, f.rawForDownload);
+    const vsNginxPut = pairedRatio(f.lanfsPut, f.nginxPut);
+    const vsLocal = pairedRatio(f.lanfsPut, f.localCreate);
+    const vsNginxGet = pairedRatio(f.lanfsGet, f.nginxGet);
+    const protocolVsLocal = pairedRatio(f.lanfsCreate, f.localCreate);
+    const createVsRaw = pairedRatio(f.cliCreate, f.rawForCreate);
+    const downloadVsRaw = pairedRatio(f.cliDownload, f.rawForDownload);
     const rows: CoreRow[] = [
       {
         figure: '4 KiB create, 2 copies, HTTP PUT, 16 clients',
@@ -374,13 +369,11 @@ export async function runCoreBench(): Promise<CoreRow[]> {
         met: yesNo(downloadVsRaw >= 0.8),
       },
     ];
-    const perRound = (a: number[], b: number[]): string =>
-      b.length ? a.map((x, r) => (x / b[r]!).toFixed(2)).join(', ') : '—';
     console.log(
-      `\nratio in each round: HTTP PUT/nginx ${perRound(f.lanfsPut, f.nginxPut)}; ` +
-        `HTTP PUT/local ${perRound(f.lanfsPut, f.localCreate)}; GET/nginx ${perRound(f.lanfsGet, f.nginxGet)}; ` +
-        `protocol/local ${perRound(f.lanfsCreate, f.localCreate)}; CLI create/raw ${perRound(f.cliCreate, f.rawForCreate)}; ` +
-        `CLI download/raw ${perRound(f.cliDownload, f.rawForDownload)}`,
+      `\nratio in each round: HTTP PUT/nginx ${roundRatios(f.lanfsPut, f.nginxPut)}; ` +
+        `HTTP PUT/local ${roundRatios(f.lanfsPut, f.localCreate)}; GET/nginx ${roundRatios(f.lanfsGet, f.nginxGet)}; ` +
+        `protocol/local ${roundRatios(f.lanfsCreate, f.localCreate)}; CLI create/raw ${roundRatios(f.cliCreate, f.rawForCreate)}; ` +
+        `CLI download/raw ${roundRatios(f.cliDownload, f.rawForDownload)}`,
     );
     return rows;
   } finally {

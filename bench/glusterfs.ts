@@ -16,11 +16,11 @@
  * BENCH_GLUSTERFS=none (Debian: apt-get install glusterfs-server glusterfs-client).
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { atExit, track, waitExit } from './lib.ts';
+import { atExit, findProgram, track, waitExit } from './lib.ts';
 
 const run = promisify(execFile);
 
@@ -74,18 +74,12 @@ function sizeOf(path: string): number | undefined {
   }
 }
 
-function findBinary(name: string): string | undefined {
-  const dirs = (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin']);
-  for (const dir of dirs) if (dir && existsSync(join(dir, name))) return join(dir, name);
-  return undefined;
-}
-
 /** Why GlusterFS cannot run here, or undefined when it can. */
 export function glusterfsMissing(): string | undefined {
   if (process.env.BENCH_GLUSTERFS === 'none') return 'BENCH_GLUSTERFS=none';
   if (process.getuid?.() !== 0) return 'the bench is not root (a FUSE mount and a namespace)';
   for (const name of ['glusterd', 'gluster', 'mount.glusterfs', 'nsenter', 'ip'])
-    if (!findBinary(name))
+    if (!findProgram(name))
       return `${name} is not installed (Debian: apt-get install glusterfs-server glusterfs-client)`;
   return undefined;
 }

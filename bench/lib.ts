@@ -3,7 +3,7 @@ import { LanfsClient } from '../src/client/client.ts';
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { createReadStream, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
@@ -39,6 +39,36 @@ export function median(values: number[]): number {
 }
 
 export const mbps = (bytes: number, seconds: number): number => bytes / 1e6 / seconds;
+
+/** The median of each list (NaN for an empty one: a reference that did not run). */
+export function medians<K extends string>(figures: Record<K, number[]>): Record<K, number> {
+  return Object.fromEntries(
+    Object.entries<number[]>(figures).map(([k, v]) => [k, v.length ? median(v) : NaN]),
+  ) as Record<K, number>;
+}
+
+/**
+ * lanfs over its reference as the median of the rounds' ratios (NaN without the
+ * reference): the two took turns within a round, in one state of the machine, and
+ * that pairing is what a ratio of two medians (of different rounds) would lose.
+ */
+export function pairedRatio(lanfs: number[], reference: number[]): number {
+  return reference.length ? median(lanfs.map((x, r) => x / reference[r]!)) : NaN;
+}
+
+/** Each round's ratio, for the line printed under a summary ('—' without the reference). */
+export function roundRatios(lanfs: number[], reference: number[]): string {
+  return reference.length ? lanfs.map((x, r) => (x / reference[r]!).toFixed(2)).join(', ') : '—';
+}
+
+/** A program on the PATH, or in the sbin folders a root-less PATH leaves out. */
+export function findProgram(name: string): string | undefined {
+  const dirs = (process.env.PATH ?? '')
+    .split(':')
+    .concat(['/usr/sbin', '/usr/local/sbin', '/sbin']);
+  for (const dir of dirs) if (dir && existsSync(join(dir, name))) return join(dir, name);
+  return undefined;
+}
 
 export async function makeLargeFile(path: string): Promise<void> {
   const handle = await open(path, 'w');

@@ -6,11 +6,10 @@
  * returns undefined.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
-import { track, waitExit } from './lib.ts';
+import { findProgram, track, waitExit } from './lib.ts';
 
 export interface Nginx {
   /** e.g. http://127.0.0.1:PORT/ — files are PUT and GET under it. */
@@ -23,11 +22,7 @@ export interface Nginx {
 export function findNginx(): string | undefined {
   const given = process.env.BENCH_NGINX;
   if (given) return given === 'none' ? undefined : given;
-  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/local/sbin'])) {
-    const path = join(dir, 'nginx');
-    if (dir && existsSync(path)) return path;
-  }
-  return undefined;
+  return findProgram('nginx');
 }
 
 async function freePort(): Promise<number> {

@@ -42,7 +42,9 @@ import {
   LARGE_BYTES,
   makeLargeFile,
   mbps,
-  median,
+  medians,
+  pairedRatio,
+  roundRatios,
   ROUNDS,
   tempRoot,
   timed,
@@ -108,59 +110,43 @@ export async function runPeerBench(): Promise<void> {
             await a();
           }
         };
-        const small = { seconds: SECONDS, key: credentials.key };
+        // lanfs's files go under p<round>/ of the cluster, GlusterFS's are g<round>-… in the mount.
+        const lanfs = {
+          target: one.address,
+          prefix: `p${round}/`,
+          seconds: SECONDS,
+          key: credentials.key,
+        };
+        const glusterfs = { target: mount, prefix: `g${round}-`, seconds: SECONDS };
         let lanfsFiles = 0;
         let glusterFiles = 0;
         await inTurn(
           async () => {
-            const r = await load({
-              ...small,
-              kind: 'lanfs-create',
-              target: one.address,
-              prefix: `p${round}/`,
-            });
+            const r = await load({ ...lanfs, kind: 'lanfs-create' });
             f.lanfsCreate.push(r.opsPerSecond);
             lanfsFiles = r.ops;
           },
           async () => {
-            const r = await load({
-              ...small,
-              kind: 'file-write',
-              target: mount,
-              prefix: `g${round}-`,
-            });
+            const r = await load({ ...glusterfs, kind: 'file-write' });
             f.glusterWrite.push(r.opsPerSecond);
             glusterFiles = r.ops;
           },
         );
         // Not in any ratio (printed beside the create figure), so outside the turns.
         f.glusterDurable.push(
-          (await load({ ...small, kind: 'local-create', target: mount, prefix: `d${round}-` }))
-            .opsPerSecond,
+          (await load({ ...glusterfs, kind: 'local-create', prefix: `d${round}-` })).opsPerSecond,
         );
         await gluster.remount();
         // Both read the same number of files: the fewer either made.
         const files = Math.min(lanfsFiles, glusterFiles);
         await inTurn(
           async () => {
-            const r = await load({
-              ...small,
-              kind: 'lanfs-read',
-              target: one.address,
-              prefix: `p${round}/`,
-              files,
-            });
-            f.lanfsRead.push(r.opsPerSecond);
+            f.lanfsRead.push((await load({ ...lanfs, kind: 'lanfs-read', files })).opsPerSecond);
           },
           async () => {
-            const r = await load({
-              ...small,
-              kind: 'file-read',
-              target: mount,
-              prefix: `g${round}-`,
-              files,
-            });
-            f.glusterRead.push(r.opsPerSecond);
+            f.glusterRead.push(
+              (await load({ ...glusterfs, kind: 'file-read', files })).opsPerSecond,
+            );
           },
         );
 
@@ -209,11 +195,7 @@ export async function runPeerBench(): Promise<void> {
       client.close();
     }
 
-    const m = Object.fromEntries(Object.entries(f).map(([k, v]) => [k, median(v)])) as Record<
-      keyof typeof f,
-      number
-    >;
-    const ratio = (a: number[], b: number[]): number => median(a.map((x, r) => x / b[r]!));
+    const m = medians(f);
     const mib = LARGE_BYTES / 1048576;
     const row = (figure: string, lanfs: string, reference: string, value: number): CoreRow => ({
       figure,
@@ -223,8 +205,6 @@ export async function runPeerBench(): Promise<void> {
       goal: '≥ 1.0×',
       met: value >= 1 ? 'yes' : 'no',
     });
-    const perRound = (a: number[], b: number[]): string =>
-      a.map((x, r) => (x / b[r]!).toFixed(2)).join(', ');
     printSummary(
       "Summary (issue 10, lanfs next to GlusterFS): each figure the median of its rounds, each ratio the median of the rounds' ratios:",
       [
@@ -232,32 +212,32 @@ export async function runPeerBench(): Promise<void> {
           '4 KiB create, 16 clients',
           `${fmtOps(m.lanfsCreate)} (2 durable copies)`,
           `GlusterFS ${fmtOps(m.glusterWrite)} (no fsync; ${fmtOps(m.glusterDurable)} with)`,
-          ratio(f.lanfsCreate, f.glusterWrite),
+          pairedRatio(f.lanfsCreate, f.glusterWrite),
         ),
         row(
           '4 KiB read, 16 clients',
           fmtOps(m.lanfsRead),
           `GlusterFS ${fmtOps(m.glusterRead)}`,
-          ratio(f.lanfsRead, f.glusterRead),
+          pairedRatio(f.lanfsRead, f.glusterRead),
         ),
         row(
           `${mib} MiB up, one program`,
           `${fmtMBps(m.lanfsUp)} (lanfs create)`,
           `GlusterFS ${fmtMBps(m.glusterUp)} (cp)`,
-          ratio(f.lanfsUp, f.glusterUp),
+          pairedRatio(f.lanfsUp, f.glusterUp),
         ),
         row(
           `${mib} MiB down, one program`,
           `${fmtMBps(m.lanfsDown)} (lanfs download)`,
           `GlusterFS ${fmtMBps(m.glusterDown)} (cp)`,
-          ratio(f.lanfsDown, f.glusterDown),
+          pairedRatio(f.lanfsDown, f.glusterDown),
         ),
       ],
     );
     console.log(
-      `\nratio in each round: creates ${perRound(f.lanfsCreate, f.glusterWrite)}; ` +
-        `reads ${perRound(f.lanfsRead, f.glusterRead)}; up ${perRound(f.lanfsUp, f.glusterUp)}; ` +
-        `down ${perRound(f.lanfsDown, f.glusterDown)}`,
+      `\nratio in each round: creates ${roundRatios(f.lanfsCreate, f.glusterWrite)}; ` +
+        `reads ${roundRatios(f.lanfsRead, f.glusterRead)}; up ${roundRatios(f.lanfsUp, f.glusterUp)}; ` +
+        `down ${roundRatios(f.lanfsDown, f.glusterDown)}`,
     );
   } finally {
     try {
