@@ -156,11 +156,8 @@ export function createS3Handler(c: S3Components): S3Handler {
     size: number | null,
     existing: FileRecord | undefined,
     description: FileDescription,
-    end: (
-      received: number,
-    ) =>
-      | Promise<{ sha256?: string; s3ETag?: string }>
-      | { sha256?: string; s3ETag?: string } = () => ({}),
+    end: (received: number) => Promise<{ sha256?: string; s3ETag?: string }> = () =>
+      Promise.resolve({}),
   ): Promise<FileRecord> => {
     const handle: WriteHandle = existing
       ? await files.beginEdit({ name, size, baseVersion: existing.version, description })
@@ -421,7 +418,7 @@ export function createS3Handler(c: S3Components): S3Handler {
       source.size,
       existing,
       description,
-      () => ({ sha256: source.sha256, s3ETag: md5.hex() }),
+      () => Promise.resolve({ sha256: source.sha256, s3ETag: md5.hex() }),
     );
     return sendXml(
       x.res,

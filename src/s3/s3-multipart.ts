@@ -46,7 +46,7 @@ export interface MultipartDeps {
     size: number | null,
     existing: FileRecord | undefined,
     description: FileDescription,
-    end: (received: number) => { sha256?: string; s3ETag?: string },
+    end: (received: number) => Promise<{ sha256?: string; s3ETag?: string }>,
   ) => Promise<FileRecord>;
 }
 
@@ -149,9 +149,9 @@ export function createMultipartOperations(d: MultipartDeps) {
       ...(info.contentType === undefined ? {} : { contentType: info.contentType }),
       metadata: info.metadata ?? {},
     };
-    const record = await d.storeFile(op.name, chunks, size, existing, description, () => ({
-      s3ETag: etag,
-    }));
+    const record = await d.storeFile(op.name, chunks, size, existing, description, () =>
+      Promise.resolve({ s3ETag: etag }),
+    );
     await store.remove(op.uploadId);
     const host = x.req.headers.host ?? 'localhost';
     return sendXml(
